@@ -1,0 +1,151 @@
+"""Log parsing benchmark: this project's template miner against drain3 (default configuration), same run.
+
+For every dataset in ``../shared/data/loghub/`` the ``Content`` column is fed in order to each miner, one line at
+a time. Printed side by side per dataset:
+
+* GA, grouping accuracy (Loghub's evaluation): a line is correct when its predicted group holds exactly the
+  lines of its true ``EventId`` group;
+* PA, parsing accuracy: a line is correct when its predicted template equals ``EventTemplate`` (whitespace runs
+  collapsed on both sides; ``<*>`` for variables);
+* lines/s: wall-clock throughput of feeding the lines (learning + returning the template), best of ``--repeat``.
+
+Both miners are scored on their *final* templates: each line is mapped to the cluster it joined, and the cluster
+to its template after all lines were seen (for our miner through ``canonical_id``, i.e. the alias map).
+One configuration for all datasets: ``MinerConfig()`` defaults and ``drain3.TemplateMiner()`` defaults.
+
+Run: ``python bench/parsing.py [--data ../shared/data/loghub] [--repeat 3]``. Needs ``pip install drain3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from enricher.templates import MinerConfig, TemplateMiner  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "loghub"
+_SPACES = re.compile(r"\s+")
+
+
+def load_dataset(folder: Path) -> tuple[list[str], list[str], list[str]]:
+    """Content, EventId and EventTemplate columns of ``folder/NAME_2k.log_structured.csv``."""
+    path = folder / f"{folder.name}_2k.log_structured.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r["Content"] for r in rows], [r["EventId"] for r in rows], [r["EventTemplate"] for r in rows]
+
+
+def grouping_accuracy(truth: Sequence[str], predicted: Sequence[str]) -> float:
+    """Loghub's GA: share of lines whose predicted group equals their true group as a set of lines."""
+    true_sizes = Counter(truth)
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, group in enumerate(predicted):
+        members[group].append(i)
+    correct = 0
+    for lines in members.values():
+        labels = {truth[i] for i in lines}
+        if len(labels) == 1 and true_sizes[next(iter(labels))] == len(lines):
+            correct += len(lines)
+    return correct / len(truth)
+
+
+def parsing_accuracy(truth_templates: Sequence[str], predicted_templates: Sequence[str]) -> float:
+    def norm(t: str) -> str:
+        return _SPACES.sub(" ", t).strip()
+
+    hits = sum(norm(t) == norm(p) for t, p in zip(truth_templates, predicted_templates))
+    return hits / len(truth_templates)
+
+
+def run_ours(lines: Sequence[str]) -> tuple[list[str], list[str]]:
+    miner = TemplateMiner(MinerConfig())
+    ids = [miner.add(line).template_id for line in lines]
+    final = [miner.canonical_id(i) for i in ids]
+    templates = {tid: template for tid, template, _ in miner.templates()}
+    return final, [templates.get(i, "") for i in final]
+
+
+def run_drain3(lines: Sequence[str]) -> tuple[list[str], list[str]]:
+    from drain3 import TemplateMiner as Drain3Miner
+
+    miner = Drain3Miner()
+    ids = [miner.add_log_message(line)["cluster_id"] for line in lines]
+    templates = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
+    return [str(i) for i in ids], [templates.get(i, "") for i in ids]
+
+
+def measure(run: Callable[[Sequence[str]], tuple[list[str], list[str]]], lines: Sequence[str], repeat: int):
+    best = float("inf")
+    result: tuple[list[str], list[str]] = ([], [])
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = run(lines)
+        best = min(best, time.perf_counter() - start)
+    return result, len(lines) / best
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of Loghub-2k datasets")
+    parser.add_argument("--repeat", type=int, default=3, help="timing runs per miner and dataset (best kept)")
+    parser.add_argument("--only", nargs="*", default=None, help="dataset names to run (default: all)")
+    args = parser.parse_args(argv)
+    logging.getLogger("drain3").setLevel(logging.WARNING)
+    if not args.data.is_dir():
+        print(f"no Loghub data at {args.data}; nothing to benchmark", file=sys.stderr)
+        return 2
+    folders = sorted(p for p in args.data.iterdir() if (p / f"{p.name}_2k.log_structured.csv").is_file())
+    if args.only:
+        folders = [f for f in folders if f.name in args.only]
+
+    header = f"{'dataset':<11} {'GA ours':>8} {'GA drain3':>9} {'PA ours':>8} {'PA drain3':>9} {'lines/s ours':>13} {'lines/s drain3':>15} {'speed ratio':>11}"
+    print(header)
+    print("-" * len(header))
+    totals: dict[str, list[float]] = defaultdict(list)
+    total_lines = 0
+    total_time = {"ours": 0.0, "drain3": 0.0}
+    for folder in folders:
+        lines, event_ids, event_templates = load_dataset(folder)
+        (ours_ids, ours_tpl), ours_speed = measure(run_ours, lines, args.repeat)
+        (d3_ids, d3_tpl), d3_speed = measure(run_drain3, lines, args.repeat)
+        row = {
+            "ga_ours": grouping_accuracy(event_ids, ours_ids),
+            "ga_d3": grouping_accuracy(event_ids, d3_ids),
+            "pa_ours": parsing_accuracy(event_templates, ours_tpl),
+            "pa_d3": parsing_accuracy(event_templates, d3_tpl),
+        }
+        for key, value in row.items():
+            totals[key].append(value)
+        total_lines += len(lines)
+        total_time["ours"] += len(lines) / ours_speed
+        total_time["drain3"] += len(lines) / d3_speed
+        print(
+            f"{folder.name:<11} {row['ga_ours']:>8.3f} {row['ga_d3']:>9.3f} {row['pa_ours']:>8.3f} {row['pa_d3']:>9.3f}"
+            f" {ours_speed:>13,.0f} {d3_speed:>15,.0f} {ours_speed / d3_speed:>10.2f}x"
+        )
+    if not folders:
+        return 2
+    mean = {k: sum(v) / len(v) for k, v in totals.items()}
+    ours_all = total_lines / total_time["ours"]
+    d3_all = total_lines / total_time["drain3"]
+    print("-" * len(header))
+    print(
+        f"{'mean':<11} {mean['ga_ours']:>8.3f} {mean['ga_d3']:>9.3f} {mean['pa_ours']:>8.3f} {mean['pa_d3']:>9.3f}"
+        f" {ours_all:>13,.0f} {d3_all:>15,.0f} {ours_all / d3_all:>10.2f}x"
+    )
+    print(f"\n{len(folders)} datasets, {total_lines} lines; lines/s in the mean row = all lines / total time.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

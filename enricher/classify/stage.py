@@ -1,0 +1,88 @@
+"""The classification stage of the enrichment pipeline: batched, cached per template.
+
+Logs repeat: thousands of lines share a handful of templates. The service passes the template text as
+the text and the template id as the cache key, so a stream costs about one model call per distinct
+template; without a key the normalised text is the key, so repeated raw messages are cached too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from enricher.classify.model import LogClassifier
+from enricher.records import Classification
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters for metrics: how many texts were asked for, and how many the model actually ran on."""
+
+    requests: int = 0
+    hits: int = 0
+    model_calls: int = 0  # texts run through the model (each distinct uncached key once per batch)
+
+    @property
+    def hit_rate(self) -> float:
+        return self.hits / self.requests if self.requests else 0.0
+
+
+class ClassifierStage:
+    """Classify texts with an LRU cache in front of the model."""
+
+    def __init__(
+        self,
+        classifier: LogClassifier,
+        model_version: str,
+        cache_size: int = 100_000,
+        batch_size: int = 64,
+    ) -> None:
+        if cache_size < 0:
+            raise ValueError("cache_size must be >= 0")
+        self.classifier = classifier
+        self.model_version = model_version
+        self.cache_size = cache_size
+        self.batch_size = batch_size
+        self.stats = CacheStats()
+        self._cache: OrderedDict[str, Classification] = OrderedDict()
+        self._lock = threading.Lock()  # the service may classify from more than one worker thread
+
+    def classify(self, texts: Sequence[str], cache_keys: Sequence[str | None] | None = None) -> list[Classification]:
+        """One Classification per text, in order; the model runs once per distinct uncached key."""
+        if cache_keys is not None and len(cache_keys) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(cache_keys)} cache keys")
+        keys = [
+            cache_keys[i] if cache_keys is not None and cache_keys[i] else self.classifier.normalize(text)
+            for i, text in enumerate(texts)
+        ]
+        with self._lock:
+            found = {key: self._cache[key] for key in dict.fromkeys(keys) if key in self._cache}
+            for key in found:
+                self._cache.move_to_end(key)
+            missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in found}
+            self.stats.requests += len(keys)
+            self.stats.hits += sum(1 for key in keys if key in found)
+        if missing:
+            predictions = self.classifier.predict(list(missing.values()), batch_size=self.batch_size)
+            computed = dict(zip(missing, predictions, strict=True))
+            with self._lock:
+                self.stats.model_calls += len(computed)
+                for key, classification in computed.items():
+                    self._remember(key, classification)
+            found.update(computed)
+        # Copies, so a caller that mutates a record cannot corrupt the cache.
+        return [Classification(found[key].label, found[key].confidence) for key in keys]
+
+    def _remember(self, key: str, classification: Classification) -> None:
+        if self.cache_size == 0:
+            return
+        self._cache[key] = classification
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()

@@ -1,0 +1,32 @@
+"""The ``enricher`` command line: one Typer app with a sub-app per area.
+
+Each area's commands live in their own module and import heavy libraries (torch, transformers,
+opensearch-py) inside the command functions, so ``enricher --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from enricher.cli import service, templates
+
+app = typer.Typer(
+    name="enricher",
+    help="Enrich log documents in OpenSearch with templates, classifications and anomaly scores.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(service.run)
+app.command("once")(service.once)
+app.command("status")(service.status)
+app.add_typer(service.mappings_app, name="mappings")
+app.add_typer(service.samples_app, name="samples")
+app.add_typer(templates.app, name="templates")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Service commands: run on a schedule, one pass, status, mappings, sample data."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+ConfigOption = typer.Option(None, "--config", "-c", help="YAML config file (environment ENRICHER_* overrides it).",
+                            exists=False, dir_okay=False)
+
+mappings_app = typer.Typer(help="Index mappings for the enriched fields.", no_args_is_help=True)
+samples_app = typer.Typer(help="Generated sample logs (no external data needed).", no_args_is_help=True)
+
+
+def _settings(config: Optional[Path]):
+    from enricher.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+def _client(settings):
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+
+    from enricher.opensearch import make_client
+
+    client = make_client(settings.opensearch)
+    try:
+        client.info()
+    except OSConnectionError as exc:
+        typer.echo(f"cannot reach OpenSearch at {settings.opensearch.hosts}: {exc.info if hasattr(exc, 'info') else exc}\n"
+                   "Is it running? (scripts/opensearch.sh start)", err=True)
+        raise typer.Exit(3) from exc
+    return client
+
+
+def _service(settings, client):
+    from enricher.observability import configure_logging
+    from enricher.service import EnrichmentService
+
+    configure_logging(settings.log_level, settings.log_format)
+    return EnrichmentService(settings, client)
+
+
+def once(
+    config: Optional[Path] = ConfigOption,
+    json_output: bool = typer.Option(False, "--json", help="Print the pass report as JSON instead of a summary."),
+    progress: bool = typer.Option(True, help="Show a progress bar on stderr."),
+) -> None:
+    """Run one enrichment pass over all pending documents, then print a summary."""
+    from tqdm import tqdm
+
+    settings = _settings(config)
+    client = _client(settings)
+    service = _service(settings, client)
+    service.prepare()
+    pending = service.source.count_pending(service.since()) if service.source._any_index_exists() else 0
+    stop = _stop_on_signals()
+    with tqdm(total=pending, unit="doc", desc="enriching", disable=not progress or pending == 0, file=sys.stderr) as bar:
+        report = service.run_pass(should_stop=stop.is_set, progress=bar.update)
+    if json_output:
+        typer.echo(json.dumps(_report_dict(report), indent=2))
+    else:
+        typer.echo(format_summary(report, service))
+
+
+def run(config: Optional[Path] = ConfigOption) -> None:
+    """Run the service: an enrichment pass every schedule.interval_seconds, until SIGTERM/SIGINT.
+
+    Passes never overlap. On SIGTERM the current batch is finished and written, state is saved, and
+    the process exits.
+    """
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    settings = _settings(config)
+    client = _client(settings)
+    service = _service(settings, client)
+    service.prepare()
+    if settings.metrics_port:
+        service.metrics.serve(settings.metrics_port)
+    stop = _stop_on_signals()
+
+    def enrichment_pass() -> None:
+        try:
+            service.run_pass(should_stop=stop.is_set)
+        except Exception:  # a failed pass is logged and retried at the next interval
+            import logging
+
+            logging.getLogger("enricher").exception("pass failed; retrying at the next interval")
+
+    scheduler = BackgroundScheduler()
+    scheduler.add_job(enrichment_pass, "interval", seconds=settings.schedule.interval_seconds,
+                      max_instances=1, coalesce=True, next_run_time=_now())
+    scheduler.start()
+    stop.wait()
+    scheduler.shutdown(wait=True)  # lets a running pass finish its batch and save state
+
+
+def status(
+    config: Optional[Path] = ConfigOption,
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show checkpoints, pending documents, lag and counts."""
+    settings = _settings(config)
+    client = _client(settings)
+    from enricher.service import EnrichmentService
+
+    info = EnrichmentService(settings, client).status()
+    if json_output:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    checkpoint = info["checkpoint"]
+    lag = info["lag_seconds"]
+    typer.echo(f"indices           {', '.join(info['index_patterns'])}")
+    typer.echo(f"pipeline version  {info['pipeline_version']}")
+    typer.echo(f"checkpoint        {checkpoint.get('last_timestamp') or 'none yet'}")
+    typer.echo(f"lag               {'-' if lag is None else f'{lag:.0f} s'}")
+    typer.echo(f"pending documents {info['pending_documents']}")
+    typer.echo(f"enriched (total)  {checkpoint.get('documents_enriched', 0)}  failed: {checkpoint.get('documents_failed', 0)}")
+    typer.echo(f"passes            {checkpoint.get('passes', 0)}")
+    typer.echo(f"known templates   {info['known_templates']}")
+
+
+@mappings_app.command("install")
+def mappings_install(config: Optional[Path] = ConfigOption) -> None:
+    """Install or upgrade the enrichment mappings (idempotent) and put them on existing indices."""
+    from enricher.mappings import MappingConflictError, install_mappings
+
+    settings = _settings(config)
+    client = _client(settings)
+    try:
+        report = install_mappings(client, settings)
+    except MappingConflictError as exc:
+        typer.echo(f"mapping conflict: {exc}", err=True)
+        raise typer.Exit(4) from exc
+    for item in report.changed:
+        typer.echo(f"installed  {item}")
+    for item in report.unchanged:
+        typer.echo(f"unchanged  {item}")
+
+
+@samples_app.command("load")
+def samples_load(
+    config: Optional[Path] = ConfigOption,
+    index: str = typer.Option("logs-sample", help="Index to load into (must match source.index_patterns)."),
+    history: int = typer.Option(6000, help="Normal documents from 6 to 1 hours ago (training data)."),
+    live: int = typer.Option(2000, help="Documents in the last hour, with injected anomalies and bad documents."),
+    seed: int = typer.Option(7, help="Random seed."),
+) -> None:
+    """Generate sample web-shop logs and index them (deleting an earlier sample index first)."""
+    from opensearchpy import helpers
+
+    from enricher.samples import history_and_live
+
+    settings = _settings(config)
+    client = _client(settings)
+    past, recent = history_and_live(history, live, seed=seed)
+    client.indices.delete(index=index, params={"ignore_unavailable": "true"})
+    client.indices.create(index=index, body={
+        "settings": {"number_of_shards": 1, "number_of_replicas": 0},
+        "mappings": {"properties": {"@timestamp": {"type": "date"}, "message": {"type": "text"},
+                                    "level": {"type": "keyword"}, "service": {"type": "keyword"},
+                                    "host": {"type": "keyword"}, "trace_id": {"type": "keyword"}}},
+    })
+    docs = past + recent
+    ok, _ = helpers.bulk(client, ({"_index": index, "_source": d} for d in docs), refresh="wait_for")
+    typer.echo(f"indexed {ok} sample documents into {index} ({len(past)} history, {len(recent)} live)")
+
+
+def _report_dict(report) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(report)
+
+
+def format_summary(report, service) -> str:
+    lines = [
+        "",
+        "Enrichment pass",
+        f"  documents read       {report.documents}",
+        f"  enriched             {report.enriched}",
+        f"  marked as errors     {report.errors}" + (f"  {report.error_reasons}" if report.error_reasons else ""),
+        f"  refused by OpenSearch {report.write_failures}",
+        f"  version conflicts    {report.conflicts} (re-read and retried)",
+        f"  templates known      {len(service.pipeline.miner)}  (novel this pass: {report.novel_templates})",
+        f"  classifications      {report.labels or 'classifier not loaded'}",
+        f"  anomalies            {report.anomalies}",
+        f"  models               {', '.join(service.pipeline.model_versions)}",
+        f"  time                 {report.seconds:.1f} s"
+        + (f" ({report.documents / report.seconds:.0f} docs/s)" if report.seconds > 0 else ""),
+    ]
+    if report.anomaly_examples:
+        lines.append("  examples of anomalies:")
+        for example in report.anomaly_examples[:5]:
+            lines.append(f"    [{example['session']}] {example['template']}")
+            for reason in example["reasons"]:
+                lines.append(f"        - {reason}")
+    if report.stopped_early:
+        lines.append("  (stopped early by a signal; the next pass continues)")
+    return "\n".join(lines)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum, frame):  # noqa: ARG001
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)

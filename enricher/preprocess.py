@@ -1,0 +1,262 @@
+"""Text preprocessing shared by the template miner and the classifier.
+
+* ``mask``: replaces variable-looking spans (timestamps, UUIDs, IPs, MACs, hex ids, URLs, paths, numbers and any
+  user regexes) with a placeholder. All patterns are compiled once, when the :class:`Preprocessor` is built, and
+  applied as a short fixed sequence of ``re.sub`` calls, which keeps the hot path in C.
+* ``tokenize`` / ``content_words``: nltk components that need no downloaded data (``WordPunctTokenizer``);
+  stop words come from nltk's ``stopwords`` corpus when it is installed, else from a built-in English list;
+  WordNet lemmatisation is used only when the WordNet corpus is installed (and asked for).
+
+Masking keeps the text *around* a variable: ``blk_-4372`` becomes ``blk_<*>`` and ``10.0.0.1:50010`` becomes
+``<*>:<*>``, which is also how the Loghub ground truth writes such templates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cached_property
+
+from pydantic import BaseModel, Field, field_validator
+
+DEFAULT_PLACEHOLDER = "<*>"
+
+# Why each pattern looks the way it does:
+# - every pattern is anchored on "not a letter or digit" boundaries rather than \b, because "_" and "-" glue
+#   identifiers to numbers in logs (blk_-4372, node-246) and we want the number masked, the prefix kept;
+# - numbers inside words (ssh2, SOCKS5, u0) are *not* masked here: whether they vary is for the miner to learn.
+_NOT_ALNUM_BEFORE = r"(?<![A-Za-z0-9])"
+_NOT_ALNUM_AFTER = r"(?![A-Za-z0-9])"
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+_MONTH_ABBR = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_DAY_ABBR = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+DATE_WORDS = frozenset("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec Mon Tue Wed Thu Fri Sat Sun".split())
+_TIME = r"\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,9})?"
+
+BUILTIN_PATTERNS: dict[str, str] = {
+    # ISO-8601 / syslog / ctime-like timestamps, and bare dates and times.
+    "timestamp": (
+        _NOT_ALNUM_BEFORE
+        + r"(?:"
+        + r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[T ]" + _TIME + r"(?:Z|[+-]\d{2}:?\d{2})?)?"
+        + r"|(?:" + _DAY + r",? )?" + _MONTH + r" +\d{1,2}(?:,? \d{4})? " + _TIME + r"(?: \d{4})?"
+        + r"|\d{1,2}/\d{1,2}/\d{2,4}(?:[ :]" + _TIME + r")?"
+        + r"|" + _TIME
+        + r")"
+        + _NOT_ALNUM_AFTER
+    ),
+    # Only what follows the scheme is masked (hdfs://<*>), as in Loghub templates.
+    "url": r"(?<=[A-Za-z0-9+.\-]://)[^\s\"'<>\])}]+",
+    "uuid": _NOT_ALNUM_BEFORE
+    + r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    + _NOT_ALNUM_AFTER,
+    "mac": _NOT_ALNUM_BEFORE + r"(?:[0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}" + _NOT_ALNUM_AFTER,
+    "ip": _NOT_ALNUM_BEFORE + r"(?:\d{1,3}\.){3}\d{1,3}" + r"(?![A-Za-z0-9]|\.\d)",
+    # Unix paths with at least two segments, and Windows drive paths.
+    "path": r"(?<![\w:/.\-])(?:(?:/[\w.\-@+~%]+){2,}/?|[A-Za-z]:\\[^\s,;\"'<>|]*)",
+    # 0x-prefixed hex, bare hex ids of 6+ digits that mix letters and digits (9f4ef63, de9231d), and bare hex of
+    # 8+ digits (ffffffff): English words made only of a-f letters are shorter.
+    "hex": _NOT_ALNUM_BEFORE
+    + r"(?:0[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,}|[0-9a-fA-F]{8,})"
+    + _NOT_ALNUM_AFTER,
+    # Month and weekday names standing alone: parts of a timestamp split over several tokens.
+    "date_word": _NOT_ALNUM_BEFORE + r"(?:" + _MONTH_ABBR + "|" + _DAY_ABBR + r")" + _NOT_ALNUM_AFTER,
+    # Signed integers; a decimal becomes <*>.<*> (as in Loghub templates).
+    "number": _NOT_ALNUM_BEFORE + r"[-+]?\d+" + _NOT_ALNUM_AFTER,
+}
+BUILTIN_ORDER: tuple[str, ...] = ("timestamp", "url", "uuid", "mac", "ip", "path", "hex", "date_word", "number")
+
+
+class NamedRegex(BaseModel):
+    """A user masker: every match of ``pattern`` is replaced by the placeholder."""
+
+    name: str
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        re.compile(pattern)
+        return pattern
+
+
+class MaskingConfig(BaseModel):
+    """Which maskers run. User regexes run first, then the built-in ones in a fixed order."""
+
+    timestamps: bool = True
+    urls: bool = True
+    uuids: bool = True
+    macs: bool = True
+    ips: bool = True
+    paths: bool = True
+    hex_ids: bool = True
+    numbers: bool = True
+    date_words: bool = True  # standalone month / weekday abbreviations (Jun, Sat)
+    extra: list[NamedRegex] = Field(default_factory=list)
+    placeholder: str = DEFAULT_PLACEHOLDER
+    # When True the placeholder names the masker (<IP>, <NUM>...): better input for classifiers.
+    named_placeholders: bool = False
+
+    def enabled_builtins(self) -> list[str]:
+        flags = {
+            "timestamp": self.timestamps,
+            "url": self.urls,
+            "uuid": self.uuids,
+            "mac": self.macs,
+            "ip": self.ips,
+            "path": self.paths,
+            "hex": self.hex_ids,
+            "date_word": self.date_words,
+            "number": self.numbers,
+        }
+        return [name for name in BUILTIN_ORDER if flags[name]]
+
+
+_NAMED_PLACEHOLDERS = {
+    "timestamp": "<TS>",
+    "url": "<URL>",
+    "uuid": "<UUID>",
+    "mac": "<MAC>",
+    "ip": "<IP>",
+    "path": "<PATH>",
+    "hex": "<HEX>",
+    "date_word": "<TS>",
+    "number": "<NUM>",
+}
+
+# Used when nltk's stopwords corpus is not installed (nltk's English list, which is public domain).
+FALLBACK_STOPWORDS = frozenset(
+    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
+    herself it its itself they them their theirs themselves what which who whom this that these those am is are
+    was were be been being have has had having do does did doing a an the and but if or because as until while
+    of at by for with about against between into through during before after above below to from up down in out
+    on off over under again further then once here there when where why how all any both each few more most
+    other some such no nor not only own same so than too very s t can will just don should now d ll m o re ve y
+    ain aren couldn didn doesn hadn hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn""".split()
+)
+
+
+def _load_stopwords() -> frozenset[str]:
+    try:
+        from nltk.corpus import stopwords
+
+        return frozenset(stopwords.words("english"))
+    except LookupError:  # corpus not downloaded: fall back, never download at run time
+        return FALLBACK_STOPWORDS
+
+
+def _load_lemmatizer() -> Callable[[str], str] | None:
+    try:
+        import nltk
+        from nltk.stem import WordNetLemmatizer
+
+        nltk.data.find("corpora/wordnet")
+    except LookupError:
+        return None
+    lemmatizer = WordNetLemmatizer()
+    return lemmatizer.lemmatize
+
+
+class Preprocessor:
+    """Masks, tokenises and filters log messages; build once, call per message.
+
+    Two ways to mask: :meth:`mask` rewrites a whole text (all maskers, including multi-word timestamps);
+    :meth:`mask_tokens` masks each whitespace-separated token on its own, through a bounded cache, which is what
+    the template miner uses on its hot path (tokens repeat a lot, so most are one dict lookup).
+    """
+
+    def __init__(self, config: MaskingConfig | None = None, *, lemmatize: bool = False, token_cache_size: int = 100_000) -> None:
+        self.config = config or MaskingConfig()
+        self._substitutions = self._compile(self.config)
+        self._combined = self._compile_combined(self.config)
+        # Tokens that cannot match any built-in masker need no regex at all (only when there are no user regexes).
+        self._trigger = None if self.config.extra else re.compile(r"[0-9/\\:]|[a-fA-F]{8}").search
+        self._token_cache: dict[str, str] = {}
+        self._token_cache_size = token_cache_size
+        self._lemmatize_wanted = lemmatize
+        from nltk.tokenize import WordPunctTokenizer
+
+        self._tokenizer = WordPunctTokenizer()
+
+    @staticmethod
+    def _compile(config: MaskingConfig) -> list[tuple[re.Pattern[str], str]]:
+        """One (pattern, replacement) per enabled masker, user regexes first."""
+
+        def replacement(name: str) -> str:
+            if config.named_placeholders:
+                placeholder = _NAMED_PLACEHOLDERS.get(name, f"<{name.upper()}>")
+            else:
+                placeholder = config.placeholder
+            return placeholder.replace("\\", "\\\\")
+
+        compiled = [(re.compile(user.pattern), replacement(user.name)) for user in config.extra]
+        for name in config.enabled_builtins():
+            compiled.append((re.compile(BUILTIN_PATTERNS[name]), replacement(name)))
+        return compiled
+
+    @staticmethod
+    def _compile_combined(config: MaskingConfig) -> re.Pattern[str] | None:
+        """All maskers as one alternation (earlier ones win at the same position): one pass instead of many."""
+        if config.named_placeholders:
+            return None
+        patterns = [user.pattern for user in config.extra]
+        patterns += [BUILTIN_PATTERNS[name] for name in config.enabled_builtins()]
+        if not patterns:
+            return None
+        return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    def mask(self, text: str) -> str:
+        """``text`` with every variable-looking span replaced by the placeholder."""
+        if self._combined is not None:
+            return self._combined.sub(self._placeholder_repl, text)
+        for pattern, replacement in self._substitutions:
+            text = pattern.sub(replacement, text)
+        return text
+
+    @cached_property
+    def _placeholder_repl(self) -> str:
+        return self.config.placeholder.replace("\\", "\\\\")
+
+    def mask_tokens(self, text: str) -> tuple[list[str], tuple[str, ...]]:
+        """(whitespace tokens of ``text``, the same tokens masked one by one). Both have the same length."""
+        tokens = text.split()
+        get = self._token_cache.get
+        slow = self._mask_token
+        return tokens, tuple([get(token) or slow(token) for token in tokens])
+
+    def _mask_token(self, token: str) -> str:
+        if token.isdigit() and self.config.numbers and not self.config.extra:
+            return self.config.placeholder  # the commonest variable; not worth a cache slot
+        if self._trigger is not None and self._trigger(token) is None and not (
+            self.config.date_words and token in DATE_WORDS
+        ):
+            masked = token
+        else:
+            masked = self.mask(token)
+        cache = self._token_cache
+        if len(cache) >= self._token_cache_size:
+            cache.clear()  # bounded; hot tokens come back at once
+        cache[token] = masked
+        return masked
+
+    def tokenize(self, text: str) -> list[str]:
+        """Word and punctuation tokens (nltk ``WordPunctTokenizer``, needs no downloaded data)."""
+        return self._tokenizer.tokenize(text)
+
+    @cached_property
+    def stopwords(self) -> frozenset[str]:
+        return _load_stopwords()
+
+    @cached_property
+    def _lemmatizer(self) -> Callable[[str], str] | None:
+        return _load_lemmatizer() if self._lemmatize_wanted else None
+
+    def content_words(self, text: str) -> list[str]:
+        """Lower-cased alphabetic tokens of the masked text, stop words removed (lemmatised if WordNet is present)."""
+        stop = self.stopwords
+        words = [t.lower() for t in self.tokenize(self.mask(text)) if t.isalpha()]
+        words = [w for w in words if w not in stop]
+        lemmatize = self._lemmatizer
+        return [lemmatize(w) for w in words] if lemmatize else words

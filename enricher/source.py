@@ -1,0 +1,179 @@
+"""Source: reads documents not yet enriched by the current pipeline version, oldest first.
+
+Paging uses a point-in-time (PIT) and ``search_after``, so one pass sees a consistent snapshot while new
+logs keep arriving; documents indexed after the PIT was opened are picked up by the next pass. Sorting is
+by timestamp, then ``_id`` as a tie-breaker (OpenSearch 2.x has no ``_shard_doc``), so no two documents
+share a sort position and no page boundary can skip one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from opensearchpy import NotFoundError, OpenSearch
+
+from enricher.config import SourceConfig
+
+
+@dataclass(slots=True)
+class SourceDocument:
+    index: str
+    doc_id: str
+    seq_no: int
+    primary_term: int
+    source: dict[str, Any]
+    sort: list[Any]
+
+
+def get_field(document: dict[str, Any], path: str) -> Any:
+    """A field by dotted path, whether stored flat (``"host.name": x``) or nested (``host: {name: x}``)."""
+    if path in document:
+        return document[path]
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+class DocumentSource:
+    def __init__(
+        self,
+        client: OpenSearch,
+        config: SourceConfig,
+        *,
+        namespace: str,
+        pipeline_version: str,
+        extra_fields: tuple[str, ...] = (),
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.namespace = namespace
+        self.pipeline_version = pipeline_version
+        self.index = ",".join(config.index_patterns)
+        self._fields = sorted(
+            {config.message_field, config.timestamp_field, *config.session.fields, *extra_fields}
+        )
+
+    def pending_query(self, since: datetime | None, until: datetime | None = None) -> dict[str, Any]:
+        """Documents not yet enriched by this pipeline version, newer than ``since`` (or without a time)."""
+        time_field = self.config.timestamp_field
+        filters: list[dict[str, Any]] = []
+        if since is not None or until is not None:
+            bounds = {}
+            if since is not None:
+                bounds["gte"] = since.isoformat()
+            if until is not None:
+                bounds["lt"] = until.isoformat()
+            filters.append({
+                "bool": {
+                    "should": [
+                        {"range": {time_field: bounds}},
+                        # A document without a timestamp is still enriched (and marked if it cannot be).
+                        {"bool": {"must_not": {"exists": {"field": time_field}}}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            })
+        if self.config.query_filter:
+            filters.append(self.config.query_filter)
+        return {
+            "bool": {
+                "filter": filters,
+                "must_not": [{"term": {f"{self.namespace}.pipeline_version": self.pipeline_version}}],
+            }
+        }
+
+    def sort(self) -> list[dict[str, Any]]:
+        return [
+            {self.config.timestamp_field: {"order": "asc", "missing": "_first", "unmapped_type": "date"}},
+            {"_id": {"order": "asc"}},
+        ]
+
+    def count_pending(self, since: datetime | None) -> int:
+        response = self.client.count(
+            index=self.index,
+            body={"query": self.pending_query(since)},
+            params={"ignore_unavailable": "true", "allow_no_indices": "true"},
+        )
+        return int(response["count"])
+
+    def iter_batches(
+        self,
+        since: datetime | None,
+        *,
+        until: datetime | None = None,
+        batch_size: int | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> Iterator[list[SourceDocument]]:
+        """Yield pages of pending documents, oldest first, until none are left or ``should_stop()``."""
+        if not self._any_index_exists():
+            return
+        size = batch_size or self.config.batch_size
+        pit_id = self._open_pit()
+        try:
+            search_after: list[Any] | None = None
+            while not should_stop():
+                body: dict[str, Any] = {
+                    "size": size,
+                    "query": self.pending_query(since, until),
+                    "sort": self.sort(),
+                    "pit": {"id": pit_id, "keep_alive": self.config.pit_keep_alive},
+                    "seq_no_primary_term": True,
+                    "_source": self._fields,
+                    "track_total_hits": False,
+                }
+                if search_after is not None:
+                    body["search_after"] = search_after
+                response = self.client.search(body=body)
+                pit_id = response.get("pit_id", pit_id)
+                hits = response["hits"]["hits"]
+                if not hits:
+                    return
+                batch = [self._to_document(hit) for hit in hits]
+                search_after = batch[-1].sort
+                yield batch
+                if len(hits) < size:
+                    return
+        finally:
+            self._close_pit(pit_id)
+
+    def reread(self, refs: list[tuple[str, str]]) -> list[SourceDocument]:
+        """Fetch the current version of documents (after a version conflict); missing ones are dropped."""
+        if not refs:
+            return []
+        response = self.client.mget(
+            body={"docs": [{"_index": index, "_id": doc_id, "_source": self._fields} for index, doc_id in refs]}
+        )
+        found = []
+        for doc in response["docs"]:
+            if doc.get("found"):
+                found.append(SourceDocument(
+                    index=doc["_index"], doc_id=doc["_id"], seq_no=doc["_seq_no"],
+                    primary_term=doc["_primary_term"], source=doc.get("_source") or {}, sort=[],
+                ))
+        return found
+
+    def _any_index_exists(self) -> bool:
+        return bool(self.client.indices.exists(index=self.index, params={"allow_no_indices": "false"}))
+
+    def _open_pit(self) -> str:
+        response = self.client.create_pit(index=self.index, params={"keep_alive": self.config.pit_keep_alive})
+        return response["pit_id"]
+
+    def _close_pit(self, pit_id: str) -> None:
+        try:
+            self.client.delete_pit(body={"pit_id": [pit_id]})
+        except NotFoundError:
+            pass  # already expired
+
+    @staticmethod
+    def _to_document(hit: dict[str, Any]) -> SourceDocument:
+        return SourceDocument(
+            index=hit["_index"], doc_id=hit["_id"], seq_no=hit["_seq_no"],
+            primary_term=hit["_primary_term"], source=hit.get("_source") or {}, sort=hit["sort"],
+        )

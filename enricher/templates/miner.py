@@ -1,0 +1,496 @@
+"""Online template miner: mask, bucket, match by similarity, generalise; ids derived from the template text.
+
+How a message is processed (``TemplateMiner.add``):
+
+1. The :class:`~enricher.preprocess.Preprocessor` masks variable-looking spans (numbers, IPs, hex, paths...) with
+   ``<*>`` and the result is split on whitespace.
+2. Exact hit: a masked message identical to a known template is resolved by one dict lookup (the common case).
+3. Otherwise candidates are the clusters with the same token count and the same *anchor* (the first token that
+   is a plain word). The most similar one, above ``similarity``, absorbs the message: its template keeps the
+   tokens they share and generalises the others (``storage12`` + ``storage7`` -> ``storage<*>``, two different
+   words -> ``<*>``). A message with no similar cluster starts a new one.
+4. Template ids are the blake2b hash of the template text, so the same template gets the same id in every
+   process, replica and restart. When a template is generalised (or two clusters merge), the old id is aliased
+   to the new one; :meth:`TemplateMiner.canonical_id` follows the aliases, so ids already written to documents
+   still resolve.
+5. Memory is bounded by ``max_templates``: past the cap, the rarest, least recently seen templates are evicted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from enricher.preprocess import MaskingConfig, Preprocessor
+from enricher.records import TemplateMatch
+
+WILDCARD = "<*>"
+STATE_FORMAT = "enricher.templates/1"
+
+# A token split into comparable pieces: wildcards, letter runs, digit runs, single other characters.
+_PIECES = re.compile(r"<\*>|[A-Za-z]+|\d+|.", re.DOTALL)
+_REPEATED_WILDCARD = re.compile(r"(?:<\*>){2,}")
+# Characters that end a "word" inside a token; a kept prefix/suffix must stop at one of them.
+# A plain word, possibly wrapped in punctuation: "initialization.", "(TID", "CBS_E_INVALID".
+# In key=value or key:value tokens only the value is judged (user=root vs user=guest are different words).
+_WORDLIKE = re.compile(r"(?:[^\s=:]*[=:])?[^\w]*[A-Za-z][A-Za-z_\-]*[^\w]*\Z")
+_DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
+
+
+def _default_masking() -> MaskingConfig:
+    # Timestamps are masked digit by digit (07:07:00 -> <*>:<*>:<*>) by the number masker, which is how Loghub
+    # ground truth writes them; a whole-timestamp mask would also hide the month and day words.
+    return MaskingConfig(timestamps=False)
+
+
+class MinerConfig(BaseModel):
+    """Settings of :class:`TemplateMiner`. The defaults are meant to work on any log source."""
+
+    masking: MaskingConfig = Field(default_factory=_default_masking)
+    similarity: float = Field(0.5, ge=0.0, le=1.0, description="min share of equal tokens to join a cluster")
+    max_templates: int = Field(20_000, ge=1, description="cap on templates kept; rare, old ones are evicted")
+    max_aliases: int = Field(200_000, ge=0, description="cap on the alias map (oldest entries dropped first)")
+    min_siblings: int = Field(
+        3, ge=2, description="templates differing in one word only that make that word a variable"
+    )
+    exact_cache_size: int = Field(50_000, ge=0, description="masked messages remembered for O(1) matching")
+
+
+def template_id_of(template: str) -> str:
+    """Stable id of a template text: 16 hex characters of its blake2b hash."""
+    return hashlib.blake2b(template.encode("utf-8"), digest_size=8).hexdigest()
+
+
+class _Cluster:
+    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "wild")
+
+    def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0) -> None:
+        self.tokens = tokens
+        self.template = " ".join(tokens)
+        self.template_id = template_id_of(self.template)
+        self.wild = _wildcard_positions(tokens)
+        self.count = count
+        self.last_seen = last_seen
+
+    def retemplate(self, tokens: tuple[str, ...]) -> None:
+        self.tokens = tokens
+        self.template = " ".join(tokens)
+        self.template_id = template_id_of(self.template)
+        self.wild = _wildcard_positions(tokens)
+
+
+@lru_cache(maxsize=65_536)
+def token_pattern(pattern: str) -> re.Pattern[str]:
+    """Regex of a template token: each ``<*>`` becomes a lazy group, anchored at both ends."""
+    return re.compile("(.*?)".join(re.escape(p) for p in pattern.split(WILDCARD)) + r"\Z", re.DOTALL)
+
+
+def _wildcard_positions(tokens: tuple[str, ...]) -> list[tuple[int, re.Pattern[str] | None]]:
+    """(position, None for a bare wildcard or the token's regex) of every token holding a wildcard."""
+    return [(i, None if t == WILDCARD else token_pattern(t)) for i, t in enumerate(tokens) if WILDCARD in t]
+
+
+def _is_variable(token: str) -> bool:
+    return WILDCARD in token
+
+
+def _anchor(tokens: tuple[str, ...]) -> str:
+    """Bucket key: the first token, or a wildcard when it holds digits or is a bare wildcard.
+
+    A first token partly masked (``onExtend:<*>``) stays a key of its own: masking is deterministic, so every
+    message of that shape lands in the same bucket. A template whose first token varies is generalised to a bare
+    wildcard (see ``_absorb``) and lives in the wildcard bucket, which every message also searches.
+    """
+    if not tokens:
+        return ""
+    first = tokens[0]
+    if first == WILDCARD or any(c.isdigit() for c in first):
+        return WILDCARD
+    return first
+
+
+def generalise_token(a: str, b: str) -> str:
+    """The most specific token pattern covering both ``a`` and ``b`` (``a`` may already hold wildcards)."""
+    if a == b:
+        return a
+    if a == WILDCARD or b == WILDCARD:
+        return WILDCARD
+    pa = _PIECES.findall(a)
+    pb = _PIECES.findall(b)
+    if len(pa) == len(pb):
+        # Same shape, differing only in numbers: keep the shape (storage12 + storage7 -> storage<*>).
+        out = []
+        for x, y in zip(pa, pb):
+            if x == y:
+                out.append(x)
+            elif (x == WILDCARD or x.isdigit()) and (y == WILDCARD or y.isdigit()):
+                out.append(WILDCARD)
+            else:
+                break
+        else:
+            return "".join(out)
+    # Otherwise keep a common prefix / suffix that ends / starts at a delimiter (user=bob + user=al -> user=<*>).
+    n = min(len(pa), len(pb))
+    i = 0
+    while i < n and pa[i] == pb[i]:
+        i += 1
+    while i > 0 and pa[i - 1] not in _DELIMITERS:
+        i -= 1
+    j = 0
+    while j < n - i and pa[-1 - j] == pb[-1 - j]:
+        j += 1
+    while j > 0 and pa[-j] not in _DELIMITERS:
+        j -= 1
+    if i == 0 and j == 0:
+        return WILDCARD
+    merged = "".join(pa[:i]) + WILDCARD + "".join(pa[len(pa) - j :])
+    return _REPEATED_WILDCARD.sub(WILDCARD, merged)
+
+
+class TemplateMiner:
+    """Online, bounded, persistent template miner (see the module docstring for the algorithm)."""
+
+    def __init__(self, config: MinerConfig | None = None) -> None:
+        self.config = config or MinerConfig()
+        self._pre = Preprocessor(self.config.masking)
+        self._clusters: dict[str, _Cluster] = {}  # template_id -> live cluster
+        self._buckets: dict[tuple[int, str], list[_Cluster]] = {}
+        self._siblings: dict[tuple[int, tuple[str, ...]], set[str]] = {}  # template with one word blanked -> ids
+        self._exact: dict[tuple[str, ...], _Cluster] = {}
+        self._aliases: dict[str, str] = {}
+        self._wordlike: dict[str, bool] = {}
+        self._clock = 0
+
+    # ------------------------------------------------------------------ public API
+
+    def add(self, message: str) -> TemplateMatch:
+        """Learn from ``message`` and return its template (with the parameters taken from ``message``)."""
+        self._clock += 1
+        tokens, masked = self._pre.mask_tokens(message)
+        cluster = self._exact.get(masked)
+        is_new = False
+        if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
+            cluster = self._best_cluster(masked)
+            if cluster is None:
+                cluster, is_new = self._create(masked)
+            else:
+                is_new = self._absorb(cluster, masked)
+            cluster = self._resolve(cluster)
+            self._remember_exact(masked, cluster)
+        cluster.count += 1
+        cluster.last_seen = self._clock
+        match = TemplateMatch(cluster.template_id, cluster.template, self._params(cluster, tokens), is_new)
+        if len(self._clusters) > self.config.max_templates:
+            self._evict()
+        return match
+
+    def match(self, message: str) -> TemplateMatch | None:
+        """The known template that covers ``message``, or None; learns nothing."""
+        tokens, masked = self._pre.mask_tokens(message)
+        cluster = self._exact.get(masked)
+        if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
+            cluster = self._best_cluster(masked, require_cover=True)
+        if cluster is None:
+            return None
+        return TemplateMatch(cluster.template_id, cluster.template, self._params(cluster, tokens), False)
+
+    def canonical_id(self, template_id: str) -> str:
+        """The current id of a template id issued earlier (follows the alias map; unknown ids map to themselves)."""
+        current = template_id
+        hops = 0
+        while hops < 64:  # aliases never form cycles; the bound is only a guard
+            nxt = self._aliases.get(current)
+            if nxt is None:
+                break
+            current = nxt
+            hops += 1
+        if hops > 1:
+            self._aliases[template_id] = current  # path compression
+        return current
+
+    def templates(self) -> list[tuple[str, str, int]]:
+        """(template_id, template, count) of every live template, most frequent first."""
+        rows = [(c.template_id, c.template, c.count) for c in self._clusters.values()]
+        rows.sort(key=lambda row: (-row[2], row[1]))
+        return rows
+
+    def template_of(self, template_id: str) -> str | None:
+        """The current template text for an id issued earlier, or None if unknown or evicted."""
+        cluster = self._clusters.get(self.canonical_id(template_id))
+        return cluster.template if cluster else None
+
+    def extract_params(self, template: str, message: str) -> list[str]:
+        """The values that the ``<*>`` of ``template`` stand for in ``message`` ([] if they do not line up)."""
+        tokens = tuple(template.split(" ")) if template else ()
+        return self._params_of(_wildcard_positions(tokens), len(tokens), message.split())
+
+    def __len__(self) -> int:
+        return len(self._clusters)
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-serialisable state: config, templates with counts, and the alias map."""
+        return {
+            "format": STATE_FORMAT,
+            "config": self.config.model_dump(mode="json"),
+            "clock": self._clock,
+            "clusters": [
+                {"template": c.template, "count": c.count, "last_seen": c.last_seen} for c in self._clusters.values()
+            ],
+            "aliases": dict(self._aliases),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: MinerConfig | None = None) -> TemplateMiner:
+        """Rebuild a miner from :meth:`to_state` output (``config`` overrides the saved one)."""
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"not a template miner state (format {state.get('format')!r})")
+        miner = cls(config or MinerConfig.model_validate(state["config"]))
+        miner._clock = int(state.get("clock", 0))
+        miner._aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
+        for row in state["clusters"]:
+            tokens = tuple(row["template"].split(" ")) if row["template"] else ()
+            miner._insert(_Cluster(tokens, count=int(row["count"]), last_seen=int(row["last_seen"])))
+        return miner
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the state as JSON, atomically (a crash never leaves a half-written file)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.to_state(), fh, ensure_ascii=False)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], config: MinerConfig | None = None) -> TemplateMiner:
+        """A miner restored from a file written by :meth:`save`."""
+        with open(path, encoding="utf-8") as fh:
+            return cls.from_state(json.load(fh), config)
+
+    # ------------------------------------------------------------------ matching
+
+    def _candidates(self, masked: tuple[str, ...]) -> list[_Cluster]:
+        n = len(masked)
+        anchor = _anchor(masked)
+        found = self._buckets.get((n, anchor), [])
+        if anchor != WILDCARD:
+            generic = self._buckets.get((n, WILDCARD))
+            if generic:
+                found = found + generic
+        return found
+
+    def _best_cluster(self, masked: tuple[str, ...], require_cover: bool = False) -> _Cluster | None:
+        best: _Cluster | None = None
+        best_key = (-1.0, 0)
+        for cluster in self._candidates(masked):
+            fit = self._fit(cluster.tokens, masked, require_cover)
+            if fit is not None and fit > best_key:
+                best, best_key = cluster, fit
+        if best is None or best_key[0] < self.config.similarity:
+            return None
+        return best
+
+    def _fit(self, template: tuple[str, ...], masked: tuple[str, ...], require_cover: bool) -> tuple[float, int] | None:
+        """(similarity, -wildcards) of a message to a template, or None when they must not be joined.
+
+        Two different plain words at a position where the template has a constant are taken as two different
+        events (Starting X vs Ending X): only sibling merging (enough distinct words) makes such a position a
+        variable. Differences in tokens with digits, masks or punctuation are taken as variables.
+        """
+        if not template:
+            return (1.0, 0)
+        equal = 0
+        wildcards = 0
+        for t, m in zip(template, masked):
+            if t == m:
+                equal += 1
+            elif WILDCARD in t:
+                wildcards += 1
+                if t == WILDCARD or self._covers(t, m):
+                    equal += 1
+                elif require_cover:
+                    return None
+            elif require_cover or (self._is_wordlike(t) and self._is_wordlike(m)):
+                return None
+        return (equal / len(template), -wildcards)
+
+    def _is_wordlike(self, token: str) -> bool:
+        known = self._wordlike.get(token)
+        if known is None:
+            # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL".
+            known = _WORDLIKE.match(token) is not None and '"' not in token and "'" not in token
+            if len(self._wordlike) >= 100_000:
+                self._wordlike.clear()
+            self._wordlike[token] = known
+        return known
+
+    def _covers(self, pattern: str, token: str) -> bool:
+        return token_pattern(pattern).match(token) is not None
+
+    def _params(self, cluster: _Cluster, tokens: list[str]) -> list[str]:
+        """The values of the template's wildcards, read token by token from the original message."""
+        return self._params_of(cluster.wild, len(cluster.tokens), tokens)
+
+    @staticmethod
+    def _params_of(wild: list[tuple[int, re.Pattern[str] | None]], length: int, tokens: list[str]) -> list[str]:
+        params: list[str] = []
+        if len(tokens) != length:
+            return params
+        for i, regex in wild:
+            token = tokens[i]
+            found = regex.match(token) if regex is not None else None
+            if found is None:
+                params.append(token)
+            else:
+                params.extend(found.groups())
+        return params
+
+    # ------------------------------------------------------------------ learning
+
+    def _create(self, masked: tuple[str, ...]) -> tuple[_Cluster, bool]:
+        cluster = _Cluster(masked)
+        existing = self._clusters.get(cluster.template_id)
+        if existing is not None:
+            return existing, False
+        self._insert(cluster)
+        self._merge_siblings(cluster)
+        return cluster, True
+
+    def _absorb(self, cluster: _Cluster, masked: tuple[str, ...]) -> bool:
+        """Generalise ``cluster`` to cover ``masked``; True if its template (and so its id) changed."""
+        merged = tuple(
+            t if t == m or (WILDCARD in t and self._covers(t, m)) else generalise_token(t, m)
+            for t, m in zip(cluster.tokens, masked)
+        )
+        if merged and merged[0] != cluster.tokens[0]:
+            merged = (WILDCARD,) + merged[1:]  # keep bucket keys consistent (see _anchor)
+        if merged == cluster.tokens:
+            return False
+        self._retemplate(cluster, merged)
+        return True
+
+    def _resolve(self, cluster: _Cluster) -> _Cluster:
+        """The live cluster that ``cluster`` became (it may have been folded into a twin or sibling)."""
+        live = self._clusters.get(cluster.template_id)
+        if live is cluster:
+            return cluster
+        return self._clusters[self.canonical_id(cluster.template_id)]
+
+    def _retemplate(self, cluster: _Cluster, tokens: tuple[str, ...]) -> None:
+        old_id = cluster.template_id
+        self._remove(cluster)
+        cluster.retemplate(tokens)
+        self._alias(old_id, cluster.template_id)
+        twin = self._clusters.get(cluster.template_id)
+        if twin is not None:  # generalised into an existing template: fold into it
+            twin.count += cluster.count
+            twin.last_seen = max(twin.last_seen, cluster.last_seen)
+            return
+        self._insert(cluster)
+        self._merge_siblings(cluster)
+
+    def _merge_siblings(self, cluster: _Cluster) -> None:
+        """Make a word position a variable once ``min_siblings`` templates differ only there.
+
+        Also folds ``cluster`` into an existing template that already has a wildcard at such a position.
+        """
+        for key in self._sibling_keys(cluster.tokens):
+            i, blanked = key
+            general = self._clusters.get(template_id_of(" ".join(blanked)))
+            group = self._siblings.get(key, set())
+            if general is None and len(group) < self.config.min_siblings:
+                continue
+            members = [self._clusters[tid] for tid in group if tid in self._clusters]
+            if general is not None:
+                target, merged = general, blanked
+            else:
+                target = max(members, key=lambda c: (c.count, c.template_id))
+                token = members[0].tokens[i]
+                for member in members[1:]:
+                    token = generalise_token(token, member.tokens[i])
+                merged = blanked[:i] + (token,) + blanked[i + 1 :]
+            for member in members:
+                if member is not target:
+                    self._fold(member, target)
+            if target.tokens != merged:
+                self._retemplate(target, merged)
+            return
+
+    def _fold(self, member: _Cluster, target: _Cluster) -> None:
+        self._remove(member)
+        self._alias(member.template_id, target.template_id)
+        target.count += member.count
+        target.last_seen = max(target.last_seen, member.last_seen)
+
+    def _insert(self, cluster: _Cluster) -> None:
+        self._clusters[cluster.template_id] = cluster
+        self._aliases.pop(cluster.template_id, None)  # a live template is never an alias
+        self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
+        for key in self._sibling_keys(cluster.tokens):
+            self._siblings.setdefault(key, set()).add(cluster.template_id)
+
+    def _remove(self, cluster: _Cluster) -> None:
+        if self._clusters.get(cluster.template_id) is cluster:
+            del self._clusters[cluster.template_id]
+        key = (len(cluster.tokens), _anchor(cluster.tokens))
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            self._buckets[key] = [c for c in bucket if c is not cluster]
+            if not self._buckets[key]:
+                del self._buckets[key]
+        for skey in self._sibling_keys(cluster.tokens):
+            group = self._siblings.get(skey)
+            if group is not None:
+                group.discard(cluster.template_id)
+                if not group:
+                    del self._siblings[skey]
+
+    def _sibling_keys(self, tokens: tuple[str, ...]) -> list[tuple[int, tuple[str, ...]]]:
+        """Keys under which templates differing in one word only meet: the template with that word blanked.
+
+        The first token is never blanked (as in Drain, it is taken as a constant: "Starting X" vs "Ending X"),
+        and a template needs two tokens or more (one-word messages are all distinct events).
+        """
+        if len(tokens) < 2:
+            return []
+        return [
+            (i, tokens[:i] + (WILDCARD,) + tokens[i + 1 :])
+            for i in range(1, len(tokens))
+            if WILDCARD not in tokens[i] and self._is_wordlike(tokens[i])
+        ]
+
+    def _alias(self, old_id: str, new_id: str) -> None:
+        if old_id == new_id or self.config.max_aliases == 0:
+            return
+        self._aliases[old_id] = new_id
+        while len(self._aliases) > self.config.max_aliases:
+            del self._aliases[next(iter(self._aliases))]
+
+    def _remember_exact(self, masked: tuple[str, ...], cluster: _Cluster) -> None:
+        if self.config.exact_cache_size == 0:
+            return
+        if len(self._exact) >= self.config.exact_cache_size:
+            self._exact.clear()  # cheap bounded reset; the cache refills with the hot messages at once
+        self._exact[masked] = cluster
+
+    def _evict(self) -> None:
+        """Drop the rarest, least recently seen templates down to 90% of the cap."""
+        keep = max(1, int(self.config.max_templates * 0.9))
+        victims = sorted(self._clusters.values(), key=lambda c: (c.count, c.last_seen))
+        for cluster in victims[: len(self._clusters) - keep]:
+            self._remove(cluster)
+        self._exact = {k: c for k, c in self._exact.items() if self._clusters.get(c.template_id) is c}

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Fetch, start, wait for, and stop a local single-node OpenSearch for tests, benchmarks and the quickstart.
+#
+#   scripts/opensearch.sh start    fetch (once) and start; waits until the cluster is healthy
+#   scripts/opensearch.sh stop     stop it cleanly
+#   scripts/opensearch.sh status   say whether it runs, and its health
+#   scripts/opensearch.sh url      print its URL
+#
+# The minimal distribution comes from Maven Central through mvn (cached in ~/.m2); it is unpacked outside
+# the repository, under $ENRICHER_OS_BASE (default /opt/log-enricher), because OpenSearch refuses to run
+# as root and a service user cannot traverse /root. It binds to 127.0.0.1 only.
+set -euo pipefail
+
+OS_VERSION="${ENRICHER_OS_VERSION:-2.19.6}"
+OS_PORT="${ENRICHER_OS_PORT:-9200}"
+OS_TRANSPORT_PORT="${ENRICHER_OS_TRANSPORT_PORT:-9300}"
+OS_HEAP="${ENRICHER_OS_HEAP:-1g}"
+OS_BASE="${ENRICHER_OS_BASE:-/opt/log-enricher}"
+OS_USER="${ENRICHER_OS_USER:-opensearch}"
+OS_HOME="$OS_BASE/opensearch-$OS_VERSION"
+OS_DATA="$OS_BASE/data-$OS_PORT"
+OS_LOGS="$OS_BASE/logs-$OS_PORT"
+OS_PIDFILE="$OS_BASE/opensearch-$OS_PORT.pid"
+OS_URL="http://127.0.0.1:$OS_PORT"
+ARTIFACT="org.opensearch.distribution.integ-test-zip:opensearch:$OS_VERSION:zip"
+
+log() { echo "[opensearch] $*" >&2; }
+
+java17_home() {
+  # 2.x needs the SecurityManager, which Java 24+ removed: insist on 17 (or 21).
+  local candidate
+  for candidate in "${OPENSEARCH_JAVA_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/java-17-openjdk-* \
+                   /usr/lib/jvm/temurin-17-jdk-* /usr/lib/jvm/java-21-openjdk-*; do
+    [ -n "$candidate" ] && [ -x "$candidate/bin/java" ] && { echo "$candidate"; return 0; }
+  done
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing OpenJDK 17 (apt-get)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    for candidate in /usr/lib/jvm/java-17-openjdk-*; do
+      [ -x "$candidate/bin/java" ] && { echo "$candidate"; return 0; }
+    done
+  fi
+  log "no Java 17 found; set OPENSEARCH_JAVA_HOME"; return 1
+}
+
+fetch_zip() {
+  local zip="$HOME/.m2/repository/org/opensearch/distribution/integ-test-zip/opensearch/$OS_VERSION/opensearch-$OS_VERSION.zip"
+  if [ ! -f "$zip" ]; then
+    command -v mvn >/dev/null || { log "mvn is needed to fetch OpenSearch"; return 1; }
+    log "fetching $ARTIFACT from Maven Central"
+    mvn -q dependency:get -Dartifact="$ARTIFACT" -Dtransitive=false >&2
+  fi
+  echo "$zip"
+}
+
+run_as_service_user() {
+  if [ "$(id -u)" = 0 ]; then
+    su -s /bin/bash "$OS_USER" -c "$*"
+  else
+    bash -c "$*"
+  fi
+}
+
+install() {
+  if [ ! -x "$OS_HOME/bin/opensearch" ]; then
+    local zip; zip="$(fetch_zip)"
+    mkdir -p "$OS_BASE"
+    log "unpacking into $OS_HOME"
+    local staging; staging="$(mktemp -d "$OS_BASE/unpack.XXXXXX")"
+    unzip -q "$zip" -d "$staging"
+    mv "$staging/opensearch-$OS_VERSION" "$OS_HOME"
+    rmdir "$staging"
+  fi
+  if [ "$(id -u)" = 0 ] && ! id "$OS_USER" >/dev/null 2>&1; then
+    log "creating system user $OS_USER (OpenSearch refuses to run as root)"
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$OS_USER"
+  fi
+  mkdir -p "$OS_DATA" "$OS_LOGS"
+  cat > "$OS_HOME/config/opensearch.yml" <<YAML
+cluster.name: log-enricher-local
+node.name: local-$OS_PORT
+network.host: 127.0.0.1
+http.port: $OS_PORT
+transport.port: $OS_TRANSPORT_PORT
+discovery.type: single-node
+path.data: $OS_DATA
+path.logs: $OS_LOGS
+# A shared, busy disk must not turn indices read-only mid-test: absolute, small watermarks.
+cluster.routing.allocation.disk.watermark.low: 2gb
+cluster.routing.allocation.disk.watermark.high: 1gb
+cluster.routing.allocation.disk.watermark.flood_stage: 500mb
+action.auto_create_index: true
+YAML
+  if [ "$(id -u)" = 0 ]; then
+    chown -R "$OS_USER" "$OS_HOME" "$OS_DATA" "$OS_LOGS"
+    chmod 755 "$OS_BASE"
+  fi
+}
+
+pid_running() {
+  [ -f "$OS_PIDFILE" ] && kill -0 "$(cat "$OS_PIDFILE")" 2>/dev/null
+}
+
+health() {
+  curl -fsS "$OS_URL/_cluster/health?wait_for_status=yellow&timeout=2s" 2>/dev/null
+}
+
+start() {
+  if pid_running && health >/dev/null; then
+    log "already running at $OS_URL"; return 0
+  fi
+  install
+  local java_home; java_home="$(java17_home)"
+  log "starting OpenSearch $OS_VERSION at $OS_URL (heap $OS_HEAP, logs in $OS_LOGS)"
+  [ "$(id -u)" = 0 ] && touch "$OS_PIDFILE" && chown "$OS_USER" "$OS_PIDFILE"
+  run_as_service_user "OPENSEARCH_JAVA_HOME='$java_home' OPENSEARCH_JAVA_OPTS='-Xms$OS_HEAP -Xmx$OS_HEAP' \
+    '$OS_HOME/bin/opensearch' -d -p '$OS_PIDFILE' >/dev/null 2>&1"
+  local waited=0
+  until health >/dev/null; do
+    if [ $waited -ge 180 ]; then
+      log "not healthy after ${waited}s; last log lines:"; tail -n 40 "$OS_LOGS"/*.log >&2 || true; return 1
+    fi
+    if [ $waited -gt 5 ] && ! pid_running; then
+      log "the process exited; last log lines:"; tail -n 40 "$OS_LOGS"/*.log >&2 || true; return 1
+    fi
+    sleep 2; waited=$((waited + 2))
+  done
+  log "healthy after ${waited}s"
+}
+
+stop() {
+  if ! pid_running; then log "not running"; rm -f "$OS_PIDFILE"; return 0; fi
+  local pid; pid="$(cat "$OS_PIDFILE")"
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || { log "stopped"; rm -f "$OS_PIDFILE"; return 0; }; sleep 1; done
+  log "did not stop in 60s; killing"; kill -9 "$pid" 2>/dev/null || true; rm -f "$OS_PIDFILE"
+}
+
+status() {
+  if pid_running; then
+    echo "running (pid $(cat "$OS_PIDFILE")) at $OS_URL"; health || true; echo
+  else
+    echo "not running"; return 3
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  url) echo "$OS_URL" ;;
+  *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+esac

@@ -1,0 +1,39 @@
+from enricher.preprocess import FALLBACK_STOPWORDS, MaskingConfig, NamedRegex, Preprocessor
+
+
+def test_masks_common_variable_shapes_and_keeps_context() -> None:
+    pre = Preprocessor(MaskingConfig(timestamps=False))
+    assert pre.mask("10.251.194.213:50010 Served block blk_-7724713468912166542 to /10.251.203.80") == (
+        "<*>:<*> Served block blk_<*> to /<*>"
+    )
+    assert pre.mask("Connecting to spark://Scheduler@10.10.34.11:48069") == "Connecting to spark://<*>"
+    assert pre.mask("session 0x14ed93111f20005 token a64f992 ok") == "session <*> token <*> ok"
+    assert pre.mask("file /mnt/hadoop/dfs/data done") == "file <*> done"
+    assert pre.mask("id 123e4567-e89b-12d3-a456-426614174000 ssh2") == "id <*> ssh2"  # words with digits stay
+
+
+def test_maskers_can_be_switched_off_and_extended() -> None:
+    pre = Preprocessor(MaskingConfig(numbers=False, extra=[NamedRegex(name="user", pattern=r"(?<=user )\w+")]))
+    assert pre.mask("user alice retried 3 times") == "user <*> retried 3 times"
+
+
+def test_named_placeholders_and_whole_timestamps() -> None:
+    pre = Preprocessor(MaskingConfig(named_placeholders=True))
+    assert pre.mask("2015-07-29 17:41:44,747 from 10.0.0.1 n=5") == "<TS> from <IP> n=<NUM>"
+
+
+def test_mask_tokens_matches_mask_token_by_token() -> None:
+    pre = Preprocessor(MaskingConfig(timestamps=False))
+    text = "Received block blk_123 of size 67108864 from /10.251.42.84"
+    tokens, masked = pre.mask_tokens(text)
+    assert tokens == text.split()
+    assert " ".join(masked) == pre.mask(text)
+    assert pre.mask_tokens(text)[1] == masked  # second call served from the token cache
+
+
+def test_tokenize_and_content_words_need_no_nltk_data() -> None:
+    pre = Preprocessor()
+    assert pre.tokenize("Connection closed by peer.") == ["Connection", "closed", "by", "peer", "."]
+    words = pre.content_words("The connection to 10.0.0.1 was closed by the peer")
+    assert words == ["connection", "closed", "peer"]
+    assert "the" in pre.stopwords and "the" in FALLBACK_STOPWORDS

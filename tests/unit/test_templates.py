@@ -1,0 +1,140 @@
+import json
+import random
+
+import pytest
+
+from enricher.preprocess import MaskingConfig
+from enricher.records import TemplateMatch
+from enricher.templates import MinerConfig, TemplateMiner, template_id_of
+
+SSH = [
+    "Failed password for invalid user {u} from 10.0.{a}.{b} port {p} ssh2",
+    "Connection closed by 10.1.{a}.{b} [preauth]",
+    "Received disconnect from 10.2.{a}.{b}: 11: Bye Bye [preauth]",
+    "Invalid user {u} from 10.3.{a}.{b}",
+    "Starting TrustedInstaller initialization.",
+    "Starting TrustedInstaller finalization.",
+]
+USERS = ["admin", "test", "oracle", "guest", "webmaster", "support"]
+
+
+def corpus(n: int = 300, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        rng.choice(SSH).format(u=rng.choice(USERS), a=rng.randint(0, 255), b=rng.randint(0, 255),
+                               p=rng.randint(1024, 65535))
+        for _ in range(n)
+    ]
+
+
+def final_templates(miner: TemplateMiner, lines: list[str]) -> list[str]:
+    ids = [miner.add(line).template_id for line in lines]
+    return [miner.template_of(miner.canonical_id(i)) for i in ids]
+
+
+def test_add_returns_template_match_with_masked_variables_and_params() -> None:
+    miner = TemplateMiner()
+    first = miner.add("Received block blk_-1608999687919862906 of size 91178 from /10.250.10.6")
+    assert isinstance(first, TemplateMatch)
+    assert first.template == "Received block blk_<*> of size <*> from /<*>"
+    assert first.params == ["-1608999687919862906", "91178", "10.250.10.6"]
+    assert first.is_new
+    assert first.template_id == template_id_of(first.template)
+    again = miner.add("Received block blk_42 of size 7 from /10.0.0.1")
+    assert not again.is_new and again.template_id == first.template_id
+    assert again.params == ["42", "7", "10.0.0.1"]
+
+
+def test_differing_non_numeric_tokens_generalise_and_alias_old_id() -> None:
+    miner = TemplateMiner()
+    a = miner.add("Session opened for host web-a.example.com")
+    b = miner.add("Session opened for host db-b.example.org")
+    assert b.template == "Session opened for host <*>"
+    assert b.params == ["db-b.example.org"]
+    assert miner.canonical_id(a.template_id) == b.template_id
+
+
+def test_word_variables_need_enough_distinct_values() -> None:
+    miner = TemplateMiner(MinerConfig(min_siblings=3))
+    seen = [miner.add(f"Invalid user {u} from 10.0.0.1") for u in ["alice", "bob"]]
+    assert seen[0].template_id != seen[1].template_id  # two words: could be two events
+    third = miner.add("Invalid user carol from 10.0.0.2")
+    assert third.template == "Invalid user <*> from <*>"
+    assert {miner.canonical_id(m.template_id) for m in seen} == {third.template_id}
+    assert miner.add("Starting TrustedInstaller initialization.").template_id != miner.add(
+        "Starting TrustedInstaller finalization.").template_id
+
+
+def test_match_does_not_learn() -> None:
+    miner = TemplateMiner()
+    assert miner.match("Connection closed by 10.0.0.1") is None
+    learned = miner.add("Connection closed by 10.0.0.1")
+    found = miner.match("Connection closed by 192.168.1.1")
+    assert found is not None and found.template_id == learned.template_id and found.params == ["192.168.1.1"]
+    assert miner.match("Something else entirely") is None
+    assert len(miner) == 1
+
+
+def test_ids_are_stable_across_restart_and_arrival_order(tmp_path) -> None:
+    lines = corpus()
+    miner = TemplateMiner()
+    first_half = final_templates(miner, lines[:150])
+    miner.save(tmp_path / "state.json")
+    restored = TemplateMiner.load(tmp_path / "state.json")
+    fresh_run = TemplateMiner()
+    fresh = final_templates(fresh_run, lines)
+    resumed = final_templates(restored, lines[150:])
+    # Every line ends with the same template id whether the miner was restarted half way or not...
+    ids_resumed = [template_id_of(t) for t in resumed]
+    ids_fresh = [template_id_of(t) for t in fresh[150:]]
+    assert ids_resumed == ids_fresh
+    # ...and ids issued before the restart still resolve to the final templates.
+    for before, after in zip(first_half, fresh[:150]):
+        assert restored.template_of(restored.canonical_id(template_id_of(before))) == after
+
+    shuffled = lines[:]
+    random.Random(1).shuffle(shuffled)
+    other = TemplateMiner()
+    by_line_shuffled = dict(zip(shuffled, final_templates(other, shuffled)))
+    by_line_fresh = dict(zip(lines, fresh))
+    assert by_line_shuffled == by_line_fresh
+    assert sorted(t for _, t, _ in other.templates()) == sorted(t for _, t, _ in fresh_run.templates())
+
+
+def test_persistence_round_trip_is_json_and_complete(tmp_path) -> None:
+    miner = TemplateMiner(MinerConfig(similarity=0.6, masking=MaskingConfig(paths=False)))
+    for line in corpus(100):
+        miner.add(line)
+    state = miner.to_state()
+    json.dumps(state)  # JSON-serialisable
+    assert state["aliases"]
+    copy = TemplateMiner.from_state(json.loads(json.dumps(state)))
+    assert copy.templates() == miner.templates()
+    assert copy.config == miner.config
+    for old in state["aliases"]:
+        assert copy.canonical_id(old) == miner.canonical_id(old)
+    miner.save(tmp_path / "m.json")
+    assert TemplateMiner.load(tmp_path / "m.json").to_state() == miner.to_state()
+    with pytest.raises(ValueError):
+        TemplateMiner.from_state({"format": "something else"})
+
+
+def test_memory_cap_evicts_rare_old_templates() -> None:
+    miner = TemplateMiner(MinerConfig(max_templates=10))
+    for _ in range(50):
+        miner.add("Heartbeat ok from 10.0.0.1")
+    words = [a + b for a in "abcdefgh" for b in "abcde"]  # 40 distinct first words: 40 templates
+    for word in words:
+        miner.add(f"{word} happened")
+    assert len(miner) <= 10
+    assert "Heartbeat ok from <*>" in [t for _, t, _ in miner.templates()]
+    assert miner.match("Heartbeat ok from 10.9.9.9") is not None
+    assert miner.match(f"{words[0]} happened") is None  # the oldest rare ones are gone
+    assert miner.match(f"{words[-1]} happened") is not None  # the newest are kept
+
+
+def test_alias_map_is_bounded() -> None:
+    miner = TemplateMiner(MinerConfig(max_aliases=3))
+    for i in range(20):
+        miner.add(f"Session opened for host h{'abcdefghijklmnopqrstuvwxyz'[i]}.example.com extra{'xyz'[i % 3]}")
+    assert len(miner.to_state()["aliases"]) <= 3
