@@ -140,6 +140,7 @@ class Settings(BaseSettings):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="serve Prometheus metrics here")
+    metrics_host: str = Field(default="127.0.0.1", description="address the metrics endpoint binds to")
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

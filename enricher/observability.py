@@ -57,5 +57,5 @@ class Metrics:
         self.pass_seconds = Histogram("enricher_pass_seconds", "Duration of an enrichment pass", registry=r,
                                       buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600))
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, addr="127.0.0.1", registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        start_http_server(port, addr=host, registry=self.registry)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -163,11 +163,34 @@ class EnrichmentPipeline:
             )
             for p in positions
         ]
-        verdicts_by_scorer = [(scorer, scorer.stage.score(events)) for scorer in self.scorers]
+        verdicts_by_scorer = [(scorer, scorer.stage.score(self._as_trained(scorer, events))) for scorer in self.scorers]
         for row, position in enumerate(positions):
             results[position]["anomaly"] = combine_verdicts(
                 [(scorer, verdicts[row]) for scorer, verdicts in verdicts_by_scorer]
             )
+
+    def _as_trained(self, scorer: AnomalyScorer, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
+        """Events with template ids as the model learned them.
+
+        A template that generalised after training has a new id; the miner's alias map leads from the
+        id the model knows to the current one, so the model still recognises it.
+        """
+        trained_ids = getattr(getattr(getattr(scorer.stage, "detector", None), "vocab", None), "keys", None)
+        if not trained_ids:
+            return events
+        known = set(trained_ids)
+        current_to_trained = {}
+        for trained in trained_ids:
+            current = self.miner.canonical_id(trained)
+            if current != trained and current not in known:
+                current_to_trained[current] = trained
+        if not current_to_trained:
+            return events
+        return [
+            replace(event, template_id=current_to_trained[event.template_id])
+            if event.template_id in current_to_trained else event
+            for event in events
+        ]
 
     def to_state(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,7 @@
 """Generated sample logs for the quickstart and tests: no external data needed.
 
-A small web shop: each request (session key ``trace_id``) walks through a fixed flow of log events; a few
-background jobs log on their own. ``history`` is normal traffic, used to train the models; ``live`` is
+A small web shop: each request and each background job (session key ``trace_id``) walks through a
+fixed flow of log events. ``history`` is normal traffic, used to train the models; ``live`` is
 new traffic with injected anomalies (failing requests, flows out of order, never-seen events) and a few
 malformed documents, so one enrichment pass has something to find.
 """
@@ -24,12 +24,10 @@ _NORMAL_FLOW = (
     ("INFO", "Query on table {table} returned {rows} rows in {ms} ms"),
     ("INFO", "Completed {method} {path} with status 200 in {ms} ms"),
 )
-_BACKGROUND = (
-    ("INFO", "Scheduled job {job} started on {host}"),
-    ("INFO", "Scheduled job {job} finished in {ms} ms, {rows} items processed"),
-    ("INFO", "Heap usage {pct}% of {mb} MB after garbage collection"),
-    ("WARNING", "Slow query on table {table} took {slow} ms"),
-)
+_JOB_START = ("INFO", "Scheduled job {job} started on {host}")
+_JOB_STEP = ("INFO", "Heap usage {pct}% of {mb} MB after garbage collection")
+_JOB_SLOW = ("WARNING", "Slow query on table {table} took {slow} ms")
+_JOB_END = ("INFO", "Scheduled job {job} finished in {ms} ms, {rows} items processed")
 _FAILURES = (
     ("ERROR", "Database connection to {ip}:5432 timed out after {slow} ms"),
     ("ERROR", "Payment gateway returned error code {code} for order {order}"),
@@ -87,20 +85,23 @@ def generate(
     request = 0
     while produced < count:
         host, service = rng.choice(HOSTS), rng.choice(SERVICES)
-        if rng.random() < 0.15:
-            level, template = rng.choice(_BACKGROUND)
-            ts += timedelta(milliseconds=rng.randint(5, 400))
-            yield _doc(ts, level, template.format(**_values(rng, host)), service, host, None)
-            produced += 1
-            continue
         request += 1
-        trace = f"req-{seed}-{request:07d}"
-        for level, text in _request_events(rng, anomaly_rate):
+        is_job = rng.random() < 0.1
+        trace = f"{'job' if is_job else 'req'}-{seed}-{request:07d}"
+        events = _job_events(rng) if is_job else _request_events(rng, anomaly_rate)
+        for level, text in events:
             ts += timedelta(milliseconds=rng.randint(1, 120))
             yield _doc(ts, level, text.format(**_values(rng, host)), service, host, trace)
             produced += 1
     if malformed:
         yield from _malformed(ts)
+
+
+def _job_events(rng: random.Random) -> list[tuple[str, str]]:
+    steps = [_JOB_STEP] * rng.randint(1, 3)
+    if rng.random() < 0.3:
+        steps.insert(rng.randint(0, len(steps)), _JOB_SLOW)
+    return [_JOB_START, *steps, _JOB_END]
 
 
 def _request_events(rng: random.Random, anomaly_rate: float) -> list[tuple[str, str]]:

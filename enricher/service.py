@@ -9,7 +9,6 @@ narrows where the next pass looks.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -23,7 +22,7 @@ from enricher.observability import Metrics
 from enricher.pipeline import ERROR, AnomalyScorer, EnrichmentPipeline, LogInput
 from enricher.registry import ModelIntegrityError, ModelRegistry
 from enricher.sink import BulkSink, DocumentUpdate
-from enricher.source import DocumentSource, SourceDocument, get_field
+from enricher.source import DocumentSource, SessionKeys, SourceDocument, get_field
 from enricher.state import Checkpoint, StateStore, source_state_id
 from enricher.templates import TemplateMiner
 
@@ -76,7 +75,7 @@ def _resolve_or_skip(registry: ModelRegistry, kind: str, settings: Settings):
     except ModelIntegrityError as exc:
         if settings.models.missing_model == "fail" or "refusing" in str(exc):
             raise
-        log.warning("model not loaded; scoring without it", extra={"kind": kind, "reason": str(exc)})
+        log.warning("%s model not loaded, enriching without it: %s", kind, exc, extra={"kind": kind})
         return None
 
 
@@ -121,7 +120,7 @@ class EnrichmentService:
         )
         self.sink = BulkSink(client, settings.sink)
         self._pipeline = pipeline
-        self._session_pattern = re.compile(settings.source.session.regex) if settings.source.session.regex else None
+        self._session_keys = SessionKeys(settings.source.session)
         self.checkpoint = Checkpoint()
 
     # -- start-up -------------------------------------------------------------------------------
@@ -208,24 +207,12 @@ class EnrichmentService:
 
     def _input(self, doc: SourceDocument) -> LogInput:
         config = self.settings.source
+        message = get_field(doc.source, config.message_field)
         return LogInput(
-            message=get_field(doc.source, config.message_field),
-            session_key=self._session_key(doc),
-            timestamp=_epoch_seconds(get_field(doc.source, config.timestamp_field)),
+            message=message,
+            session_key=self._session_keys(doc.source, message),
+            timestamp=epoch_seconds(get_field(doc.source, config.timestamp_field)),
         )
-
-    def _session_key(self, doc: SourceDocument) -> str:
-        session = self.settings.source.session
-        if self._session_pattern is not None:
-            message = get_field(doc.source, self.settings.source.message_field)
-            match = self._session_pattern.search(message) if isinstance(message, str) else None
-            if match:
-                return match.group(1) if match.groups() else match.group(0)
-        for name in session.fields:
-            value = get_field(doc.source, name)
-            if value is not None and not isinstance(value, (dict, list)):
-                return str(value)
-        return session.default_key
 
     def _update(self, doc: SourceDocument, fields: dict[str, Any]) -> DocumentUpdate:
         return DocumentUpdate(index=doc.index, doc_id=doc.doc_id, seq_no=doc.seq_no,
@@ -345,7 +332,7 @@ class EnrichmentService:
         checkpoint = Checkpoint.model_validate(saved.get("checkpoint") or {})
         self.checkpoint = checkpoint
         since = self.since()
-        pending = self.source.count_pending(since) if self.source._any_index_exists() else 0
+        pending = self.source.count_pending(since) if self.source.any_index_exists() else 0
         lag = None
         if checkpoint.last_timestamp is not None:
             lag = (datetime.now(timezone.utc) - checkpoint.last_timestamp).total_seconds()
@@ -360,7 +347,7 @@ class EnrichmentService:
         }
 
 
-def _epoch_seconds(value: Any) -> float | None:
+def epoch_seconds(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

@@ -8,6 +8,7 @@ share a sort position and no page boundary can skip one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,9 @@ from typing import Any
 
 from opensearchpy import NotFoundError, OpenSearch
 
-from enricher.config import SourceConfig
+from enricher.config import SessionConfig, SourceConfig
+
+TimeBound = datetime | str  # a datetime, or OpenSearch date math such as "now-6h"
 
 
 @dataclass(slots=True)
@@ -59,16 +62,21 @@ class DocumentSource:
             {config.message_field, config.timestamp_field, *config.session.fields, *extra_fields}
         )
 
-    def pending_query(self, since: datetime | None, until: datetime | None = None) -> dict[str, Any]:
-        """Documents not yet enriched by this pipeline version, newer than ``since`` (or without a time)."""
+    def pending_query(
+        self, since: TimeBound | None, until: TimeBound | None = None, *, pending_only: bool = True
+    ) -> dict[str, Any]:
+        """Documents not yet enriched by this pipeline version, newer than ``since`` (or without a time).
+
+        With ``pending_only=False``: every document in the time range (for training).
+        """
         time_field = self.config.timestamp_field
         filters: list[dict[str, Any]] = []
         if since is not None or until is not None:
             bounds = {}
             if since is not None:
-                bounds["gte"] = since.isoformat()
+                bounds["gte"] = _bound(since)
             if until is not None:
-                bounds["lt"] = until.isoformat()
+                bounds["lt"] = _bound(until)
             filters.append({
                 "bool": {
                     "should": [
@@ -81,12 +89,10 @@ class DocumentSource:
             })
         if self.config.query_filter:
             filters.append(self.config.query_filter)
-        return {
-            "bool": {
-                "filter": filters,
-                "must_not": [{"term": {f"{self.namespace}.pipeline_version": self.pipeline_version}}],
-            }
-        }
+        query: dict[str, Any] = {"bool": {"filter": filters}}
+        if pending_only:
+            query["bool"]["must_not"] = [{"term": {f"{self.namespace}.pipeline_version": self.pipeline_version}}]
+        return query
 
     def sort(self) -> list[dict[str, Any]]:
         return [
@@ -104,14 +110,15 @@ class DocumentSource:
 
     def iter_batches(
         self,
-        since: datetime | None,
+        since: TimeBound | None,
         *,
-        until: datetime | None = None,
+        until: TimeBound | None = None,
         batch_size: int | None = None,
+        pending_only: bool = True,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> Iterator[list[SourceDocument]]:
         """Yield pages of pending documents, oldest first, until none are left or ``should_stop()``."""
-        if not self._any_index_exists():
+        if not self.any_index_exists():
             return
         size = batch_size or self.config.batch_size
         pit_id = self._open_pit()
@@ -120,7 +127,7 @@ class DocumentSource:
             while not should_stop():
                 body: dict[str, Any] = {
                     "size": size,
-                    "query": self.pending_query(since, until),
+                    "query": self.pending_query(since, until, pending_only=pending_only),
                     "sort": self.sort(),
                     "pit": {"id": pit_id, "keep_alive": self.config.pit_keep_alive},
                     "seq_no_primary_term": True,
@@ -158,7 +165,7 @@ class DocumentSource:
                 ))
         return found
 
-    def _any_index_exists(self) -> bool:
+    def any_index_exists(self) -> bool:
         return bool(self.client.indices.exists(index=self.index, params={"allow_no_indices": "false"}))
 
     def _open_pit(self) -> str:
@@ -177,3 +184,26 @@ class DocumentSource:
             index=hit["_index"], doc_id=hit["_id"], seq_no=hit["_seq_no"],
             primary_term=hit["_primary_term"], source=hit.get("_source") or {}, sort=hit["sort"],
         )
+
+
+def _bound(value: TimeBound) -> str:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class SessionKeys:
+    """Finds a document's session key: a regex over the message, else the first present field."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.pattern = re.compile(config.regex) if config.regex else None
+
+    def __call__(self, document: dict[str, Any], message: Any) -> str:
+        if self.pattern is not None and isinstance(message, str):
+            match = self.pattern.search(message)
+            if match:
+                return match.group(1) if match.groups() else match.group(0)
+        for name in self.config.fields:
+            value = get_field(document, name)
+            if value is not None and not isinstance(value, (dict, list)):
+                return str(value)
+        return self.config.default_key

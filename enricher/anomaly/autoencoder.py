@@ -6,8 +6,10 @@ of the last ``window`` tokens, each a learned key embedding plus numeric feature
 cross-entropy plus the feature squared error; a session's score is its worst window's error.
 
 ``vae``: a session is a vector of log-scaled template counts plus a "complete" flag. Training uses the
-complete sessions (flag 1) and, so that the same model can score sessions that are still running in the
-service, every prefix of them (flag 0). Offline scoring uses the complete vector.
+complete sessions (flag 1) and, with ``train_prefixes``, every prefix of them (flag 0) so that the
+service's verdicts on running sessions are meaningful. Offline scoring uses the complete vector. Inputs
+are standardised per template (with a floor on the spread), so a template every normal session holds
+weighs a lot when it is missing.
 
 Thresholds are calibrated on held-out *normal* training sessions: the ``calibration_quantile`` of
 their scores, times ``threshold_margin``. ``event`` is the threshold for windows/prefixes that end at an
@@ -52,9 +54,14 @@ class AutoencoderConfig(BaseModel):
     )
     embed_dim: int = 16
     hidden: int = 64
-    latent: int = 16
+    latent: int = Field(32, description="lstm-ae: size of the window code")
+    vae_latent: int = Field(4, description="vae: size of the latent space (small: it must not rebuild anything)")
     beta: float = Field(0.1, ge=0.0, description="vae: weight of the KL term")
-    train_prefixes: bool = Field(True, description="vae: also train on running (incomplete) sessions")
+    train_prefixes: bool = Field(
+        False,
+        description="vae: also train on running sessions (meaningful service verdicts, but truncated "
+        "sessions then look normal offline)",
+    )
     std_floor: float = Field(
         0.25, gt=0.0, description="vae: smallest per-template spread when standardising count vectors"
     )
@@ -62,7 +69,7 @@ class AutoencoderConfig(BaseModel):
     batch_size: int = 256
     learning_rate: float = 3e-3
     calibration_fraction: float = Field(0.1, ge=0.0, lt=1.0)
-    calibration_quantile: float = Field(1.0, ge=0.0, le=1.0)
+    calibration_quantile: float = Field(0.995, ge=0.0, le=1.0)
     threshold_margin: float = Field(1.0, gt=0.0)
     seed: int = 0
 
@@ -177,7 +184,7 @@ class AutoencoderDetector:
         cfg, size = self.config, len(self._vocab_only())
         if cfg.arch == "lstm-ae":
             return LstmAutoencoder(size, N_FEATURES, cfg.embed_dim, cfg.hidden, cfg.latent, cfg.window)
-        return CountVAE(size + 1, cfg.hidden, cfg.latent)
+        return CountVAE(size + 1, cfg.hidden, cfg.vae_latent)
 
     def _vocab_only(self) -> Vocab:
         if self.vocab is None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from enricher.classify.normalize import NORMALIZER_NAME, normalizer_for
+from enricher.classify.normalize import NORMALIZER_NAME, VARIABLE, normalizer_for
 from enricher.records import Classification
 from enricher.registry import Manifest, ModelIntegrityError, read_manifest, verify_model_folder
 
@@ -37,6 +37,11 @@ class ClassifierConfig(BaseModel):
     labels: list[str] = Field(default_factory=lambda: list(DEFAULT_LABELS), min_length=2)
     max_length: int = Field(64, ge=8, le=512, description="tokens per text; longer texts are cut")
     normalizer: str = Field(NORMALIZER_NAME, description="text normalisation applied before tokenising")
+    variable_text: str = Field(
+        "<*>",
+        description="what a masked variable becomes in the model's input ('' drops it: the words around it "
+        "carry the meaning, and runs of '<', '*', '>' tokens otherwise dominate the pooled embedding)",
+    )
     pooling: Literal["mean"] = "mean"
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     encoder: str = Field("", description="where the pretrained encoder came from (provenance only)")
@@ -179,6 +184,8 @@ class LogClassifier:
 
     def encode(self, texts: Sequence[str]) -> dict[str, "torch.Tensor"]:
         """Tokenise already-normalised texts into a padded batch."""
+        if self.config.variable_text != VARIABLE:
+            texts = [" ".join(text.replace(VARIABLE, self.config.variable_text).split()) or text for text in texts]
         batch = self.tokenizer(
             list(texts),
             padding=True,

@@ -61,7 +61,10 @@ class ClassifierStage:
             found = {key: self._cache[key] for key in dict.fromkeys(keys) if key in self._cache}
             for key in found:
                 self._cache.move_to_end(key)
-            missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in found}
+            missing: dict[str, str] = {}
+            for key, text in zip(keys, texts, strict=True):
+                if key not in found:
+                    missing.setdefault(key, text)  # the first text seen stands for its key
             self.stats.requests += len(keys)
             self.stats.hits += sum(1 for key in keys if key in found)
         if missing:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import typer
 
-from enricher.cli import service, templates
+from enricher.cli import service, templates, train
+from enricher.cli import classifier, models
+from enricher.cli import autoencoder, sequence
 
 app = typer.Typer(
     name="enricher",
@@ -19,9 +21,14 @@ app = typer.Typer(
 app.command("run")(service.run)
 app.command("once")(service.once)
 app.command("status")(service.status)
+app.command("train")(train.train)
 app.add_typer(service.mappings_app, name="mappings")
 app.add_typer(service.samples_app, name="samples")
 app.add_typer(templates.app, name="templates")
+app.add_typer(sequence.app, name="sequence")
+app.add_typer(autoencoder.app, name="autoencoder")
+app.add_typer(classifier.app, name="classifier")
+app.add_typer(models.app, name="models")
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ def once(
     client = _client(settings)
     service = _service(settings, client)
     service.prepare()
-    pending = service.source.count_pending(service.since()) if service.source._any_index_exists() else 0
+    pending = service.source.count_pending(service.since()) if service.source.any_index_exists() else 0
     stop = _stop_on_signals()
     with tqdm(total=pending, unit="doc", desc="enriching", disable=not progress or pending == 0, file=sys.stderr) as bar:
         report = service.run_pass(should_stop=stop.is_set, progress=bar.update)
@@ -86,7 +86,7 @@ def run(config: Optional[Path] = ConfigOption) -> None:
     service = _service(settings, client)
     service.prepare()
     if settings.metrics_port:
-        service.metrics.serve(settings.metrics_port)
+        service.metrics.serve(settings.metrics_port, settings.metrics_host)
     stop = _stop_on_signals()
 
     def enrichment_pass() -> None:
@@ -155,6 +155,7 @@ def samples_load(
     history: int = typer.Option(6000, help="Normal documents from 6 to 1 hours ago (training data)."),
     live: int = typer.Option(2000, help="Documents in the last hour, with injected anomalies and bad documents."),
     seed: int = typer.Option(7, help="Random seed."),
+    reset_state: bool = typer.Option(True, help="Also forget the enricher's checkpoint and templates for this config."),
 ) -> None:
     """Generate sample web-shop logs and index them (deleting an earlier sample index first)."""
     from opensearchpy import helpers
@@ -174,6 +175,13 @@ def samples_load(
     docs = past + recent
     ok, _ = helpers.bulk(client, ({"_index": index, "_source": d} for d in docs), refresh="wait_for")
     typer.echo(f"indexed {ok} sample documents into {index} ({len(past)} history, {len(recent)} live)")
+    if reset_state:
+        from enricher.state import source_state_id
+
+        state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
+        client.delete(index=settings.state_index, id=state_id, params={"ignore": "404"})
+        client.indices.delete(index=settings.templates_index, params={"ignore_unavailable": "true"})
+        typer.echo("reset the enricher's checkpoint and known templates for this configuration")
 
 
 def _report_dict(report) -> dict[str, Any]:

@@ -8,7 +8,10 @@ How a message is processed (``TemplateMiner.add``):
 3. Otherwise candidates are the clusters with the same token count and the same *anchor* (the first token that
    is a plain word). The most similar one, above ``similarity``, absorbs the message: its template keeps the
    tokens they share and generalises the others (``storage12`` + ``storage7`` -> ``storage<*>``, two different
-   words -> ``<*>``). A message with no similar cluster starts a new one.
+   words -> ``<*>``). Two *words* that differ beyond their digits (``HTTPS`` vs ``SOCKS5``, ``user=root`` vs
+   ``user=guest``) are never joined this way: they usually name different events. Such a position becomes a
+   variable only once ``min_siblings`` templates differ there and nowhere else (sibling merging). A message with
+   no similar cluster starts a new one, and only then is ``TemplateMatch.is_new`` True.
 4. Template ids are the blake2b hash of the template text, so the same template gets the same id in every
    process, replica and restart. When a template is generalised (or two clusters merge), the old id is aliased
    to the new one; :meth:`TemplateMiner.canonical_id` follows the aliases, so ids already written to documents
@@ -23,7 +26,9 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +46,9 @@ _REPEATED_WILDCARD = re.compile(r"(?:<\*>){2,}")
 # Characters that end a "word" inside a token; a kept prefix/suffix must stop at one of them.
 # A plain word, possibly wrapped in punctuation: "initialization.", "(TID", "CBS_E_INVALID".
 # In key=value or key:value tokens only the value is judged (user=root vs user=guest are different words).
-_WORDLIKE = re.compile(r"(?:[^\s=:]*[=:])?[^\w]*[A-Za-z][A-Za-z_\-]*[^\w]*\Z")
+_WORDLIKE = re.compile(r"(?:[^\s=:]*[=:])?[^\w]*[A-Za-z][A-Za-z_\-]*(?:\.[A-Za-z][A-Za-z_\-]*)*[^\w]*\Z")
+_DIGITS = re.compile(r"\d+")
+_UNKNOWN = object()
 _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
 
 
@@ -55,11 +62,11 @@ class MinerConfig(BaseModel):
     """Settings of :class:`TemplateMiner`. The defaults are meant to work on any log source."""
 
     masking: MaskingConfig = Field(default_factory=_default_masking)
-    similarity: float = Field(0.5, ge=0.0, le=1.0, description="min share of equal tokens to join a cluster")
+    similarity: float = Field(0.6, ge=0.0, le=1.0, description="min share of equal tokens to join a cluster")
     max_templates: int = Field(20_000, ge=1, description="cap on templates kept; rare, old ones are evicted")
     max_aliases: int = Field(200_000, ge=0, description="cap on the alias map (oldest entries dropped first)")
     min_siblings: int = Field(
-        3, ge=2, description="templates differing in one word only that make that word a variable"
+        4, ge=2, description="templates differing in one word only that make that word a variable"
     )
     exact_cache_size: int = Field(50_000, ge=0, description="masked messages remembered for O(1) matching")
 
@@ -70,13 +77,10 @@ def template_id_of(template: str) -> str:
 
 
 class _Cluster:
-    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "wild")
+    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of")
 
     def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0) -> None:
-        self.tokens = tokens
-        self.template = " ".join(tokens)
-        self.template_id = template_id_of(self.template)
-        self.wild = _wildcard_positions(tokens)
+        self.retemplate(tokens)
         self.count = count
         self.last_seen = last_seen
 
@@ -84,18 +88,66 @@ class _Cluster:
         self.tokens = tokens
         self.template = " ".join(tokens)
         self.template_id = template_id_of(self.template)
-        self.wild = _wildcard_positions(tokens)
+        self.params_of = param_extractor(tokens)
+
+
+def param_extractor(tokens: tuple[str, ...]) -> Callable[[list[str]], list[str]]:
+    """A function giving the values of the template's ``<*>`` from a message's whitespace tokens.
+
+    Built once per template, so a match costs no regex in the common cases: bare ``<*>`` tokens are picked by
+    position (``operator.itemgetter``, in C), ``prefix<*>suffix`` tokens are sliced; only tokens with several
+    wildcards use their regex. Messages with another token count give ``[]``; a token that does not fit its
+    pattern is returned whole.
+    """
+    length = len(tokens)
+    positions = [i for i, t in enumerate(tokens) if WILDCARD in t]
+    if not positions:
+        return lambda message_tokens: []
+    if all(tokens[i] == WILDCARD for i in positions):
+        if len(positions) == 1:
+            only = positions[0]
+            return lambda message_tokens: [message_tokens[only]] if len(message_tokens) == length else []
+        pick = itemgetter(*positions)
+        return lambda message_tokens: list(pick(message_tokens)) if len(message_tokens) == length else []
+    # (position, constant prefix, constant suffix, regex for tokens with several wildcards)
+    steps: list[tuple[int, str, str, re.Pattern[str] | None]] = []
+    for i in positions:
+        token = tokens[i]
+        if token.count(WILDCARD) == 1:
+            prefix, suffix = token.split(WILDCARD)
+            steps.append((i, prefix, suffix, None))
+        else:
+            steps.append((i, "", "", token_pattern(token)))
+
+    def extract(message_tokens: list[str]) -> list[str]:
+        if len(message_tokens) != length:
+            return []
+        params: list[str] = []
+        for i, prefix, suffix, regex in steps:
+            token = message_tokens[i]
+            if regex is None:
+                # One wildcard: what lies between the constant prefix and suffix (as the lazy regex would take).
+                if (prefix or suffix) and not (
+                    len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) and token.endswith(suffix)
+                ):
+                    params.append(token)
+                else:
+                    params.append(token[len(prefix) : len(token) - len(suffix)])
+            else:
+                found = regex.match(token)
+                if found is None:
+                    params.append(token)
+                else:
+                    params.extend(found.groups())
+        return params
+
+    return extract
 
 
 @lru_cache(maxsize=65_536)
 def token_pattern(pattern: str) -> re.Pattern[str]:
     """Regex of a template token: each ``<*>`` becomes a lazy group, anchored at both ends."""
     return re.compile("(.*?)".join(re.escape(p) for p in pattern.split(WILDCARD)) + r"\Z", re.DOTALL)
-
-
-def _wildcard_positions(tokens: tuple[str, ...]) -> list[tuple[int, re.Pattern[str] | None]]:
-    """(position, None for a bare wildcard or the token's regex) of every token holding a wildcard."""
-    return [(i, None if t == WILDCARD else token_pattern(t)) for i, t in enumerate(tokens) if WILDCARD in t]
 
 
 def _is_variable(token: str) -> bool:
@@ -106,7 +158,8 @@ def _anchor(tokens: tuple[str, ...]) -> str:
     """Bucket key: the first token, or a wildcard when it holds digits or is a bare wildcard.
 
     A first token partly masked (``onExtend:<*>``) stays a key of its own: masking is deterministic, so every
-    message of that shape lands in the same bucket. A template whose first token varies is generalised to a bare
+    message of that shape lands in the same bucket (putting it in the wildcard bucket instead lets unrelated
+    short templates collapse into ``<*> <*> <*>``). A template whose first token varies is generalised to a bare
     wildcard (see ``_absorb``) and lives in the wildcard bucket, which every message also searches.
     """
     if not tokens:
@@ -166,7 +219,7 @@ class TemplateMiner:
         self._siblings: dict[tuple[int, tuple[str, ...]], set[str]] = {}  # template with one word blanked -> ids
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         self._aliases: dict[str, str] = {}
-        self._wordlike: dict[str, bool] = {}
+        self._wordlike: dict[str, str | None] = {}
         self._clock = 0
 
     # ------------------------------------------------------------------ public API
@@ -182,7 +235,7 @@ class TemplateMiner:
             if cluster is None:
                 cluster, is_new = self._create(masked)
             else:
-                is_new = self._absorb(cluster, masked)
+                self._absorb(cluster, masked)  # a generalised template is not a new event type
             cluster = self._resolve(cluster)
             self._remember_exact(masked, cluster)
         cluster.count += 1
@@ -230,7 +283,7 @@ class TemplateMiner:
     def extract_params(self, template: str, message: str) -> list[str]:
         """The values that the ``<*>`` of ``template`` stand for in ``message`` ([] if they do not line up)."""
         tokens = tuple(template.split(" ")) if template else ()
-        return self._params_of(_wildcard_positions(tokens), len(tokens), message.split())
+        return param_extractor(tokens)(message.split())
 
     def __len__(self) -> int:
         return len(self._clusters)
@@ -324,51 +377,59 @@ class TemplateMiner:
                     equal += 1
                 elif require_cover:
                     return None
-            elif require_cover or (self._is_wordlike(t) and self._is_wordlike(m)):
+            elif require_cover:
                 return None
+            else:
+                shape = self._word_shape(t)
+                if shape is not None:
+                    other = self._word_shape(m)
+                    if other is not None and other != shape:
+                        return None
         return (equal / len(template), -wildcards)
 
     def _is_wordlike(self, token: str) -> bool:
-        known = self._wordlike.get(token)
-        if known is None:
+        return self._word_shape(token) is not None
+
+    def _word_shape(self, token: str) -> str | None:
+        """``token`` without its digits if it is a word (``SOCKS5`` -> ``SOCKS``), else None.
+
+        Two words with different shapes are different wording (HTTPS vs SOCKS5, ee0 vs alt0); two with the same
+        shape differ only in a number (storage7 vs storage12), which is a variable.
+        """
+        known = self._wordlike.get(token, _UNKNOWN)
+        if known is _UNKNOWN:
+            stripped = _DIGITS.sub("", token)
             # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL".
-            known = _WORDLIKE.match(token) is not None and '"' not in token and "'" not in token
+            wordlike = _WORDLIKE.match(stripped) is not None and '"' not in token and "'" not in token
+            known = stripped if wordlike else None
             if len(self._wordlike) >= 100_000:
                 self._wordlike.clear()
             self._wordlike[token] = known
-        return known
+        return known  # type: ignore[return-value]
 
     def _covers(self, pattern: str, token: str) -> bool:
         return token_pattern(pattern).match(token) is not None
 
-    def _params(self, cluster: _Cluster, tokens: list[str]) -> list[str]:
-        """The values of the template's wildcards, read token by token from the original message."""
-        return self._params_of(cluster.wild, len(cluster.tokens), tokens)
-
     @staticmethod
-    def _params_of(wild: list[tuple[int, re.Pattern[str] | None]], length: int, tokens: list[str]) -> list[str]:
-        params: list[str] = []
-        if len(tokens) != length:
-            return params
-        for i, regex in wild:
-            token = tokens[i]
-            found = regex.match(token) if regex is not None else None
-            if found is None:
-                params.append(token)
-            else:
-                params.extend(found.groups())
-        return params
+    def _params(cluster: _Cluster, tokens: list[str]) -> list[str]:
+        """The values of the template's wildcards, read token by token from the original message."""
+        return cluster.params_of(tokens)
 
     # ------------------------------------------------------------------ learning
 
     def _create(self, masked: tuple[str, ...]) -> tuple[_Cluster, bool]:
+        """A cluster for a message no template covers; True when it is a new event type.
+
+        When the new template is at once folded into a sibling family (it differs from known templates in one
+        word only, and that position became or already was a variable), it is not a new event type.
+        """
         cluster = _Cluster(masked)
         existing = self._clusters.get(cluster.template_id)
         if existing is not None:
             return existing, False
         self._insert(cluster)
         self._merge_siblings(cluster)
-        return cluster, True
+        return cluster, self._clusters.get(cluster.template_id) is cluster and cluster.tokens == masked
 
     def _absorb(self, cluster: _Cluster, masked: tuple[str, ...]) -> bool:
         """Generalise ``cluster`` to cover ``masked``; True if its template (and so its id) changed."""

@@ -37,3 +37,20 @@ def test_tokenize_and_content_words_need_no_nltk_data() -> None:
     words = pre.content_words("The connection to 10.0.0.1 was closed by the peer")
     assert words == ["connection", "closed", "peer"]
     assert "the" in pre.stopwords and "the" in FALLBACK_STOPWORDS
+
+
+def test_host_names_are_masked_but_not_java_names_or_keys() -> None:
+    pre = Preprocessor(MaskingConfig(timestamps=False))
+    assert pre.mask("proxy.cse.cuhk.edu.hk:5070 via www.google.com") == "<*>:<*> via <*>"
+    assert pre.mask("org.apache.hadoop.util.Shell mapred.task.id a@build.redhat.com") == (
+        "org.apache.hadoop.util.Shell mapred.task.id a@build.redhat.com"
+    )
+
+
+def test_token_masking_gives_the_same_result_as_whole_text_masking() -> None:
+    tokens = ["blk_-42", "/10.0.0.1:50010", "R30-M0-N9-C:J16-U01", "core.2275", "Jun", "xJunx", "deadbeefcafe",
+              "aa:bb-cc:dd:ee:ff", "123e4567-e89b-12d3-a456-426614174000", "http://a.b/c", "C:\\x\\y", "2015-07-29",
+              "17:41:44,747", "www.example.com:80", "plain", "0x1F", "ffffffff", "+5", "3.14"]
+    for config in (MaskingConfig(timestamps=False), MaskingConfig()):
+        pre = Preprocessor(config)
+        assert list(pre.mask_tokens(" ".join(tokens))[1]) == [pre.mask(t) for t in tokens]

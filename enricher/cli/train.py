@@ -1,0 +1,72 @@
+"""``enricher train``: train every configured model from historical documents in OpenSearch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from enricher.cli.service import ConfigOption, _client, _settings
+
+
+def train(
+    config: Optional[Path] = ConfigOption,
+    time_from: str = typer.Option(..., "--from", help="Start of the training period: ISO time or date math (now-7d)."),
+    time_to: str = typer.Option("now", "--to", help="End of the training period (exclusive)."),
+    kinds: Optional[list[str]] = typer.Option(None, "--kind", help="Train only this model kind (repeatable); default: every configured anomaly model."),
+    promote: bool = typer.Option(False, "--promote/--no-promote", help="Promote the new versions so the service loads them."),
+    progress: bool = typer.Option(True, help="Show progress bars on stderr."),
+) -> None:
+    """Train the configured anomaly models from documents between --from and --to.
+
+    Documents are mined with the service's template miner (its state is read from and saved back to
+    OpenSearch, so ids match what the service writes) and grouped into sessions as the service groups
+    them. Each model becomes a new version in the registry (models.registry), sealed with its trained
+    thresholds; with --promote the service loads it at its next start.
+    """
+    from tqdm import tqdm
+
+    from enricher.observability import configure_logging
+    from enricher.registry import ModelRegistry
+    from enricher.service import EnrichmentService, build_pipeline
+    from enricher.training import collect_sessions, train_anomaly_models
+
+    settings = _settings(config)
+    configure_logging(settings.log_level, settings.log_format)
+    client = _client(settings)
+    service = EnrichmentService(settings, client)
+    from enricher.mappings import install_mappings
+
+    install_mappings(client, settings)
+    saved = service.state.load(service.state_id) or {}
+    pipeline = build_pipeline(settings.model_copy(update={"models": settings.models.model_copy(
+        update={"classifier": False, "sequence_kinds": [], "autoencoder_kinds": []})}), saved.get("pipeline"))
+    total = client.count(index=service.source.index, body={"query": service.source.pending_query(
+        time_from, time_to, pending_only=False)})["count"]
+    with tqdm(total=total, unit="doc", desc="mining templates", disable=not progress, file=sys.stderr) as bar:
+        def batches():
+            for batch in service.source.iter_batches(time_from, until=time_to, pending_only=False):
+                bar.update(len(batch))
+                yield batch
+
+        sessions = collect_sessions(batches(), pipeline, settings)
+    typer.echo(f"{sessions.documents} documents in {len(sessions.ids)} sessions, {len(pipeline.miner)} templates",
+               err=True)
+    # Save the miner so the service assigns the same template ids the models were trained on.
+    saved.setdefault("pipeline", {})["miner"] = pipeline.miner.to_state()
+    service.state.save(service.state_id, "source", saved)
+    try:
+        manifests = train_anomaly_models(
+            sessions, settings, ModelRegistry(settings.models.registry), kinds=kinds, promote=promote,
+            training_data={"index_patterns": settings.source.index_patterns, "from": time_from, "to": time_to},
+            progress=progress,
+        )
+    except ValueError as exc:
+        typer.echo(f"cannot train: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for manifest in manifests:
+        thresholds = ", ".join(f"{k}={v:.4g}" for k, v in manifest.thresholds.items())
+        state = "promoted" if promote else "not promoted"
+        typer.echo(f"{manifest.kind} {manifest.version} ({state}); thresholds: {thresholds}")

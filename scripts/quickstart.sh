@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The quickstart: a local OpenSearch, generated sample logs, models trained on their history,
+# one enrichment pass, and a readable summary. Needs nothing but this repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/opensearch.sh start
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+config=config/quickstart.yaml
+enricher=.venv/bin/enricher
+
+mkdir -p .enricher/models
+if [ -d models/classifier ] && [ ! -d .enricher/models/classifier ]; then
+  cp -r models/classifier .enricher/models/   # the shipped default classifier
+fi
+echo "== loading sample logs" >&2
+$enricher samples load --config $config
+echo "== training the anomaly models on the sample history (6 h to 1 h ago)" >&2
+$enricher train --config $config --from now-6h --to now-1h --promote
+echo "== one enrichment pass" >&2
+$enricher once --config $config
+echo >&2
+echo "Inspect the enriched documents:  curl -s 'http://127.0.0.1:9200/logs-sample/_search?q=enrichment.anomaly.is_anomaly:true&size=3&pretty'" >&2
+echo "Status:                          $enricher status --config $config" >&2
+echo "Stop OpenSearch:                 scripts/opensearch.sh stop" >&2

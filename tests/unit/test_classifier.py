@@ -1,0 +1,249 @@
+"""The transformer log classifier, on a tiny random BERT so the tests take seconds, not minutes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from enricher.classify import (  # noqa: E402
+    ClassifierConfig,
+    ClassifierStage,
+    LogClassifier,
+    TrainingConfig,
+    build_examples,
+    classification_metrics,
+    normalize_severity,
+    normalize_text,
+    train_classifier,
+)
+from enricher.records import Classification  # noqa: E402
+from enricher.registry import ModelIntegrityError, read_manifest  # noqa: E402
+
+WORDS = (
+    "connection failed error timeout refused denied exception fatal panic kernel disk full user logged in "
+    "started stopped received block size from to request served ok session opened closed warning retry slow "
+    "deprecated memory low"
+).split()
+FAST = TrainingConfig(
+    epochs=25, batch_size=8, learning_rate=1e-3, head_learning_rate=1e-2, linear_probe_steps=200,
+    validation_fraction=0.0, label_smoothing=0.0,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer, 32-wide random BERT with a word-level vocabulary, saved like a Hugging Face folder."""
+    folder = tmp_path_factory.mktemp("tiny-encoder")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<", ">", "*", "_", ".", ":", "/", "="] + WORDS
+    tokenizer = transformers.BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True)
+    assert "[UNK]" not in tokenizer.tokenize("connection <*> failed error")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    transformers.BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _dataset() -> tuple[list[str], list[str]]:
+    texts, labels = [], []
+    for i in range(40):
+        texts += [f"user {i} logged in from 10.0.0.{i}", f"received block blk_{i} size {i * 7}",
+                  f"connection {i} failed error refused", f"disk full fatal kernel panic {i}",
+                  f"memory low warning retry {i}"]
+        labels += ["INFO", "INFO", "ERROR", "CRITICAL", "WARNING"]
+    return texts, labels
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[LogClassifier, Path]:
+    folder = tmp_path_factory.mktemp("clf") / "model"
+    texts, labels = _dataset()
+    classifier, _ = train_classifier(texts, labels, folder, encoder_dir=tiny_encoder, training=FAST, progress=False)
+    return classifier, folder
+
+
+def test_normalization_makes_messages_and_templates_alike() -> None:
+    assert normalize_text("Received block blk_-1608999687919862906 of size 91178 from /10.250.10.6") == \
+        normalize_text("Received block blk_<*> of size <*> from /<*>")
+    assert normalize_text("jk2_init() Found child 6725 in scoreboard slot 10") == \
+        "jk2_init() Found child <*> in scoreboard slot <*>"
+    assert normalize_text("Deleting block blk_1 file /mnt/hadoop/dfs/data/current/subdir34/blk_1") == \
+        "Deleting block blk_<*> file <*>"
+    for text in ["a=1, b=0x1f3a path /x/y/z12", "Connection broken for id 188978561024, my id = 1"]:
+        assert normalize_text(normalize_text(text)) == normalize_text(text)  # idempotent: safe as a cache key
+    assert "error" in normalize_text("data TLB error interrupt")
+
+
+def test_severity_spellings_map_to_four_classes() -> None:
+    assert [normalize_severity(x) for x in ["I", "D", "V", "notice", "W", "WARN", "error", "SEVERE", "FATAL"]] == \
+        ["INFO", "INFO", "INFO", "INFO", "WARNING", "WARNING", "ERROR", "ERROR", "CRITICAL"]
+    assert normalize_severity("custom") == "custom"
+
+
+def test_examples_are_deduplicated_with_counts() -> None:
+    examples = build_examples(["a 1", "a 2", "b", "a 3"], ["X", "X", "Y", "Z"])
+    assert sorted(zip(examples.texts, examples.labels, examples.counts)) == \
+        [("a <*>", "X", 2), ("a <*>", "Z", 1), ("b", "Y", 1)]
+
+
+def test_metrics_macro_f1() -> None:
+    metrics = classification_metrics(["A", "A", "B", "B"], ["A", "B", "B", "B"])
+    assert metrics["accuracy"] == 0.75
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2, abs=1e-3)
+
+
+def test_trained_model_separates_classes_and_survives_save_load(trained: tuple[LogClassifier, Path]) -> None:
+    classifier, folder = trained
+    probes = ["user 99 logged in from 10.1.1.1", "connection 77 failed error refused",
+              "disk full fatal kernel panic 5", "memory low warning retry 3"]
+    in_memory = classifier.predict(probes)
+    assert [c.label for c in in_memory] == ["INFO", "ERROR", "CRITICAL", "WARNING"]
+    loaded = LogClassifier.from_pretrained(folder)
+    from_disk = loaded.predict(probes)
+    assert [c.label for c in from_disk] == [c.label for c in in_memory]
+    for a, b in zip(in_memory, from_disk):  # float16 storage changes confidences only slightly
+        assert 0.0 <= b.confidence <= 1.0 and abs(a.confidence - b.confidence) < 0.02
+    assert loaded.model_version == "model" and loaded.labels == ["INFO", "WARNING", "ERROR", "CRITICAL"]
+    manifest = read_manifest(folder)
+    assert manifest.kind == "classifier" and "macro_f1" in manifest.metrics
+    assert manifest.training_data["lines"] == 200 and manifest.training_data["label_counts"]["INFO"] == 80
+    assert set(manifest.files) >= {"model.safetensors", "config.json", "classifier_config.json"}
+    assert not any(name.endswith((".bin", ".pt", ".pkl")) for name in manifest.files)
+    from safetensors import safe_open
+
+    with safe_open(folder / "model.safetensors", "pt") as weights:
+        assert weights.get_tensor("head.weight").dtype == torch.float16
+
+
+def test_predict_keeps_order_and_handles_empty(trained: tuple[LogClassifier, Path]) -> None:
+    classifier, _ = trained
+    assert classifier.predict([]) == []
+    texts = ["memory low warning retry 1", "user 1 logged in", "memory low warning retry 2"]
+    result = classifier.predict(texts, batch_size=1)
+    assert len(result) == 3 and result[0] == result[2]
+
+
+@pytest.mark.parametrize("tamper", ["alter_weights", "add_file", "remove_file", "wrong_kind"])
+def test_tampered_folders_are_refused(trained: tuple[LogClassifier, Path], tmp_path: Path, tamper: str) -> None:
+    import shutil
+
+    _, folder = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    if tamper == "alter_weights":
+        data = bytearray((copy / "model.safetensors").read_bytes())
+        data[-1] ^= 0xFF
+        (copy / "model.safetensors").write_bytes(bytes(data))
+    elif tamper == "add_file":
+        (copy / "extra.bin").write_bytes(b"not pickle, but refused all the same")
+    elif tamper == "remove_file":
+        (copy / "classifier_config.json").unlink()
+    else:
+        manifest = json.loads((copy / "manifest.json").read_text())
+        manifest["kind"] = "sequence-lstm"
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelIntegrityError):
+        LogClassifier.from_pretrained(copy)
+
+
+def test_any_label_set(tiny_encoder: Path, tmp_path: Path) -> None:
+    texts = [f"session {i} opened" for i in range(10)] + [f"request {i} served slow" for i in range(10)]
+    labels = ["audit"] * 10 + ["perf"] * 10
+    classifier, manifest = train_classifier(texts, labels, tmp_path / "m", encoder_dir=tiny_encoder,
+                                            training=FAST, progress=False)
+    assert classifier.labels == ["audit", "perf"]
+    assert {c.label for c in LogClassifier.from_pretrained(tmp_path / "m").predict(texts)} <= {"audit", "perf"}
+
+
+def test_unknown_labels_are_rejected(tiny_encoder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not among"):
+        train_classifier(["a", "b"], ["INFO", "OTHER"], tmp_path / "m", encoder_dir=tiny_encoder,
+                         model_config=ClassifierConfig(labels=["INFO", "WARNING"]), training=FAST, progress=False)
+
+
+class CountingClassifier:
+    """Stands in for LogClassifier: labels by length, counts the texts it is asked to run."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def normalize(self, text: str) -> str:
+        return normalize_text(text)
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[Classification]:
+        self.calls.append(list(texts))
+        return [Classification("ERROR" if "error" in t else "INFO", 0.9) for t in texts]
+
+
+def test_stage_runs_model_once_per_distinct_key() -> None:
+    model = CountingClassifier()
+    stage = ClassifierStage(model, "v7")  # type: ignore[arg-type]
+    texts = ["disk error 1", "user 1 in", "disk error 2", "user 2 in", "disk error 3"]
+    first = stage.classify(texts)
+    assert [c.label for c in first] == ["ERROR", "INFO", "ERROR", "INFO", "ERROR"]
+    assert sum(len(c) for c in model.calls) == 2  # two distinct normalised texts
+    stage.classify(["disk error 99", "user 5 in"])
+    assert sum(len(c) for c in model.calls) == 2  # all cached
+    stage.classify(["anything", "else"], cache_keys=["t1", "t1"])
+    assert model.calls[-1] == ["anything"]  # keyed by template id: one call for the key
+    assert stage.stats.model_calls == 3 and stage.stats.requests == 9 and stage.model_version == "v7"
+    first[0].label = "mutated"
+    assert stage.classify(["disk error 1"])[0].label == "ERROR"  # callers get copies
+
+
+def test_stage_cache_is_lru_and_bounded() -> None:
+    model = CountingClassifier()
+    stage = ClassifierStage(model, "v1", cache_size=2)  # type: ignore[arg-type]
+    stage.classify(["a"], ["k1"])
+    stage.classify(["b"], ["k2"])
+    stage.classify(["a"], ["k1"])  # k1 is now most recent
+    stage.classify(["c"], ["k3"])  # evicts k2
+    stage.classify(["a"], ["k1"])
+    assert stage.stats.model_calls == 3
+    stage.classify(["b"], ["k2"])
+    assert stage.stats.model_calls == 4
+    with pytest.raises(ValueError):
+        stage.classify(["a", "b"], ["only one key"])
+
+
+def test_cli_train_predict_evaluate(tiny_encoder: Path, tmp_path: Path) -> None:
+    from enricher.cli.main import app
+
+    texts, labels = _dataset()
+    train_file = tmp_path / "train.jsonl"
+    train_file.write_text("".join(json.dumps({"msg": {"text": t}, "level": lv}) + "\n"
+                                  for t, lv in zip(texts, ["I" if x == "INFO" else x for x in labels])))
+    model_dir = tmp_path / "model"
+    runner = CliRunner()
+    result = runner.invoke(app, ["classifier", "train", "--input", str(train_file), "--text-field", "msg.text",
+                                 "--label-field", "level", "--model-dir", str(model_dir), "--encoder",
+                                 str(tiny_encoder), "--epochs", "25", "--learning-rate", "1e-3",
+                                 "--validation-fraction", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert read_manifest(model_dir).training_data["label_counts"]["INFO"] == 80  # "I" mapped to INFO
+    predict_file = tmp_path / "new.jsonl"
+    predict_file.write_text(json.dumps({"msg": {"text": "connection 5 failed error refused"}}) + "\n\n"
+                            + json.dumps({"msg": {"text": "user 3 logged in"}}) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["classifier", "predict", "--model-dir", str(model_dir), "--input", str(predict_file),
+                                 "--text-field", "msg.text", "--output", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [set(r) for r in rows] == [{"label", "confidence"}] * 2
+    assert [r["label"] for r in rows] == ["ERROR", "INFO"]
+    result = runner.invoke(app, ["classifier", "evaluate", "--model-dir", str(model_dir), "--input",
+                                 str(train_file), "--text-field", "msg.text", "--label-field", "level"])
+    assert result.exit_code == 0 and json.loads(result.output)["accuracy"] > 0.9
+    result = runner.invoke(app, ["classifier", "train", "--input", str(train_file), "--text-field", "msg.text",
+                                 "--label-field", "level", "--model-dir", str(model_dir)])
+    assert result.exit_code == 2 and "not empty" in result.output
