@@ -7,7 +7,8 @@ a time. Printed side by side per dataset:
   lines of its true ``EventId`` group;
 * PA, parsing accuracy: a line is correct when its predicted template equals ``EventTemplate`` (whitespace runs
   collapsed on both sides; ``<*>`` for variables);
-* lines/s: wall-clock throughput of feeding the lines (learning + returning the template), best of ``--repeat``.
+* lines/s: wall-clock throughput of feeding the lines (learning + returning the template and, for ours, its
+  parameters), best of ``--repeat`` runs, each from a fresh miner (cold caches); the two miners' runs alternate.
 
 Both miners are scored on their *final* templates: each line is mapped to the cluster it joined, and the cluster
 to its template after all lines were seen (for our miner through ``canonical_id``, i.e. the alias map).
@@ -84,14 +85,23 @@ def run_drain3(lines: Sequence[str]) -> tuple[list[str], list[str]]:
     return [str(i) for i in ids], [templates.get(i, "") for i in ids]
 
 
-def measure(run: Callable[[Sequence[str]], tuple[list[str], list[str]]], lines: Sequence[str], repeat: int):
-    best = float("inf")
-    result: tuple[list[str], list[str]] = ([], [])
+Run = Callable[[Sequence[str]], tuple[list[str], list[str]]]
+
+
+def measure(runs: dict[str, Run], lines: Sequence[str], repeat: int):
+    """{name: (result, lines/s)}: every run starts from a fresh miner; the runs take turns, best time kept.
+
+    Taking turns (ours, drain3, ours, drain3...) rather than all runs of one miner and then the other's keeps
+    load from other processes on a shared machine from favouring either miner.
+    """
+    best = {name: float("inf") for name in runs}
+    results: dict[str, tuple[list[str], list[str]]] = {}
     for _ in range(repeat):
-        start = time.perf_counter()
-        result = run(lines)
-        best = min(best, time.perf_counter() - start)
-    return result, len(lines) / best
+        for name, run in runs.items():
+            start = time.perf_counter()
+            results[name] = run(lines)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: (results[name], len(lines) / best[name]) for name in runs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -116,8 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     total_time = {"ours": 0.0, "drain3": 0.0}
     for folder in folders:
         lines, event_ids, event_templates = load_dataset(folder)
-        (ours_ids, ours_tpl), ours_speed = measure(run_ours, lines, args.repeat)
-        (d3_ids, d3_tpl), d3_speed = measure(run_drain3, lines, args.repeat)
+        measured = measure({"ours": run_ours, "drain3": run_drain3}, lines, args.repeat)
+        (ours_ids, ours_tpl), ours_speed = measured["ours"]
+        (d3_ids, d3_tpl), d3_speed = measured["drain3"]
         row = {
             "ga_ours": grouping_accuracy(event_ids, ours_ids),
             "ga_d3": grouping_accuracy(event_ids, d3_ids),

@@ -8,6 +8,7 @@ nothing; a conflicting existing mapping fails with the index and field named.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -57,6 +58,12 @@ def component_template_name(namespace: str) -> str:
     return f"enricher-{namespace}"
 
 
+def index_template_name(namespace: str, index_patterns: list[str]) -> str:
+    """One index template per set of source patterns, so several configurations can share a cluster."""
+    patterns_key = hashlib.sha1(",".join(sorted(index_patterns)).encode()).hexdigest()[:8]
+    return f"enricher-{namespace}-{patterns_key}"
+
+
 def install_mappings(client: OpenSearch, settings: Settings) -> InstallReport:
     """Install or upgrade every mapping the enricher needs; safe to run any number of times."""
     report = InstallReport()
@@ -83,7 +90,7 @@ def _install_component_template(client: OpenSearch, name: str, mapping: dict[str
 
 def _install_index_template(client: OpenSearch, settings: Settings, report: InstallReport) -> None:
     namespace = settings.sink.namespace
-    name = f"enricher-{namespace}-logs"
+    name = index_template_name(namespace, settings.source.index_patterns)
     wanted = {
         "index_patterns": settings.source.index_patterns,
         "composed_of": [component_template_name(namespace)],

@@ -2,8 +2,11 @@
 
 * ``mask``: replaces variable-looking spans (timestamps, UUIDs, IPs, MACs, host names, hex ids, URLs, paths,
   numbers and any user regexes) with a placeholder. All patterns are compiled once, when the :class:`Preprocessor`
-  is built, and applied as one alternation, which keeps the hot path in C. ``mask_tokens`` (the miner's hot path)
-  caches masked tokens and, on a miss, runs only the maskers that cheap string tests say could match.
+  is built, and applied as one alternation, which keeps the hot path in C. ``mask_tokens`` / ``mask_line`` (the
+  miner's hot path) cache by *skeleton*: the text with every digit written as 1 (one ``bytes.translate``). No
+  masker tells one digit from another, so a line seen before up to its digits is one dict lookup, and a new line
+  is masked token by token through a cache of token skeletons; on a miss only the maskers that cheap string
+  tests say could match are run.
 * ``tokenize`` / ``content_words``: nltk components that need no downloaded data (``WordPunctTokenizer``);
   stop words come from nltk's ``stopwords`` corpus when it is installed, else from a built-in English list;
   WordNet lemmatisation is used only when the WordNet corpus is installed (and asked for).
@@ -15,7 +18,7 @@ Masking keeps the text *around* a variable: ``blk_-4372`` becomes ``blk_<*>`` an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from pydantic import BaseModel, Field, field_validator
@@ -85,6 +88,28 @@ _HEX_LETTERS_8 = re.compile(r"[a-fA-F]{8}").search
 
 
 _BIT = {name: 1 << i for i, name in enumerate(BUILTIN_ORDER)}
+
+# A token's skeleton: its ASCII bytes with every digit written as 1. No built-in pattern tells digits apart except
+# "0x" (hex), so the 0 of "0x" / "0X" is kept apart. A token and its skeleton are masked at the same
+# spans, so when the masked skeleton has no digit left it is the masked form of every token with that skeleton
+# (blk_-1608..., blk_-7724... -> blk_<*>). The four ASCII separators that str.split() takes as whitespace become
+# spaces, so bytes.split() cuts the same tokens.
+_SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
+
+
+class _Spans(tuple):  # type: ignore[type-arg]
+    """Skeleton cache value of tokens masked on their own: the (start, end) spans to mask. Always truthy."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return True
+
+
+# In a text holding "0x" or "0X", that 0 is first written as _HEX_MARK (and read back as 0 before masking), so the
+# other 0s are still written as 1. A text holding the mark character itself is masked token by token instead.
+_HEX_MARK = b"\x02"
+_HEX_MARK_STR = _HEX_MARK.decode()
 
 
 def _possible_maskers(token: str) -> int:
@@ -218,7 +243,8 @@ class Preprocessor:
     the template miner uses on its hot path (tokens repeat a lot, so most are one dict lookup).
     """
 
-    def __init__(self, config: MaskingConfig | None = None, *, lemmatize: bool = False, token_cache_size: int = 100_000) -> None:
+    def __init__(self, config: MaskingConfig | None = None, *, lemmatize: bool = False, token_cache_size: int = 100_000,
+                 line_cache_size: int = 20_000) -> None:
         self.config = config or MaskingConfig()
         self._substitutions = self._compile(self.config)
         self._combined = self._compile_combined(self.config)
@@ -231,6 +257,14 @@ class Preprocessor:
         self._digits_are_variables = self.config.numbers and not self.config.extra
         self._by_gate: dict[int, re.Pattern[str] | None] = {}
         self._token_cache: dict[str, str] = {}
+        # Masking does not depend on which digit a token holds (see ``_SKELETON``), so tokens that differ only in
+        # their digits (blk_-1608..., blk_-7724...) share one cache entry keyed by their skeleton. Only when no
+        # user regex could tell digits apart, and the placeholder holds no digit (used to spot kept digits).
+        self._skeletons = self._gated and _HAS_DIGIT(self._placeholder) is None
+        self._skeleton_cache: dict[bytes, str] = {}
+        # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits.
+        self._line_cache: dict[bytes, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        self._line_cache_size = line_cache_size
         self._token_cache_size = token_cache_size
         self._lemmatize_wanted = lemmatize
 
@@ -275,24 +309,111 @@ class Preprocessor:
 
     def mask_tokens(self, text: str) -> tuple[list[str], tuple[str, ...]]:
         """(whitespace tokens of ``text``, the same tokens masked one by one). Both have the same length."""
+        tokens, masked, _ = self.mask_line(text)
+        return tokens, masked
+
+    def mask_line(self, text: str) -> tuple[list[str], tuple[str, ...], bytes | None]:
+        """:meth:`mask_tokens` plus the skeleton of ``text`` (None when it has none: non-ASCII text, user regexes).
+
+        Two texts with the same skeleton have the same length, whitespace and non-digit characters, and digits at
+        the same places; their tokens are masked alike except at the positions whose masked form keeps digits.
+        """
         tokens = text.split()
         get = self._token_cache.get
+        if self._skeletons and text.isascii() and _HEX_MARK_STR not in text:
+            # One C pass gives the skeleton of the text: a line seen before up to its digits is one lookup.
+            line = text.encode()
+            if ("x" in text or "X" in text) and ("0x" in text or "0X" in text):  # 1-char tests are fast
+                # The 0 of a hex prefix is kept apart, as a mark that the translation leaves alone.
+                line = line.replace(b"0x", _HEX_MARK + b"x").replace(b"0X", _HEX_MARK + b"X")
+            line = line.translate(_SKELETON)
+            shared, own = self._line_cache.get(line) or self._learn_line(line)
+            if not own:
+                return tokens, shared, line
+            masked = list(shared)
+            for i in own:
+                token = tokens[i]
+                masked[i] = get(token) or self._mask_own(token, shared[i])
+            return tokens, tuple(masked), line
         slow = self._mask_token
-        return tokens, tuple([get(token) or slow(token) for token in tokens])
+        return tokens, tuple([get(token) or slow(token) for token in tokens]), None
+
+    def _learn_line(self, line: bytes) -> tuple[tuple[str | _Spans, ...], tuple[int, ...]]:
+        """(masked skeleton tokens, positions of the tokens that must be masked on their own) of a text skeleton.
+
+        A token whose masked skeleton keeps a digit (ssh2, jk2_init(), v6.<*>) keeps digits of its own, which its
+        skeleton does not tell: its position is listed, and in place of its masked form stand the spans to mask,
+        which are the same in every token with that skeleton.
+        """
+        get = self._skeleton_cache.get
+        slow = self._mask_skeleton
+        shared = tuple([get(k) or slow(k) for k in line.split()])
+        own = tuple([i for i, masked in enumerate(shared) if masked.__class__ is _Spans])
+        cache = self._line_cache
+        if len(cache) >= self._line_cache_size:
+            cache.clear()  # bounded; hot lines come back at once
+        cache[line] = (shared, own)
+        return shared, own
+
+    def _mask_skeleton(self, skeleton: bytes) -> str | _Spans:
+        """The masked form shared by every token with this skeleton, or, if it keeps digits (see _SKELETON), the
+        spans that are masked in each of them."""
+        text = skeleton.decode().replace(_HEX_MARK_STR, "0")
+        spans = self._spans(text)
+        masked: str | _Spans = self._fill(text, spans)
+        if _HAS_DIGIT(masked) is not None:
+            masked = _Spans(spans)
+        cache = self._skeleton_cache
+        if len(cache) >= self._token_cache_size:
+            cache.clear()  # bounded; hot skeletons come back at once
+        cache[skeleton] = masked
+        return masked
+
+    def _mask_own(self, token: str, spans: _Spans) -> str:
+        return self._remember(token, self._fill(token, spans))
 
     def _mask_token(self, token: str) -> str:
-        if self._digits_are_variables and token.isdigit():
+        if self._digits_are_variables and token.isdigit() and token.isascii():  # (str.isdigit also takes "²")
             return self._placeholder  # the commonest variable; not worth a cache slot
-        if self._gated:
-            pattern = self._gate_pattern(token)
-            masked = token if pattern is None else pattern.sub(self._placeholder_repl, token)
-        else:
-            masked = self.mask(token)
+        return self._remember(token, self._mask_one(token))
+
+    def _remember(self, token: str, masked: str) -> str:
         cache = self._token_cache
         if len(cache) >= self._token_cache_size:
             cache.clear()  # bounded; hot tokens come back at once
         cache[token] = masked
         return masked
+
+    def _mask_one(self, token: str) -> str:
+        if self._gated:
+            return self._fill(token, self._spans(token))
+        return self.mask(token)
+
+    def _spans(self, token: str) -> list[tuple[int, int]]:
+        """(start, end) of the spans of ``token`` that the built-in maskers replace (only with ``_gated``)."""
+        if token.isalpha():
+            # A word: only a hex id (8+ letters a-f) or a month / weekday name can be masked in it.
+            if (len(token) < 8 or _HEX_LETTERS_8(token) is None) and (
+                token.islower() or _DATE_WORD_INSIDE(token) is None
+            ):
+                return []
+        elif self._digits_are_variables and token.isascii() and token.isdigit():
+            return [(0, len(token))]  # a number, the commonest variable
+        pattern = self._gate_pattern(token)
+        return [] if pattern is None else [found.span() for found in pattern.finditer(token)]
+
+    def _fill(self, token: str, spans: Sequence[tuple[int, int]]) -> str:
+        """``token`` with each span replaced by the placeholder (what ``re.sub`` gives for the same matches)."""
+        if not spans:
+            return token
+        parts = []
+        end = 0
+        for start, stop in spans:
+            parts.append(token[end:start])
+            parts.append(self._placeholder)
+            end = stop
+        parts.append(token[end:])
+        return "".join(parts)
 
     def _gate_pattern(self, token: str) -> re.Pattern[str] | None:
         """The alternation of the maskers that could match somewhere in ``token`` (None: no masker can)."""

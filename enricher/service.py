@@ -29,6 +29,7 @@ from enricher.templates import TemplateMiner
 log = logging.getLogger(__name__)
 
 STATE_SAVE_INTERVAL_SECONDS = 10.0
+MAX_SWEEPS_PER_PASS = 5
 
 
 @dataclass
@@ -159,22 +160,14 @@ class EnrichmentService:
         started = time.monotonic()
         report = PassReport()
         put_mapping_on_existing(self.client, self.settings)  # indices created since the last pass
-        # Make the last pass's writes searchable, so its documents are not read again as pending
-        # (if they were, the version check would still stop a second write).
-        self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
-                                                                     "allow_no_indices": "true"})
         since = self.since()
-        last_save = time.monotonic()
-        for batch in self.source.iter_batches(since, should_stop=should_stop):
-            self.process_batch(batch, report)
-            report.batches += 1
-            if progress is not None:
-                progress(len(batch))
-            if time.monotonic() - last_save > STATE_SAVE_INTERVAL_SECONDS:
-                self.save_state()
-                last_save = time.monotonic()
-            limit = self.settings.schedule.max_batches_per_pass
-            if limit is not None and report.batches >= limit:
+        self._last_save = time.monotonic()
+        # A sweep pages through one point-in-time snapshot. Documents on different shards can tie on
+        # (timestamp, _doc) at a page boundary and be passed over (see source.py); they are still pending,
+        # so another sweep over the same window picks them up, along with documents that arrived meanwhile.
+        for _ in range(MAX_SWEEPS_PER_PASS):
+            swept = self._sweep(since, report, should_stop, progress)
+            if swept == 0 or should_stop() or self._batch_limit_reached(report):
                 break
         report.stopped_early = should_stop()
         report.seconds = time.monotonic() - started
@@ -185,6 +178,35 @@ class EnrichmentService:
         self.save_state()
         self._observe_pass(report)
         return report
+
+    def _sweep(
+        self,
+        since: datetime | None,
+        report: PassReport,
+        should_stop: Callable[[], bool],
+        progress: Callable[[int], None] | None,
+    ) -> int:
+        # Make earlier writes searchable, so their documents are not read again as pending (if they
+        # were, the version check would still prevent a second write).
+        self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
+                                                                     "allow_no_indices": "true"})
+        swept = 0
+        for batch in self.source.iter_batches(since, should_stop=should_stop):
+            self.process_batch(batch, report)
+            swept += len(batch)
+            report.batches += 1
+            if progress is not None:
+                progress(len(batch))
+            if time.monotonic() - self._last_save > STATE_SAVE_INTERVAL_SECONDS:
+                self.save_state()
+                self._last_save = time.monotonic()
+            if self._batch_limit_reached(report):
+                break
+        return swept
+
+    def _batch_limit_reached(self, report: PassReport) -> bool:
+        limit = self.settings.schedule.max_batches_per_pass
+        return limit is not None and report.batches >= limit
 
     def process_batch(self, batch: list[SourceDocument], report: PassReport) -> None:
         results = self._enrich(batch)

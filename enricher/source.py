@@ -2,8 +2,10 @@
 
 Paging uses a point-in-time (PIT) and ``search_after``, so one pass sees a consistent snapshot while new
 logs keep arriving; documents indexed after the PIT was opened are picked up by the next pass. Sorting is
-by timestamp, then ``_id`` as a tie-breaker (OpenSearch 2.x has no ``_shard_doc``), so no two documents
-share a sort position and no page boundary can skip one.
+by timestamp, then ``_doc`` (stable within a PIT, and free: sorting on ``_id`` would load every id of the
+index into the heap). OpenSearch 2.x has no ``_shard_doc``, so two documents on different shards can share
+a sort position; if one of them falls on a page boundary it is skipped by this pass only: it is still
+pending, still within the next pass's window (checkpoint - late_arrival), and enriched then.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ class DocumentSource:
     def sort(self) -> list[dict[str, Any]]:
         return [
             {self.config.timestamp_field: {"order": "asc", "missing": "_first", "unmapped_type": "date"}},
-            {"_id": {"order": "asc"}},
+            {"_doc": {"order": "asc"}},
         ]
 
     def count_pending(self, since: datetime | None) -> int:

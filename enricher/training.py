@@ -53,6 +53,10 @@ def collect_sessions(
                 continue
             match = pipeline.miner.add(message)
             sessions.add(session_keys(doc.source, message), match.template_id, message)
+    # Early documents of a template were mined before it generalised: train on the final ids, the ones
+    # the service will assign from now on.
+    for ids in sessions.ids.values():
+        ids[:] = [pipeline.miner.canonical_id(template_id) for template_id in ids]
     return sessions
 
 

@@ -42,7 +42,11 @@ def names(opensearch):
             "state": f"enricher-state-test-{suffix}", "templates": f"enricher-templates-test-{suffix}",
             "namespace": "enrichment"}
     yield made
+    from enricher.mappings import index_template_name
+
     opensearch.indices.delete(index=f"*{suffix}*", params={"ignore_unavailable": "true", "expand_wildcards": "all"})
+    opensearch.indices.delete_index_template(name=index_template_name(made["namespace"], [made["pattern"]]),
+                                             params={"ignore": 404})
 
 
 @pytest.fixture

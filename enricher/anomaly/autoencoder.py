@@ -5,11 +5,13 @@ of the last ``window`` tokens, each a learned key embedding plus numeric feature
 :mod:`enricher.anomaly.features`), is encoded to a small code and rebuilt. A window's error is the key
 cross-entropy plus the feature squared error; a session's score is its worst window's error.
 
-``vae``: a session is a vector of log-scaled template counts plus a "complete" flag. Training uses the
-complete sessions (flag 1) and, with ``train_prefixes``, every prefix of them (flag 0) so that the
-service's verdicts on running sessions are meaningful. Offline scoring uses the complete vector. Inputs
-are standardised per template (with a floor on the spread), so a template every normal session holds
-weighs a lot when it is missing.
+``vae``: a session is a vector of log-scaled template counts plus a "complete" flag. The session VAE
+trains on complete sessions (flag 1) and scores whole sessions offline, where a truncated session must
+look wrong. A running session in the service is incomplete by nature, so with ``train_prefixes`` a second
+VAE (``prefix.safetensors``) trains on every prefix of the sessions (flag 0) and gives the per-event
+verdicts, against an ``event`` threshold calibrated on prefixes of held-out normal sessions. Inputs are
+standardised per template (with a floor on the spread), so a template every normal session holds weighs
+a lot when it is missing.
 
 Thresholds are calibrated on held-out *normal* training sessions: the ``calibration_quantile`` of
 their scores, times ``threshold_margin``. ``event`` is the threshold for windows/prefixes that end at an
@@ -42,6 +44,7 @@ from enricher.anomaly.vocab import BOS, EOS, PAD, UNK, Vocab
 from enricher.registry import verify_model_folder, write_manifest
 
 UNSEEN_SCORE = 1e6
+PREFIX_WEIGHTS_FILE = "prefix.safetensors"
 KINDS = {"lstm-ae": "autoencoder-lstm", "vae": "autoencoder-vae"}
 EventTexts = Sequence[Sequence[str | None]]
 
@@ -58,9 +61,9 @@ class AutoencoderConfig(BaseModel):
     vae_latent: int = Field(4, description="vae: size of the latent space (small: it must not rebuild anything)")
     beta: float = Field(0.1, ge=0.0, description="vae: weight of the KL term")
     train_prefixes: bool = Field(
-        False,
-        description="vae: also train on running sessions (meaningful service verdicts, but truncated "
-        "sessions then look normal offline)",
+        True,
+        description="vae: also train a second VAE on running sessions (prefixes) for the service's "
+        "per-event verdicts; the session VAE still sees complete sessions only",
     )
     std_floor: float = Field(
         0.25, gt=0.0, description="vae: smallest per-template spread when standardising count vectors"
@@ -86,6 +89,9 @@ class AutoencoderDetector:
         self.feature_std = np.ones(N_FEATURES, dtype=np.float32)
         self.input_mean: np.ndarray | None = None  # vae: per-dimension standardisation
         self.input_std: np.ndarray | None = None
+        self.prefix_model: torch.nn.Module | None = None  # vae: running sessions (service verdicts)
+        self.prefix_mean: np.ndarray | None = None
+        self.prefix_std: np.ndarray | None = None
         self.threshold = 0.0  # sessions
         self.event_threshold = 0.0  # windows / running sessions ending at an event
         self.metrics: dict[str, Any] = {}
@@ -137,6 +143,7 @@ class AutoencoderDetector:
         return vector
 
     def _vae_vectors(self, session: Sequence[str], prefixes: bool) -> np.ndarray:
+        """Count vectors of every running prefix (flag 0, with ``prefixes``) and then of the whole session."""
         ids = self._require_vocab().ids(session)
         counts: dict[int, int] = {}
         rows = []
@@ -209,20 +216,30 @@ class AutoencoderDetector:
         return history, len(distinct)
 
     def _fit_vae(self, train: Sequence[Sequence[str]], progress: bool) -> tuple[list[float], int]:
-        vectors = np.concatenate([self._vae_vectors(s, self.config.train_prefixes) for s in train])
+        whole = np.stack([self._vae_vectors(s, prefixes=False)[-1] for s in train])
+        assert self.model is not None
+        self.input_mean, self.input_std, history, n_rows = self._fit_count_vae(self.model, whole, progress)
+        if self.config.train_prefixes:
+            prefixes = np.concatenate([self._vae_vectors(s, prefixes=True)[:-1] for s in train if s])
+            self.prefix_model = self._build_model()
+            self.prefix_mean, self.prefix_std, _, _ = self._fit_count_vae(self.prefix_model, prefixes, progress)
+        return history, n_rows
+
+    def _fit_count_vae(
+        self, model: torch.nn.Module, vectors: np.ndarray, progress: bool
+    ) -> tuple[np.ndarray, np.ndarray, list[float], int]:
         # Standardise so that a template every normal session has (low spread) weighs more when missing.
-        self.input_mean = vectors.mean(0).astype(np.float32)
-        self.input_std = np.maximum(vectors.std(0), self.config.std_floor).astype(np.float32)
-        distinct, _, counts = unique_rows(self._standardise(vectors))
-        model, beta = self.model, self.config.beta
-        assert model is not None
+        mean = vectors.mean(0).astype(np.float32)
+        std = np.maximum(vectors.std(0), self.config.std_floor).astype(np.float32)
+        distinct, _, counts = unique_rows(((vectors - mean) / std).astype(np.float32))
+        beta = self.config.beta
 
         def row_loss(x: torch.Tensor) -> torch.Tensor:
-            rebuilt, mean, log_var = model(x)
-            return model.reconstruction_error(x, rebuilt) + beta * model.kl(mean, log_var)
+            rebuilt, mu, log_var = model(x)
+            return model.reconstruction_error(x, rebuilt) + beta * model.kl(mu, log_var)
 
         history = self._train(model, [torch.from_numpy(distinct)], counts, row_loss, progress)
-        return history, len(distinct)
+        return mean, std, history, len(distinct)
 
     def _train(self, model, tensors, counts, row_loss, progress) -> list[float]:  # type: ignore[no-untyped-def]
         cfg = self.config
@@ -274,18 +291,21 @@ class AutoencoderDetector:
             errors.append(model.errors(k, f, *model(k, f), reduce=self.config.window_error))
         return torch.cat(errors).double().numpy()[inverse]
 
-    def _standardise(self, vectors: np.ndarray) -> np.ndarray:
-        if self.input_mean is None or self.input_std is None:
-            return vectors
-        return ((vectors - self.input_mean) / self.input_std).astype(np.float32)
-
     @torch.no_grad()
-    def vector_errors(self, vectors: np.ndarray) -> np.ndarray:
-        """vae reconstruction error of each (raw, log-scaled) count vector."""
-        model = self.model
+    def vector_errors(self, vectors: np.ndarray, running: bool = False) -> np.ndarray:
+        """vae reconstruction error of each (raw, log-scaled) count vector.
+
+        ``running``: the vectors are sessions in progress (flag 0); they go to the prefix VAE when there
+        is one, else to the session VAE.
+        """
+        model, mean, std = self.model, self.input_mean, self.input_std
+        if running and self.prefix_model is not None:
+            model, mean, std = self.prefix_model, self.prefix_mean, self.prefix_std
         if model is None or len(vectors) == 0:
             return np.zeros(len(vectors))
-        distinct, inverse, _ = unique_rows(self._standardise(vectors))
+        if mean is not None and std is not None:
+            vectors = ((vectors - mean) / std).astype(np.float32)
+        distinct, inverse, _ = unique_rows(vectors)
         x = torch.from_numpy(distinct.astype(np.float32))
         rebuilt, _, _ = model(x)
         return model.reconstruction_error(x, rebuilt).double().numpy()[inverse]
@@ -300,9 +320,12 @@ class AutoencoderDetector:
             parts = np.split(errors, np.cumsum([len(s) + 1 for s in sessions])[:-1])
             return [float(p.max()) for p in parts], [float(p[:-1].max()) if len(p) > 1 else 0.0 for p in parts]
         vectors = [self._vae_vectors(s, prefixes=True) for s in sessions]
-        errors = self.vector_errors(np.concatenate(vectors)) if vectors else np.zeros(0)
-        parts = np.split(errors, np.cumsum([len(v) for v in vectors])[:-1]) if vectors else []
-        return [float(p[-1]) for p in parts], [float(p[:-1].max()) if len(p) > 1 else 0.0 for p in parts]
+        if not vectors:
+            return [], []
+        whole = self.vector_errors(np.stack([v[-1] for v in vectors]))
+        running = self.vector_errors(np.concatenate([v[:-1] for v in vectors]), running=True)
+        parts = np.split(running, np.cumsum([len(v) - 1 for v in vectors])[:-1])
+        return [float(e) for e in whole], [float(p.max()) if len(p) else 0.0 for p in parts]
 
     def score_sessions(
         self, sessions: Sequence[Sequence[str]], event_texts: EventTexts | None = None
@@ -342,6 +365,11 @@ class AutoencoderDetector:
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         assert self.model is not None
         save_weights(self.model, folder)
+        if self.prefix_model is not None:
+            save_weights(self.prefix_model, folder, PREFIX_WEIGHTS_FILE)
+            config["prefix_mean"] = None if self.prefix_mean is None else self.prefix_mean.tolist()
+            config["prefix_std"] = None if self.prefix_std is None else self.prefix_std.tolist()
+            (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         write_manifest(
             folder,
             kind=self.kind,
@@ -362,6 +390,7 @@ class AutoencoderDetector:
         vocab = config.pop("vocab")
         mean, std = config.pop("feature_mean"), config.pop("feature_std")
         input_mean, input_std = config.pop("input_mean"), config.pop("input_std")
+        prefix_mean, prefix_std = config.pop("prefix_mean", None), config.pop("prefix_std", None)
         detector = cls(**config)
         detector.vocab = Vocab(vocab)
         detector.feature_mean = np.asarray(mean, dtype=np.float32)
@@ -371,6 +400,11 @@ class AutoencoderDetector:
             detector.input_std = np.asarray(input_std, dtype=np.float32)
         detector.model = detector._build_model()
         load_weights(detector.model, folder)
+        if (folder / PREFIX_WEIGHTS_FILE).is_file():
+            detector.prefix_model = detector._build_model()
+            load_weights(detector.prefix_model, folder, PREFIX_WEIGHTS_FILE)
+            detector.prefix_mean = None if prefix_mean is None else np.asarray(prefix_mean, dtype=np.float32)
+            detector.prefix_std = None if prefix_std is None else np.asarray(prefix_std, dtype=np.float32)
         detector.threshold = float(manifest.thresholds["session"])
         detector.event_threshold = float(manifest.thresholds["event"])
         detector.metrics = dict(manifest.metrics)

@@ -1,19 +1,31 @@
 """Next-template sequence models (DeepLog LSTM and a Transformer-encoder variant).
 
 Each session is read as ``<bos> k1 ... kn <eos>``; the model sees the previous ``window`` tokens
-(left-padded) and predicts the next one. An event is anomalous when its template is outside the
-model's ``top_g`` candidates (DeepLog) or, with ``verdict="probability"``, when its negative
-log-probability exceeds a threshold calibrated on held-out normal sessions. A session is anomalous when
-any of its events is. With ``predict_end`` on, the end of a session is one more prediction with its own
-calibrated threshold (the end of a normal session is predicted far more confidently than its events, so
-one shared threshold would let truncated sessions through). A template never seen in training is always
-anomalous ("unseen template"), with the score ``UNSEEN_SCORE``.
+(left-padded) and predicts the next one. A template never seen in training is always anomalous
+("unseen template", score ``UNSEEN_SCORE``).
 
-Scores: with ``verdict="top_g"`` an event's score is the rank of its template among the predictions
-(1 = most likely) and the threshold is ``top_g``; with ``verdict="probability"`` it is the negative
-log-probability and the threshold is calibrated. Either way higher is more anomalous, and a session's
-score is its highest event score, the end's score rescaled onto the event scale
-(``end_score * threshold / end_threshold``) so that one session threshold applies.
+Verdicts (``verdict``):
+
+* ``"probability"`` (default): an event's *surprise* is its negative log-probability above a floor,
+  ``max(0, -log p - surprise_floor)``; events the model finds plausible (p > e^-floor) add nothing. A
+  session's event score is the sum of its surprises (``aggregate="sum"``) or the largest (``"max"``).
+  Summing matters on HDFS: an abnormal flow is often several moderately unlikely events in a row, while
+  a rare-but-normal session has one odd event. With ``predict_end`` on, the end of a session is one more
+  prediction with its own threshold (ends are predicted far more confidently than events).
+* ``"top_g"`` (DeepLog): an event is anomalous when its template is outside the top ``g`` predictions;
+  the score is its rank.
+
+Thresholds are calibrated on *normal* sessions only: with ``calibration_folds`` >= 2 the sessions are
+cut into folds, a model trained on the other folds scores each fold, and the ``calibration_quantile``
+of the pooled held-out scores is the threshold; the shipped model is then trained on all sessions. With
+``calibration_folds`` < 2 a single ``calibration_fraction`` slice is held out instead.
+
+Training weights each distinct (context, next) row by ``count ** count_power``. Plain maximum
+likelihood (1) makes a rare-but-normal continuation as improbable as an anomaly and underfits rare
+contexts; 0 (default) teaches the model which continuations occur at all.
+
+A session's score is its event score, or its end surprise rescaled onto the event scale
+(``end * threshold / end_threshold``) if that is higher, so that one session threshold applies.
 """
 
 from __future__ import annotations
@@ -49,17 +61,29 @@ class SequenceConfig(BaseModel):
     window: int = Field(10, ge=1, description="h: how many previous templates the model sees")
     top_g: int = Field(9, ge=1, description="g: an event is normal when its template is in the top g")
     verdict: Literal["top_g", "probability"] = "probability"
+    surprise_floor: float = Field(
+        2.0, ge=0.0, description="probability verdict: -log p up to this counts as no surprise"
+    )
+    aggregate: Literal["sum", "max"] = Field("sum", description="probability verdict: session event score")
     predict_end: bool = Field(True, description="also predict the end of a session (offline scoring)")
     embed_dim: int = 32
     hidden: int = 64
     layers: int = 2
     heads: int = 4
     dropout: float = 0.0
+    count_power: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="weight of a distinct (context, next) row = its count ** count_power; 1 is plain "
+        "maximum likelihood, lower values fit rare normal patterns more closely",
+    )
     epochs: int = 40
     batch_size: int = 256
     learning_rate: float = 3e-3
+    calibration_folds: int = Field(
+        5, ge=0, description="k-fold calibration on normal sessions (< 2: one calibration_fraction slice)"
+    )
     calibration_fraction: float = Field(0.1, ge=0.0, lt=1.0)
-    calibration_quantile: float = Field(1.0, ge=0.0, le=1.0)
+    calibration_quantile: float = Field(0.999, ge=0.0, le=1.0)
     threshold_margin: float = Field(1.0, gt=0.0)
     seed: int = 0
 
@@ -103,35 +127,77 @@ class SequenceDetector:
     def fit(self, sessions: Sequence[Sequence[str]], progress: bool = False) -> "SequenceDetector":
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        train_idx, calibration_idx = split_calibration(len(sessions), cfg.calibration_fraction, cfg.seed)
-        train = [sessions[i] for i in train_idx]
+        use_folds = cfg.verdict == "probability" and cfg.calibration_folds >= 2 and len(sessions) >= 2 * cfg.calibration_folds
+        if cfg.verdict == "top_g" or use_folds:
+            train, held_out = list(sessions), []
+        else:
+            train_idx, calibration_idx = split_calibration(len(sessions), cfg.calibration_fraction, cfg.seed)
+            train, held_out = [sessions[i] for i in train_idx], [sessions[i] for i in calibration_idx]
+        pooled = self._out_of_fold_scores(sessions, progress) if use_folds else None
         self.vocab = Vocab.build(train)
         self.model = self._build_model()
+        history, n_rows = self._train(train, progress, f"train sequence-{cfg.arch}")
+        if pooled is None and cfg.verdict == "probability":
+            if not held_out:
+                raise ValueError("verdict='probability' needs calibration_folds >= 2 or calibration_fraction > 0")
+            pooled = self._calibration_scores(held_out)
+        self._set_thresholds(pooled)
+        if pooled is not None:
+            flagged = sum(1 for e, end in zip(*pooled) if self._combine(e, end) > self.threshold)
+            self.metrics["calibration_fpr"] = flagged / max(len(pooled[0]), 1)
+        self.metrics = {
+            "train_sessions": len(train),
+            "calibration_sessions": 0 if pooled is None else len(pooled[0]),
+            "calibration": f"{cfg.calibration_folds}-fold" if use_folds else "held-out slice",
+            "distinct_training_rows": n_rows,
+            "final_loss": history[-1] if history else None,
+            **self.metrics,
+        }
+        return self
+
+    def _train(self, train: Sequence[Sequence[str]], progress: bool, description: str) -> tuple[list[float], int]:
+        cfg, model = self.config, self.model
+        assert model is not None
         contexts, targets = self._rows(train, with_end=cfg.predict_end)
         distinct, _, counts = unique_rows(np.column_stack([contexts, targets]))
         tensors = [torch.from_numpy(distinct[:, :-1]), torch.from_numpy(distinct[:, -1])]
-        model = self.model
         history = train_weighted(
             model,
             tensors,
-            torch.from_numpy(counts).float(),
+            torch.from_numpy(counts).double().pow(cfg.count_power).float(),
             lambda ctx, tgt: torch.nn.functional.cross_entropy(model(ctx), tgt, reduction="none"),
             epochs=cfg.epochs,
             batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate,
             seed=cfg.seed,
             progress=progress,
-            description=f"train sequence-{cfg.arch}",
+            description=description,
         )
-        self._calibrate([sessions[i] for i in calibration_idx])
-        self.metrics = {
-            "train_sessions": len(train),
-            "calibration_sessions": len(calibration_idx),
-            "distinct_training_rows": len(distinct),
-            "final_loss": history[-1] if history else None,
-            **self.metrics,
-        }
-        return self
+        return history, len(distinct)
+
+    def _out_of_fold_scores(
+        self, sessions: Sequence[Sequence[str]], progress: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Event and end scores of every session from a model that did not train on it (k-fold)."""
+        cfg, k = self.config, self.config.calibration_folds
+        fold_of = np.random.default_rng(cfg.seed).permutation(len(sessions)) % k
+        events, ends = [], []
+        for fold in range(k):
+            helper = SequenceDetector(**{**cfg.model_dump(), "calibration_folds": 0})
+            fold_train = [s for s, f in zip(sessions, fold_of) if f != fold]
+            helper.vocab = Vocab.build(fold_train)
+            helper.model = helper._build_model()
+            helper._train(fold_train, progress, f"calibration fold {fold + 1}/{k}")
+            # Sessions with a template this fold never saw are left out: the final model knows it.
+            held = [s for s, f in zip(sessions, fold_of) if f == fold and all(key in helper.vocab for key in s)]
+            fold_events, fold_ends = helper._calibration_scores(held)
+            events.append(fold_events)
+            ends.append(fold_ends)
+        return np.concatenate(events), np.concatenate(ends)
+
+    def _calibration_scores(self, held_out: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        events, ends = self._split_event_scores(held_out, self.config.verdict)
+        return np.array([self._aggregate(e) for e in events]), np.asarray(ends, dtype=np.float64)
 
     def _build_model(self) -> torch.nn.Module:
         from enricher.anomaly.nets import NextKeyLSTM, NextKeyTransformer
@@ -141,23 +207,19 @@ class SequenceDetector:
             return NextKeyLSTM(size, cfg.embed_dim, cfg.hidden, cfg.layers, cfg.dropout)
         return NextKeyTransformer(size, cfg.window, cfg.hidden, cfg.heads, cfg.layers, cfg.dropout)
 
-    def _calibrate(self, held_out: Sequence[Sequence[str]]) -> None:
-        """Set the threshold from held-out *normal* sessions (never from labelled anomalies)."""
+    def _set_thresholds(self, pooled: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """Thresholds from held-out *normal* session scores (never from labelled anomalies)."""
         cfg = self.config
-        if cfg.verdict == "top_g":
+        if cfg.verdict == "top_g" or pooled is None:
             self.threshold = self.end_threshold = float(cfg.top_g)
-        elif held_out:
-            events, ends = self._split_event_scores(held_out, self.config.verdict)
-            event_max = [float(e.max()) if len(e) else 0.0 for e in events]
-            self.threshold = quantile_threshold(event_max, cfg.calibration_quantile, cfg.threshold_margin)
-            if cfg.predict_end:
-                end_scores = [float(e) for e in ends]
-                self.end_threshold = quantile_threshold(end_scores, cfg.calibration_quantile, cfg.threshold_margin)
-        else:
-            raise ValueError("verdict='probability' needs calibration_fraction > 0")
-        if held_out:
-            flagged = [s for s, bad in self.score_sessions(held_out) if bad]
-            self.metrics["calibration_fpr"] = len(flagged) / len(held_out)
+            return
+        events, ends = pooled
+        self.threshold = quantile_threshold(events, cfg.calibration_quantile, cfg.threshold_margin)
+        if cfg.predict_end:
+            self.end_threshold = quantile_threshold(ends, cfg.calibration_quantile, cfg.threshold_margin)
+        # A zero threshold (every held-out event plausible) would flag any surprise at all: keep a floor.
+        self.threshold = max(self.threshold, 1e-3)
+        self.end_threshold = max(self.end_threshold, 1e-3)
 
     # -- scoring ----------------------------------------------------------------------------------
     def _require_vocab(self) -> Vocab:
@@ -196,7 +258,23 @@ class SequenceDetector:
         return EventScores(rank, nll.astype(np.float64), torch.cat(tops).numpy()[inverse])
 
     def event_score(self, scores: EventScores) -> np.ndarray:
-        return scores.rank.astype(np.float64) if self.config.verdict == "top_g" else scores.nll
+        """Rank (top_g) or surprise (probability) of each scored event; higher is more anomalous."""
+        if self.config.verdict == "top_g":
+            return scores.rank.astype(np.float64)
+        return np.clip(scores.nll - self.config.surprise_floor, 0.0, None)
+
+    def _aggregate(self, event_scores: np.ndarray) -> float:
+        if len(event_scores) == 0:
+            return 0.0
+        if self.config.verdict == "probability" and self.config.aggregate == "sum":
+            return float(min(event_scores.sum(), UNSEEN_SCORE))
+        return float(event_scores.max())
+
+    def _combine(self, event_score: float, end_score: float) -> float:
+        if not self.config.predict_end:
+            return event_score
+        end_scale = self.threshold / self.end_threshold if self.end_threshold > 0 else 1.0
+        return max(event_score, float(end_score) * end_scale)
 
     def _split_event_scores(
         self, sessions: Sequence[Sequence[str]], which: Literal["top_g", "probability"]
@@ -205,7 +283,9 @@ class SequenceDetector:
         with_end = self.config.predict_end
         contexts, targets = self._rows(sessions, with_end=with_end)
         scores = self.score_rows(contexts, targets)
-        values = scores.nll if which == "probability" else scores.rank.astype(np.float64)
+        values = self.event_score(scores) if which == self.config.verdict else (
+            scores.nll if which == "probability" else scores.rank.astype(np.float64)
+        )
         values = np.where(targets == UNK, UNSEEN_SCORE, values)
         lengths = [len(s) + (1 if with_end else 0) for s in sessions]
         per_session = np.split(values, np.cumsum(lengths)[:-1]) if lengths else []
@@ -216,12 +296,9 @@ class SequenceDetector:
     def score_sessions(self, sessions: Sequence[Sequence[str]]) -> list[tuple[float, bool]]:
         """(score, is_anomaly) per session, in order. Unseen templates give ``UNSEEN_SCORE``."""
         events, ends = self._split_event_scores(sessions, self.config.verdict)
-        end_scale = self.threshold / self.end_threshold if self.end_threshold > 0 else 1.0
         results = []
         for event_scores, end_score in zip(events, ends):
-            score = float(event_scores.max()) if len(event_scores) else 0.0
-            if self.config.predict_end:
-                score = max(score, float(end_score) * end_scale)
+            score = self._combine(self._aggregate(event_scores), float(end_score))
             results.append((score, score > self.threshold))
         return results
 

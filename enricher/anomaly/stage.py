@@ -64,7 +64,8 @@ class SequenceStage:
     def __init__(self, detector: SequenceDetector, model_version: str, max_sessions: int = 100_000) -> None:
         self.detector = detector
         self.model_version = model_version
-        # session key -> [last template ids (the first may be BOS_MARK), highest event score so far]
+        # session key -> [last template ids (the first may be BOS_MARK), session score so far: the sum of
+        # its events' surprises, or (top_g / aggregate "max") the highest event score]
         self.memory: _SessionMemory[list[Any]] = _SessionMemory(max_sessions)
 
     def _token(self, key: str) -> int:
@@ -87,11 +88,23 @@ class SequenceStage:
         values = self.detector.event_score(scores)
         verdicts = []
         for row, event in enumerate(events):
-            verdict = self._verdict(event, histories[row], targets[row], float(values[row]), scores, row)
             memory = self.memory.get(event.session_key, [[BOS_MARK], 0.0])
-            memory[1] = max(memory[1], verdict.score)
+            value = float(values[row])
+            if self._sums and targets[row] != UNK:
+                # The running surprise of the session so far is what the session threshold applies to.
+                memory[1] += value
+                value = memory[1] if value > 0 else 0.0
+            verdict = self._verdict(event, histories[row], targets[row], value, scores, row)
+            if not self._sums:
+                memory[1] = max(memory[1], verdict.score)
             verdicts.append(verdict)
         return verdicts
+
+    @property
+    def _sums(self) -> bool:
+        """Whether a session's score is the sum of its events' surprises (else the highest event score)."""
+        cfg = self.detector.config
+        return cfg.verdict == "probability" and cfg.aggregate == "sum"
 
     def _verdict(
         self, event: AnomalyEvent, history: list[str], target: int, value: float, scores: Any, row: int
@@ -108,13 +121,15 @@ class SequenceStage:
         rank = int(scores.rank[row])
         if det.config.verdict == "top_g":
             detail = f"rank {rank} > top-{det.config.top_g}"
+        elif self._sums:
+            detail = f"rank {rank}, p={np.exp(-scores.nll[row]):.2g}; session surprise {value:.3g} > {threshold:.3g}"
         else:
-            detail = f"rank {rank}, p={np.exp(-scores.nll[row]):.2g} < {np.exp(-threshold):.2g}"
+            detail = f"rank {rank}, surprise {value:.3g} > {threshold:.3g}"
         reason = f"template {event.template_id} unexpected after {after} ({detail}; expected {expected})"
         return AnomalyVerdict(value, threshold, True, self.model_version, [reason])
 
     def session_verdict(self, session_key: str) -> tuple[float, bool] | None:
-        """Highest event score of a remembered session and whether it crosses the threshold."""
+        """Score of a remembered session so far (running surprise or highest event score) and its verdict."""
         memory = self.memory.sessions.get(session_key)
         if memory is None:
             return None
@@ -211,7 +226,7 @@ class AutoencoderStage:
                 token = vocab.id(key)
                 token_counts[token] = token_counts.get(token, 0) + count
             vectors.append(det.count_vector(token_counts, complete=False))
-        return det.vector_errors(np.stack(vectors)) if vectors else np.zeros(0)
+        return det.vector_errors(np.stack(vectors), running=True) if vectors else np.zeros(0)
 
     def session_verdict(self, session_key: str) -> tuple[float, bool] | None:
         memory = self.memory.sessions.get(session_key)

@@ -79,11 +79,11 @@ def quantile_threshold(scores: Sequence[float], quantile: float, margin: float) 
     return float(np.quantile(np.asarray(scores, dtype=np.float64), quantile)) * margin
 
 
-def save_weights(model: torch.nn.Module, folder: Path) -> None:
-    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE))
+def save_weights(model: torch.nn.Module, folder: Path, name: str = WEIGHTS_FILE) -> None:
+    state = {key: tensor.detach().contiguous() for key, tensor in model.state_dict().items()}
+    save_file(state, str(folder / name))
 
 
-def load_weights(model: torch.nn.Module, folder: Path) -> None:
-    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+def load_weights(model: torch.nn.Module, folder: Path, name: str = WEIGHTS_FILE) -> None:
+    model.load_state_dict(load_file(str(folder / name)))
     model.eval()

@@ -38,7 +38,7 @@ class ClassifierConfig(BaseModel):
     max_length: int = Field(64, ge=8, le=512, description="tokens per text; longer texts are cut")
     normalizer: str = Field(NORMALIZER_NAME, description="text normalisation applied before tokenising")
     variable_text: str = Field(
-        "<*>",
+        "",
         description="what a masked variable becomes in the model's input ('' drops it: the words around it "
         "carry the meaning, and runs of '<', '*', '>' tokens otherwise dominate the pooled embedding)",
     )

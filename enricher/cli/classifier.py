@@ -31,13 +31,16 @@ def _set_threads(threads: Optional[int]) -> None:
 
 def _resolve_model_dir(model_dir: Optional[Path], registry: Optional[Path]) -> Path:
     """An explicit folder, or the promoted classifier of a registry."""
-    from enricher.registry import ModelRegistry
+    from enricher.registry import ModelIntegrityError, ModelRegistry
 
+    if (model_dir is None) == (registry is None):
+        raise _fail("give exactly one of --model-dir DIR or --registry DIR (its promoted classifier)")
     if model_dir is not None:
         return model_dir
-    if registry is None:
-        raise _fail("give --model-dir DIR, or --registry DIR to use its promoted classifier")
-    folder, _ = ModelRegistry(registry).resolve("classifier")
+    try:
+        folder, _ = ModelRegistry(registry).resolve("classifier")
+    except ModelIntegrityError as exc:
+        raise _fail(str(exc), 1) from exc
     return folder
 
 
@@ -103,7 +106,7 @@ def train(
 ) -> None:
     """Fine-tune the encoder with a classification head on labelled texts; save a sealed model folder."""
     from enricher.classify import ClassifierConfig, TrainingConfig, normalize_severity, train_classifier
-    from enricher.classify.data import read_labelled_index, read_labelled_jsonl
+    from enricher.classify.data import read_labelled_jsonl
     from enricher.classify.training import infer_labels
     from enricher.registry import ModelRegistry
 

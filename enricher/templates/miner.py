@@ -48,6 +48,7 @@ _REPEATED_WILDCARD = re.compile(r"(?:<\*>){2,}")
 # In key=value or key:value tokens only the value is judged (user=root vs user=guest are different words).
 _WORDLIKE = re.compile(r"(?:[^\s=:]*[=:])?[^\w]*[A-Za-z][A-Za-z_\-]*(?:\.[A-Za-z][A-Za-z_\-]*)*[^\w]*\Z")
 _DIGITS = re.compile(r"\d+")
+_HAS_DIGIT = re.compile(r"\d").search
 _UNKNOWN = object()
 _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
 
@@ -77,7 +78,7 @@ def template_id_of(template: str) -> str:
 
 
 class _Cluster:
-    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of")
+    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys")
 
     def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0) -> None:
         self.retemplate(tokens)
@@ -88,7 +89,61 @@ class _Cluster:
         self.tokens = tokens
         self.template = " ".join(tokens)
         self.template_id = template_id_of(self.template)
-        self.params_of = param_extractor(tokens)
+        # Built on first use (see prepare): many templates are generalised before a second message reads them.
+        self.params_of: Callable[[list[str]], list[str]] | None = None
+        self.sliceable = False
+        self.sibling_keys: list[tuple[int, tuple[str, ...]]] | None = None  # see TemplateMiner._sibling_keys
+
+    def prepare(self) -> Callable[[list[str]], list[str]]:
+        """Build (once per template) the reader of the template's values; returns it."""
+        self.params_of = param_extractor(self.tokens)
+        self.sliceable = _sliceable(self.tokens)
+        return self.params_of
+
+
+def _sliceable(tokens: tuple[str, ...]) -> bool:
+    """Whether the template's values sit at the same offsets in every message with the same skeleton.
+
+    True when some wildcard token has constant text around its ``<*>`` (else picking whole tokens is as fast) and
+    no wildcard token holds a digit: then where the constant text fits depends only on the non-digit characters,
+    which a skeleton keeps (see ``enricher.preprocess``). Constant tokens are never read, digits or not.
+    """
+    wild = [t for t in tokens if WILDCARD in t]
+    return any(t != WILDCARD for t in wild) and _HAS_DIGIT(" ".join(wild)) is None
+
+
+def param_spans(tokens: tuple[str, ...], message_tokens: list[str]) -> list[tuple[int, int, int]]:
+    """(token index, start, end) of each value that ``param_extractor(tokens)`` reads from ``message_tokens``."""
+    if len(message_tokens) != len(tokens):
+        return []
+    spans: list[tuple[int, int, int]] = []
+    for i, pattern in enumerate(tokens):
+        if WILDCARD not in pattern:
+            continue
+        token = message_tokens[i]
+        whole = (i, 0, len(token))
+        if pattern == WILDCARD:
+            spans.append(whole)
+        elif pattern.count(WILDCARD) == 1:
+            prefix, suffix = pattern.split(WILDCARD)
+            fits = len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) and token.endswith(suffix)
+            spans.append((i, len(prefix), len(token) - len(suffix)) if fits else whole)
+        else:
+            found = token_pattern(pattern).match(token)
+            if found is None:
+                spans.append(whole)
+            else:
+                spans.extend((i, *found.span(g)) for g in range(1, len(found.groups()) + 1))
+    return spans
+
+
+def _slice_reader(slices: list[slice]) -> Callable[[str], list[str]]:
+    """A function reading the substrings at ``slices`` from a text (in C, through ``operator.itemgetter``)."""
+    if len(slices) == 1:
+        only = slices[0]
+        return lambda text: [text[only]]
+    pick = itemgetter(*slices)
+    return lambda text: list(pick(text))
 
 
 def param_extractor(tokens: tuple[str, ...]) -> Callable[[list[str]], list[str]]:
@@ -164,7 +219,11 @@ def _anchor(tokens: tuple[str, ...]) -> str:
     """
     if not tokens:
         return ""
-    first = tokens[0]
+    return _anchor_of_first(tokens[0])
+
+
+@lru_cache(maxsize=65_536)
+def _anchor_of_first(first: str) -> str:
     if first == WILDCARD or any(c.isdigit() for c in first):
         return WILDCARD
     return first
@@ -215,11 +274,14 @@ class TemplateMiner:
         self.config = config or MinerConfig()
         self._pre = Preprocessor(self.config.masking)
         self._clusters: dict[str, _Cluster] = {}  # template_id -> live cluster
+        self._by_tokens: dict[tuple[str, ...], _Cluster] = {}  # the same clusters by template tokens
         self._buckets: dict[tuple[int, str], list[_Cluster]] = {}
         self._siblings: dict[tuple[int, tuple[str, ...]], set[str]] = {}  # template with one word blanked -> ids
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
+        # Text skeleton -> (template id, reader of that template's values at fixed offsets); see _params.
+        self._readers: dict[bytes, tuple[str, Callable[[str], list[str]] | None]] = {}
         self._clock = 0
 
     # ------------------------------------------------------------------ public API
@@ -227,7 +289,7 @@ class TemplateMiner:
     def add(self, message: str) -> TemplateMatch:
         """Learn from ``message`` and return its template (with the parameters taken from ``message``)."""
         self._clock += 1
-        tokens, masked = self._pre.mask_tokens(message)
+        tokens, masked, skeleton = self._pre.mask_line(message)
         cluster = self._exact.get(masked)
         is_new = False
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
@@ -240,24 +302,26 @@ class TemplateMiner:
             self._remember_exact(masked, cluster)
         cluster.count += 1
         cluster.last_seen = self._clock
-        match = TemplateMatch(cluster.template_id, cluster.template, self._params(cluster, tokens), is_new)
+        match = TemplateMatch(cluster.template_id, cluster.template, self._params(cluster, tokens, message, skeleton), is_new)
         if len(self._clusters) > self.config.max_templates:
             self._evict()
         return match
 
     def match(self, message: str) -> TemplateMatch | None:
         """The known template that covers ``message``, or None; learns nothing."""
-        tokens, masked = self._pre.mask_tokens(message)
+        tokens, masked, skeleton = self._pre.mask_line(message)
         cluster = self._exact.get(masked)
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
             cluster = self._best_cluster(masked, require_cover=True)
         if cluster is None:
             return None
-        return TemplateMatch(cluster.template_id, cluster.template, self._params(cluster, tokens), False)
+        return TemplateMatch(cluster.template_id, cluster.template, self._params(cluster, tokens, message, skeleton), False)
 
     def canonical_id(self, template_id: str) -> str:
         """The current id of a template id issued earlier (follows the alias map; unknown ids map to themselves)."""
         current = template_id
+        if current not in self._aliases:
+            return current  # the common case: a live id
         hops = 0
         while hops < 64:  # aliases never form cycles; the bound is only a guard
             nxt = self._aliases.get(current)
@@ -410,10 +474,43 @@ class TemplateMiner:
     def _covers(self, pattern: str, token: str) -> bool:
         return token_pattern(pattern).match(token) is not None
 
+    def _params(self, cluster: _Cluster, tokens: list[str], message: str, skeleton: bytes | None) -> list[str]:
+        """The values of the template's wildcards, read from the original message.
+
+        Token by token in general; for templates whose values lie inside tokens (``blk_<*>``, ``/<*>:<*>``), the
+        first message of each skeleton records where they are, and later messages with that skeleton are read
+        at those offsets in one C call (see ``_sliceable`` for why the offsets are the same).
+        """
+        params_of = cluster.params_of or cluster.prepare()
+        if skeleton is None or not cluster.sliceable:
+            return params_of(tokens)
+        known = self._readers.get(skeleton)
+        if known is not None and known[0] == cluster.template_id:
+            read = known[1]
+            if read is not None:
+                return read(message)
+            # Second message with this skeleton and template: worth learning the offsets.
+            params = params_of(tokens)
+            slices = self._slices(cluster.tokens, tokens, message)
+            if slices and [message[s] for s in slices] == params:  # never cache a reader that disagrees
+                self._readers[skeleton] = (cluster.template_id, _slice_reader(slices))
+            return params
+        # First one: only noted, as many skeletons are seen once.
+        if len(self._readers) >= max(self.config.exact_cache_size, 1):
+            self._readers.clear()  # bounded; hot skeletons come back at once
+        self._readers[skeleton] = (cluster.template_id, None)
+        return params_of(tokens)
+
     @staticmethod
-    def _params(cluster: _Cluster, tokens: list[str]) -> list[str]:
-        """The values of the template's wildcards, read token by token from the original message."""
-        return cluster.params_of(tokens)
+    def _slices(template: tuple[str, ...], tokens: list[str], message: str) -> list[slice]:
+        """Where in ``message`` the values of ``template`` are, as slices (see ``param_spans``)."""
+        starts = []
+        position = 0
+        for token in tokens:
+            position = message.find(token, position)  # only whitespace lies between tokens
+            starts.append(position)
+            position += len(token)
+        return [slice(starts[i] + a, starts[i] + b) for i, a, b in param_spans(template, tokens)]
 
     # ------------------------------------------------------------------ learning
 
@@ -469,9 +566,9 @@ class TemplateMiner:
 
         Also folds ``cluster`` into an existing template that already has a wildcard at such a position.
         """
-        for key in self._sibling_keys(cluster.tokens):
+        for key in self._sibling_keys(cluster):
             i, blanked = key
-            general = self._clusters.get(template_id_of(" ".join(blanked)))
+            general = self._by_tokens.get(blanked)
             group = self._siblings.get(key, set())
             if general is None and len(group) < self.config.min_siblings:
                 continue
@@ -499,40 +596,48 @@ class TemplateMiner:
 
     def _insert(self, cluster: _Cluster) -> None:
         self._clusters[cluster.template_id] = cluster
+        self._by_tokens[cluster.tokens] = cluster
         self._aliases.pop(cluster.template_id, None)  # a live template is never an alias
         self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
-        for key in self._sibling_keys(cluster.tokens):
+        for key in self._sibling_keys(cluster):
             self._siblings.setdefault(key, set()).add(cluster.template_id)
 
     def _remove(self, cluster: _Cluster) -> None:
         if self._clusters.get(cluster.template_id) is cluster:
             del self._clusters[cluster.template_id]
+        if self._by_tokens.get(cluster.tokens) is cluster:
+            del self._by_tokens[cluster.tokens]
         key = (len(cluster.tokens), _anchor(cluster.tokens))
         bucket = self._buckets.get(key)
         if bucket is not None:
             self._buckets[key] = [c for c in bucket if c is not cluster]
             if not self._buckets[key]:
                 del self._buckets[key]
-        for skey in self._sibling_keys(cluster.tokens):
+        for skey in self._sibling_keys(cluster):
             group = self._siblings.get(skey)
             if group is not None:
                 group.discard(cluster.template_id)
                 if not group:
                     del self._siblings[skey]
 
-    def _sibling_keys(self, tokens: tuple[str, ...]) -> list[tuple[int, tuple[str, ...]]]:
+    def _sibling_keys(self, cluster: _Cluster) -> list[tuple[int, tuple[str, ...]]]:
         """Keys under which templates differing in one word only meet: the template with that word blanked.
 
         The first token is never blanked (as in Drain, it is taken as a constant: "Starting X" vs "Ending X"),
-        and a template needs two tokens or more (one-word messages are all distinct events).
+        and a template needs two tokens or more (one-word messages are all distinct events). Computed once per
+        template (kept on the cluster until it is retemplated).
         """
-        if len(tokens) < 2:
-            return []
-        return [
-            (i, tokens[:i] + (WILDCARD,) + tokens[i + 1 :])
-            for i in range(1, len(tokens))
-            if WILDCARD not in tokens[i] and self._is_wordlike(tokens[i])
-        ]
+        keys = cluster.sibling_keys
+        if keys is None:
+            tokens = cluster.tokens
+            shape = self._word_shape
+            keys = [
+                (i, tokens[:i] + (WILDCARD,) + tokens[i + 1 :])
+                for i in range(1, len(tokens))
+                if WILDCARD not in tokens[i] and shape(tokens[i]) is not None
+            ] if len(tokens) >= 2 else []
+            cluster.sibling_keys = keys
+        return keys
 
     def _alias(self, old_id: str, new_id: str) -> None:
         if old_id == new_id or self.config.max_aliases == 0:

@@ -221,3 +221,13 @@ def test_run_stops_cleanly_on_sigterm(opensearch, names, tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert b"pass finished" in stderr
+
+
+def test_documents_with_equal_timestamps_on_several_shards_are_all_enriched(opensearch, names, make_settings):
+    docs = [{"@timestamp": "2026-03-01T10:00:00Z", "message": f"Worker {i} heartbeat"} for i in range(1500)]
+    load(opensearch, names["logs"], docs)  # two shards, one timestamp: the paging tie-breaker at work
+    service = EnrichmentService(make_settings(source={"batch_size": 37}), opensearch)
+    service.prepare()
+    assert service.run_pass().enriched == len(docs)  # ties passed over at page boundaries: swept again
+    stored = all_docs(opensearch, names["logs"])
+    assert all(hit["_version"] == 2 for hit in stored.values())

@@ -247,3 +247,26 @@ def test_cli_train_predict_evaluate(tiny_encoder: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["classifier", "train", "--input", str(train_file), "--text-field", "msg.text",
                                  "--label-field", "level", "--model-dir", str(model_dir)])
     assert result.exit_code == 2 and "not empty" in result.output
+
+
+def test_cli_refuses_tampered_model(trained: tuple[LogClassifier, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from enricher.cli.main import app
+
+    _, folder = trained
+    registry = tmp_path / "models"
+    shutil.copytree(folder, registry / "classifier" / "v1")
+    (registry / "classifier" / "PROMOTED").write_text("v1\n")
+    (registry / "classifier" / "v1" / "config.json").write_text("{}")
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"m": "x"}\n')
+    result = CliRunner().invoke(app, ["classifier", "predict", "--registry", str(registry), "--input", str(source),
+                                      "--text-field", "m"])
+    assert result.exit_code == 1 and "config.json does not match" in result.output
+
+
+def test_variables_are_dropped_from_model_input(trained: tuple[LogClassifier, Path]) -> None:
+    classifier, _ = trained
+    ids = classifier.encode(["user <*> logged in"])["input_ids"][0].tolist()
+    assert "*" not in classifier.tokenizer.convert_ids_to_tokens(ids)

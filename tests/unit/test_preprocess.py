@@ -54,3 +54,27 @@ def test_token_masking_gives_the_same_result_as_whole_text_masking() -> None:
     for config in (MaskingConfig(timestamps=False), MaskingConfig()):
         pre = Preprocessor(config)
         assert list(pre.mask_tokens(" ".join(tokens))[1]) == [pre.mask(t) for t in tokens]
+
+
+def test_skeleton_caches_mask_like_token_by_token_masking() -> None:
+    # Texts that share a skeleton (same text up to which digits) must still be masked from their own digits where
+    # the masked form keeps them (ssh2 / ssh3, KB2552343), and hex prefixes (0x) must survive the digit folding.
+    texts = [
+        "Failed password for root from 10.0.0.1 port 22 ssh2",
+        "Failed password for root from 90.9.9.9 port 99 ssh3",
+        "Package_for_KB2552343~31bf3856ad364e35~amd64~~6.1.1.0, v6.1.7601.23505",
+        "Package_for_KB3121255~31bf3856ad364e35~amd64~~6.1.1.1, v7.2.8888.11111",
+        "reg 0x1F 0X2a 10x 00x0 x0 0xx 1x1f 000 007",
+        "reg 1x1F 1X2a 00x 10x0 x1 1xx 0x1f 101 107",
+        "ctrl \x02 0x10 \x1c sep",  # the hex mark character itself, and a separator str.split() cuts at
+        "Jun 3 12:00:01 www.example.com:8080 /a/b/c 123e4567-e89b-12d3-a456-426614174000 aa:bb:cc:dd:ee:ff",
+        "Jan 7 02:09:41 www.exampla.com:8081 /x/y/z 923e4567-e89b-12d3-a456-426614174009 ab:bb:cc:dd:ee:f1",
+        "caf\u00e9 \u00b2 12 d\u00e9j\u00e0 0x3",  # not ASCII: no skeleton
+    ]
+    for config in (MaskingConfig(timestamps=False), MaskingConfig()):
+        pre = Preprocessor(config)
+        for text in texts * 2:  # the second round is served from the caches
+            tokens, masked, skeleton = pre.mask_line(text)
+            assert tokens == text.split()
+            assert list(masked) == [pre.mask(t) for t in tokens], text
+            assert (skeleton is None) == (not text.isascii() or "\x02" in text)

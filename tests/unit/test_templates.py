@@ -216,3 +216,20 @@ def test_grouping_accuracy_on_loghub_stays_above_floor(shared_data, dataset: str
         if len({truth[i] for i in lines}) == 1 and true_sizes[truth[lines[0]]] == len(lines)
     )
     assert correct / len(rows) >= floor
+
+
+def test_params_read_at_cached_offsets_match_token_by_token_extraction() -> None:
+    # Messages with the same skeleton (same text up to which digits) have their values read at offsets learnt from
+    # an earlier one; they must equal what the template says token by token, including for multi-wildcard tokens.
+    rng = random.Random(3)
+    shapes = [
+        "Receiving block blk_-{a}{a} src: /10.{b}.{b}.{b}:{a} dest: /10.{b}.{b}.{b}:{a}",
+        "proxy.cse.cuhk.edu.hk:{a} open through proxy proxy.cse.cuhk.edu.hk:{a} HTTPS",
+        "chrome.exe - www.site.com:{a} close, {a} bytes sent, {b} bytes received, lifetime {b}:{b}",
+        "core.{a} unit{b}/part-{a}_{b} (size={a}) jk2_init() ssh2",
+    ]
+    miner = TemplateMiner()
+    for _ in range(400):
+        line = rng.choice(shapes).format(a=rng.randint(1000, 9999), b=rng.randint(10, 99))
+        match = miner.add(line)
+        assert match.params == miner.extract_params(match.template, line), line
