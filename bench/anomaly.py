@@ -61,7 +61,7 @@ def hdfs_row(name: str, model: object, fit: Callable[[], object], normal: list, 
     }
 
 
-def run_hdfs(data: Path, test_fraction: float, seed: int, epochs: int | None) -> None:
+def run_hdfs(data: Path, test_fraction: float, seed: int, epochs: int | None, lstm_seeds: list[int]) -> None:
     sessions = read_sessions(data / "hdfs-sessions" / "hdfs_train")
     abnormal = read_sessions(data / "hdfs-sessions" / "hdfs_test_abnormal")
     train_idx, test_idx = split_by_line(len(sessions), test_fraction, seed)
@@ -78,8 +78,9 @@ def run_hdfs(data: Path, test_fraction: float, seed: int, epochs: int | None) ->
     rows = []
     baseline = NgramBaseline(2)
     rows.append(hdfs_row("n-gram baseline (unseen bigram)", baseline, lambda: baseline.fit(train), normal, abnormal))
+    lstms = [(f"sequence LSTM (h=10, seed {s})", SequenceDetector("lstm", seed=s, **hyper)) for s in lstm_seeds]
     for name, model in [
-        ("sequence LSTM (DeepLog h=10)", SequenceDetector("lstm", **hyper)),
+        *lstms,
         ("sequence Transformer", SequenceDetector("transformer", **hyper)),
         ("autoencoder LSTM-AE", AutoencoderDetector("lstm-ae", **hyper)),
         ("autoencoder VAE (counts)", AutoencoderDetector("vae", **hyper)),
@@ -146,12 +147,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="few epochs: a smoke run, not the evaluation")
     parser.add_argument("--bgl-window", type=int, default=20)
+    parser.add_argument("--lstm-seeds", default="0,1,2", help="model seeds of the LSTM rows (comma-separated)")
     args = parser.parse_args()
     if not (args.data / "hdfs-sessions" / "hdfs_train").is_file():
         sys.exit(f"no evaluation data under {args.data} (expected hdfs-sessions/hdfs_train)")
     torch.set_num_threads(args.threads)
     epochs = 3 if args.quick else None
-    run_hdfs(args.data, args.test_fraction, args.seed, epochs)
+    run_hdfs(args.data, args.test_fraction, args.seed, epochs, [int(s) for s in args.lstm_seeds.split(",")])
     run_bgl(args.data, args.bgl_window, 0.5, epochs)
 
 

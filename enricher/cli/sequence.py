@@ -24,17 +24,23 @@ def train(
     arch: SequenceArch = typer.Option(SequenceArch.lstm, "--arch", help="Network: DeepLog-style LSTM or Transformer encoder."),
     window: int = typer.Option(10, "--window", help="How many previous templates the model sees (h)."),
     epochs: int = typer.Option(40, "--epochs", help="Training epochs over the distinct (context, next) pairs."),
-    calibration_fraction: float = typer.Option(0.1, "--calibration-fraction", help="Share of sessions held out to calibrate the threshold."),
+    calibration_folds: int = typer.Option(5, "--calibration-folds", help="Calibrate thresholds by k-fold on the normal sessions (k extra trainings; the saved model trains on all sessions). Below 2: hold out --calibration-fraction instead."),
+    calibration_fraction: float = typer.Option(0.1, "--calibration-fraction", help="Share of sessions held out to calibrate the threshold when --calibration-folds is below 2."),
     seed: int = typer.Option(0, "--seed", help="Random seed (calibration split, initialisation, shuffling)."),
 ) -> None:
-    """Train on normal sessions, calibrate the threshold on held-out ones, and save a sealed model folder."""
+    """Train on normal sessions, calibrate thresholds on held-out normal ones (k-fold), save a sealed model folder."""
     from enricher.anomaly.io import read_sessions
     from enricher.anomaly.sequence import SequenceDetector
 
     data = read_sessions(sessions)
     started = time.perf_counter()
     detector = SequenceDetector(
-        arch=arch.value, window=window, epochs=epochs, calibration_fraction=calibration_fraction, seed=seed
+        arch=arch.value,
+        window=window,
+        epochs=epochs,
+        calibration_folds=calibration_folds,
+        calibration_fraction=calibration_fraction,
+        seed=seed,
     ).fit(data, progress=True)
     detector.save_pretrained(
         model_dir,

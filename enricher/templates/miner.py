@@ -302,7 +302,8 @@ class TemplateMiner:
             self._remember_exact(masked, cluster)
         cluster.count += 1
         cluster.last_seen = self._clock
-        match = TemplateMatch(cluster.template_id, cluster.template, self._params(cluster, tokens, message, skeleton), is_new)
+        params = self._params(cluster, tokens, message, skeleton)
+        match = TemplateMatch(cluster.template_id, cluster.template, params, is_new)
         if len(self._clusters) > self.config.max_templates:
             self._evict()
         return match
@@ -315,7 +316,8 @@ class TemplateMiner:
             cluster = self._best_cluster(masked, require_cover=True)
         if cluster is None:
             return None
-        return TemplateMatch(cluster.template_id, cluster.template, self._params(cluster, tokens, message, skeleton), False)
+        params = self._params(cluster, tokens, message, skeleton)
+        return TemplateMatch(cluster.template_id, cluster.template, params, False)
 
     def canonical_id(self, template_id: str) -> str:
         """The current id of a template id issued earlier (follows the alias map; unknown ids map to themselves)."""
@@ -450,9 +452,6 @@ class TemplateMiner:
                     if other is not None and other != shape:
                         return None
         return (equal / len(template), -wildcards)
-
-    def _is_wordlike(self, token: str) -> bool:
-        return self._word_shape(token) is not None
 
     def _word_shape(self, token: str) -> str | None:
         """``token`` without its digits if it is a word (``SOCKS5`` -> ``SOCKS``), else None.
