@@ -146,42 +146,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--models", choices=["none", "classifier", "all"], default="none",
-                        help="models loaded by the enricher (promoted versions in --registry)")
+    parser.add_argument("--models", default="none",
+                        help="comma-separated model sets to run the enricher with, each on its own fresh index: "
+                             "none (template mining only), classifier, all (every promoted model in --registry)")
     parser.add_argument("--registry", default=str(REPO / "models"))
     parser.add_argument("--data", choices=["loghub", "samples"], default="loghub",
                         help="replayed Loghub lines (when ../shared/data is present) or generated sample logs")
     args = parser.parse_args()
+    model_sets = [m.strip() for m in args.models.split(",")]
+    if any(m not in ("none", "classifier", "all") for m in model_sets):
+        parser.error("--models takes none, classifier, all")
 
     from opensearchpy import OpenSearch
 
     client = OpenSearch(hosts=[URL], timeout=120)
     pairs, origin = source_lines(args.docs, args.data)
-    print(f"documents: {args.docs} from {origin}; models: {args.models}; rounds: {args.rounds}", flush=True)
-    limit_runs, enricher_runs = [], []
+    print(f"documents: {args.docs} from {origin}; enricher models: {model_sets}; rounds: {args.rounds}", flush=True)
+    phases = ["limit", *model_sets]
+    runs: dict[str, list[dict[str, Any]]] = {phase: [] for phase in phases}
     for round_number in range(args.rounds):
-        for name in ("bench-limit", "bench-enricher"):
-            load_index(client, name, pairs)
-        # Alternate which phase goes first: the server warms up (JIT, caches) during the first one.
-        if round_number % 2 == 0:
-            limit_runs.append(in_child(phase_write_back_limit, "bench-limit"))
-            enricher_runs.append(in_child(phase_enricher, "bench-enricher", args.models, args.registry))
-        else:
-            enricher_runs.append(in_child(phase_enricher, "bench-enricher", args.models, args.registry))
-            limit_runs.append(in_child(phase_write_back_limit, "bench-limit"))
-        print(f"round {round_number + 1}: limit {_rate(limit_runs[-1]):,.0f} docs/s, "
-              f"enricher {_rate(enricher_runs[-1]):,.0f} docs/s", flush=True)
-        for name in ("bench-limit", "bench-enricher", "bench-enricher-state", "bench-enricher-templates",
-                     "bench-limit-state", "bench-limit-templates"):
-            client.indices.delete(index=name, params={"ignore_unavailable": "true"})
-    limit_rate = statistics.median(_rate(r) for r in limit_runs)
-    enricher_rate = statistics.median(_rate(r) for r in enricher_runs)
+        # Rotate which phase goes first: the server warms up (JIT, caches) during the first one.
+        order = phases[round_number % len(phases):] + phases[:round_number % len(phases)]
+        for phase in order:
+            index = f"bench-{phase}"
+            load_index(client, index, pairs)
+            if phase == "limit":
+                runs[phase].append(in_child(phase_write_back_limit, index))
+            else:
+                runs[phase].append(in_child(phase_enricher, index, phase, args.registry))
+            client.indices.delete(index=f"{index}*", params={"ignore_unavailable": "true"})
+        print(f"round {round_number + 1}: " + ", ".join(f"{p} {_rate(runs[p][-1]):,.0f} docs/s" for p in phases),
+              flush=True)
+    rates = {phase: statistics.median(_rate(r) for r in runs[phase]) for phase in phases}
     print()
-    print(f"{'':34}{'docs/s (median)':>16}{'peak RSS MB':>14}")
-    print(f"{'(a) write-back limit (bulk only)':34}{limit_rate:>16,.0f}{max(r['rss_mb'] for r in limit_runs):>14,.0f}")
-    print(f"{'(b) enricher pass':34}{enricher_rate:>16,.0f}{max(r['rss_mb'] for r in enricher_runs):>14,.0f}")
-    print(f"ratio (b)/(a): {enricher_rate / limit_rate:.2f}   templates: {enricher_runs[-1]['templates']}   "
-          f"models: {', '.join(enricher_runs[-1]['models'])}")
+    print(f"{'':40}{'docs/s (median)':>16}{'vs limit':>10}{'vs none':>9}{'peak RSS MB':>13}")
+    for phase in phases:
+        label = "(a) write-back limit (bulk only)" if phase == "limit" else f"(b) enricher, models: {phase}"
+        vs_none = f"{rates[phase] / rates['none']:.2f}" if "none" in rates and phase != "limit" else "-"
+        print(f"{label:40}{rates[phase]:>16,.0f}{rates[phase] / rates['limit']:>10.2f}{vs_none:>9}"
+              f"{max(r['rss_mb'] for r in runs[phase]):>13,.0f}")
+    for phase in model_sets:
+        print(f"models ({phase}): {', '.join(runs[phase][-1]['models'])}; templates: {runs[phase][-1]['templates']}")
 
 
 def _rate(run: dict[str, Any]) -> float:

@@ -9,7 +9,9 @@ narrows where the next pass looks.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -30,6 +32,17 @@ log = logging.getLogger(__name__)
 
 STATE_SAVE_INTERVAL_SECONDS = 10.0
 MAX_SWEEPS_PER_PASS = 5
+
+
+@dataclass
+class BatchOutcome:
+    """What writing one batch came to."""
+
+    results: list[dict[str, Any]]  # the namespace fields computed for each document
+    written: set[tuple[str, str]] = field(default_factory=set)
+    done_elsewhere: set[tuple[str, str]] = field(default_factory=set)  # already enriched: left alone
+    conflicts: int = 0
+    write_failures: int = 0
 
 
 @dataclass
@@ -122,6 +135,7 @@ class EnrichmentService:
         self.sink = BulkSink(client, settings.sink)
         self._pipeline = pipeline
         self._session_keys = SessionKeys(settings.source.session)
+        self._pipeline_lock = threading.Lock()
         self.checkpoint = Checkpoint()
 
     # -- start-up -------------------------------------------------------------------------------
@@ -186,43 +200,74 @@ class EnrichmentService:
         should_stop: Callable[[], bool],
         progress: Callable[[int], None] | None,
     ) -> int:
+        """Page through pending documents once; return how many were read.
+
+        Batches are pipelined: while one batch is written (OpenSearch's work), the next is read and
+        enriched (ours), so the models' CPU time overlaps the cluster's. Writes stay in order, one at a
+        time, and a batch counts (checkpoint, report) only once its write has finished.
+        """
         # Make earlier writes searchable, so their documents are not read again as pending (if they
         # were, the version check would still prevent a second write).
         self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
                                                                      "allow_no_indices": "true"})
         swept = 0
-        for batch in self.source.iter_batches(since, should_stop=should_stop):
-            self.process_batch(batch, report)
-            swept += len(batch)
-            report.batches += 1
-            if progress is not None:
-                progress(len(batch))
-            if time.monotonic() - self._last_save > STATE_SAVE_INTERVAL_SECONDS:
-                self.save_state()
-                self._last_save = time.monotonic()
-            if self._batch_limit_reached(report):
-                break
+        in_flight: tuple[list[SourceDocument], Future[BatchOutcome]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enricher-sink") as sink_thread:
+            for batch in self.source.iter_batches(since, should_stop=should_stop):
+                results = self._enrich(batch)
+                if in_flight is not None:
+                    self._finish_batch(*in_flight, report, progress)
+                in_flight = (batch, sink_thread.submit(self._write_batch, batch, results))
+                swept += len(batch)
+                if self._batch_limit_reached(report, in_flight=1):
+                    break
+            if in_flight is not None:
+                self._finish_batch(*in_flight, report, progress)
         return swept
 
-    def _batch_limit_reached(self, report: PassReport) -> bool:
+    def _batch_limit_reached(self, report: PassReport, in_flight: int = 0) -> bool:
         limit = self.settings.schedule.max_batches_per_pass
-        return limit is not None and report.batches >= limit
+        return limit is not None and report.batches + in_flight >= limit
 
     def process_batch(self, batch: list[SourceDocument], report: PassReport) -> None:
-        results = self._enrich(batch)
+        """Enrich and write one batch, then count it (the unpipelined form of a sweep's step)."""
+        outcome = self._write_batch(batch, self._enrich(batch))
+        self._count_batch(batch, outcome, report)
+
+    def _write_batch(self, batch: list[SourceDocument], results: list[dict[str, Any]]) -> "BatchOutcome":
         updates = [self._update(doc, fields) for doc, fields in zip(batch, results)]
-        written, done_elsewhere = self._write_with_conflict_retries(updates, report)
-        for doc, fields in zip(batch, results):
-            if (doc.index, doc.doc_id) in written:
+        return self._write_with_conflict_retries(updates, results)
+
+    def _finish_batch(
+        self,
+        batch: list[SourceDocument],
+        written: Future["BatchOutcome"],
+        report: PassReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self._count_batch(batch, written.result(), report)
+        report.batches += 1
+        if progress is not None:
+            progress(len(batch))
+        if time.monotonic() - self._last_save > STATE_SAVE_INTERVAL_SECONDS:
+            self.save_state()
+            self._last_save = time.monotonic()
+
+    def _count_batch(self, batch: list[SourceDocument], outcome: "BatchOutcome", report: PassReport) -> None:
+        for doc, fields in zip(batch, outcome.results):
+            if (doc.index, doc.doc_id) in outcome.written:
                 self._count(fields, doc, report)
-        report.documents += len(batch) - len(done_elsewhere)
-        report.already_enriched += len(done_elsewhere)
+        report.documents += len(batch) - len(outcome.done_elsewhere)
+        report.already_enriched += len(outcome.done_elsewhere)
+        report.conflicts += outcome.conflicts
+        report.write_failures += outcome.write_failures
         if batch and batch[-1].sort:
             self._advance_checkpoint(batch[-1])
 
     def _enrich(self, docs: list[SourceDocument]) -> list[dict[str, Any]]:
         inputs = [self._input(doc) for doc in docs]
-        return self.pipeline.enrich(inputs, novel_templates=self._register_templates)
+        with self._pipeline_lock:  # the sink thread re-enriches documents changed under it
+            return self.pipeline.enrich(inputs, novel_templates=self._register_templates)
 
     def _register_templates(self, templates: dict[str, str]) -> set[str]:
         return self.state.register_templates(templates, source=",".join(self.settings.source.index_patterns))
@@ -241,28 +286,23 @@ class EnrichmentService:
                               primary_term=doc.primary_term, fields=fields,
                               input_fingerprint=self._input_fingerprint(doc))
 
-    def _write_with_conflict_retries(
-        self, updates: list[DocumentUpdate], report: PassReport
-    ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    def _write_with_conflict_retries(self, updates: list[DocumentUpdate], results: list[dict[str, Any]]) -> "BatchOutcome":
         """Write; on a version conflict re-read the document and try again with its new version.
 
         If the re-read document still has the input we enriched, the same fields are re-sent; if
         someone changed it, it is enriched anew. A document already enriched by this pipeline version
         (by another worker, or by a run whose writes were not yet searchable) is left alone.
-
-        Returns the keys written, and the keys found already enriched.
         """
-        written: set[tuple[str, str]] = set()
-        done_elsewhere: set[tuple[str, str]] = set()
+        outcome = BatchOutcome(results=results)
         pending = updates
         for attempt in range(self.settings.sink.max_conflict_retries + 1):
             sink_report = self.sink.write(pending)
             self.metrics.retries.inc(sink_report.retries)
             conflicted = {(u.index, u.doc_id) for u in sink_report.conflicts}
             failed = {(u.index, u.doc_id) for u, _ in sink_report.failed}
-            written |= {(u.index, u.doc_id) for u in pending} - conflicted - failed
+            outcome.written |= {(u.index, u.doc_id) for u in pending} - conflicted - failed
             for update, reason in sink_report.failed:
-                report.write_failures += 1
+                outcome.write_failures += 1
                 self.metrics.write_failures.inc()
                 log.error("update refused", extra={"index": update.index, "id": update.doc_id, "reason": reason})
             if not conflicted:
@@ -271,11 +311,11 @@ class EnrichmentService:
                 log.warning("giving up on conflicting updates for this pass; the next pass retries them",
                             extra={"count": len(conflicted)})
                 break
-            pending = self._refresh_conflicts(sink_report.conflicts, done_elsewhere)
-            real_conflicts = len(conflicted - done_elsewhere)
-            report.conflicts += real_conflicts
+            pending = self._refresh_conflicts(sink_report.conflicts, outcome.done_elsewhere)
+            real_conflicts = len(conflicted - outcome.done_elsewhere)
+            outcome.conflicts += real_conflicts
             self.metrics.conflicts.inc(real_conflicts)
-        return written, done_elsewhere
+        return outcome
 
     def _refresh_conflicts(
         self, conflicts: list[DocumentUpdate], done_elsewhere: set[tuple[str, str]]
@@ -334,11 +374,13 @@ class EnrichmentService:
 
     def save_state(self) -> None:
         self.checkpoint.updated_at = datetime.now(timezone.utc)
+        with self._pipeline_lock:
+            pipeline_state = self.pipeline.to_state()
         self.state.save(self.state_id, "source", {
             "index_patterns": self.settings.source.index_patterns,
             "pipeline_version": self.settings.pipeline_version,
             "checkpoint": self.checkpoint.model_dump(mode="json"),
-            "pipeline": self.pipeline.to_state(),
+            "pipeline": pipeline_state,
         })
 
     def _observe_pass(self, report: PassReport) -> None:

@@ -69,6 +69,9 @@ class AutoencoderConfig(BaseModel):
         0.25, gt=0.0, description="vae: smallest per-template spread when standardising count vectors"
     )
     epochs: int = 40
+    min_steps: int = Field(
+        400, ge=0, description="at least this many optimizer steps (small data has few batches per epoch)"
+    )
     batch_size: int = 256
     learning_rate: float = 3e-3
     calibration_fraction: float = Field(0.1, ge=0.0, lt=1.0)
@@ -252,6 +255,7 @@ class AutoencoderDetector:
             batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate,
             seed=cfg.seed,
+            min_steps=cfg.min_steps,
             progress=progress,
             description=f"train {self.kind}",
         )

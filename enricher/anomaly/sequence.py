@@ -77,6 +77,9 @@ class SequenceConfig(BaseModel):
         "maximum likelihood, lower values fit rare normal patterns more closely",
     )
     epochs: int = 40
+    min_steps: int = Field(
+        400, ge=0, description="at least this many optimizer steps (small data has few batches per epoch)"
+    )
     batch_size: int = 256
     learning_rate: float = 3e-3
     calibration_folds: int = Field(
@@ -175,6 +178,7 @@ class SequenceDetector:
             batch_size=cfg.batch_size,
             learning_rate=cfg.learning_rate,
             seed=cfg.seed,
+            min_steps=cfg.min_steps,
             progress=progress,
             description=description,
         )

@@ -46,11 +46,18 @@ def train_weighted(
     seed: int,
     progress: bool,
     description: str,
+    min_steps: int = 0,
 ) -> list[float]:
-    """Minimise the weighted mean of ``row_loss(*batch)`` with Adam; return the loss of every epoch."""
+    """Minimise the weighted mean of ``row_loss(*batch)`` with Adam; return the loss of every epoch.
+
+    Training runs over *distinct* rows, so small or repetitive data has very few batches per epoch:
+    ``min_steps`` adds epochs until at least that many optimizer steps are taken.
+    """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     n_rows = len(weights)
+    steps_per_epoch = max(1, -(-n_rows // batch_size))
+    epochs = max(epochs, -(-min_steps // steps_per_epoch))
     history: list[float] = []
     model.train()
     bar = tqdm(range(epochs), desc=description, disable=not progress, unit="epoch", leave=True)

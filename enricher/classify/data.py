@@ -8,17 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from enricher.source import get_field
 
-def get_field(record: dict[str, Any], path: str) -> Any:
-    """A field by dotted path, stored flat (``"log.level": x``) or nested (``log: {level: x}``)."""
-    if path in record:
-        return record[path]
-    value: Any = record
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
+__all__ = ["LabelledTexts", "get_field", "iter_jsonl", "read_labelled_index", "read_labelled_jsonl"]
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -66,6 +66,10 @@ def _offline() -> None:
     # Belt and braces: every load below is local_files_only, but never let a library reach the hub.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # A "Loading weights" bar per load is noise in a service log and in CLI output.
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def _build_network(encoder: Any, num_labels: int, dropout: float) -> "torch.nn.Module":

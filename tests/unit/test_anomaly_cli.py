@@ -23,7 +23,7 @@ def test_train_then_score_writes_one_json_line_per_session(tmp_path, group: str,
     model_dir = tmp_path / "model"
     runner = CliRunner()
     trained = runner.invoke(
-        app, [group, "train", "--sessions", str(train), "--model-dir", str(model_dir), "--arch", arch, "--epochs", "2"]
+        app, [group, "train", "--sessions", str(train), "--model-dir", str(model_dir), "--arch", arch, "--epochs", "2", "--min-steps", "0"]
     )
     assert trained.exit_code == 0, trained.output
     assert (model_dir / "manifest.json").is_file() and (model_dir / "model.safetensors").is_file()

@@ -33,7 +33,7 @@ WORDS = (
 ).split()
 FAST = TrainingConfig(
     epochs=25, batch_size=8, learning_rate=1e-3, head_learning_rate=1e-2, linear_probe_steps=200,
-    validation_fraction=0.0, label_smoothing=0.0,
+    validation_fraction=0.0, label_smoothing=0.0, seed_corpus=False, frozen_layers=0,
 )
 
 
@@ -228,7 +228,8 @@ def test_cli_train_predict_evaluate(tiny_encoder: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["classifier", "train", "--input", str(train_file), "--text-field", "msg.text",
                                  "--label-field", "level", "--model-dir", str(model_dir), "--encoder",
                                  str(tiny_encoder), "--epochs", "25", "--learning-rate", "1e-3",
-                                 "--validation-fraction", "0", "--no-progress"])
+                                 "--validation-fraction", "0", "--no-seed-corpus", "--frozen-layers", "0",
+                                 "--no-progress"])
     assert result.exit_code == 0, result.output
     assert read_manifest(model_dir).training_data["label_counts"]["INFO"] == 80  # "I" mapped to INFO
     predict_file = tmp_path / "new.jsonl"
@@ -270,3 +271,58 @@ def test_variables_are_dropped_from_model_input(trained: tuple[LogClassifier, Pa
     classifier, _ = trained
     ids = classifier.encode(["user <*> logged in"])["input_ids"][0].tolist()
     assert "*" not in classifier.tokenizer.convert_ids_to_tokens(ids)
+
+
+def test_seed_corpus_is_deterministic_balanced_and_distinct() -> None:
+    from enricher.classify.seed_corpus import DOMAINS, generate_seed_corpus, seed_corpus
+
+    corpus = generate_seed_corpus(per_class=150, seed=3)
+    assert corpus == generate_seed_corpus(per_class=150, seed=3)
+    assert corpus != generate_seed_corpus(per_class=150, seed=4)
+    by_label = {label: [m for m in corpus if m.label == label] for label in ("INFO", "WARNING", "ERROR", "CRITICAL")}
+    assert all(len(messages) == 150 for messages in by_label.values())
+    assert all({m.domain for m in messages} == set(DOMAINS) for messages in by_label.values())
+    normalised = [(normalize_text(m.text), m.label) for m in corpus]
+    assert len(set(normalised)) == len(normalised)
+    texts, labels = seed_corpus(per_class=10)
+    assert len(texts) == len(labels) == 40 and "{" not in "".join(texts)  # every slot filled
+
+
+def test_normalization_v2_folds_paths_and_repeats() -> None:
+    assert normalize_text("BLOCK* ask 10.2.3.4:50010 to delete blk_1 blk_2 blk_-3") == "BLOCK* ask <*> to delete blk_<*>"
+    assert normalize_text("Accepted socket connection from /10.10.34.11:54545") == "Accepted socket connection from <*>"
+    from enricher.classify.normalize import normalizer_for
+
+    assert normalizer_for("mask-variables-v1")("from /10.1.1.1") == "from /<*>"  # old models keep their normaliser
+
+
+def test_cached_frozen_trunk_matches_full_forward(trained: tuple[LogClassifier, Path]) -> None:
+    from enricher.classify.training import FrozenTrunk
+
+    classifier, _ = trained
+    texts = ["user <*> logged in from", "connection failed error refused", "disk full fatal kernel panic"]
+    classifier.network.eval()
+    with torch.inference_mode():
+        full = classifier.network(**classifier.encode(texts))
+    for frozen in (0, 1):
+        trunk = FrozenTrunk(classifier, frozen)
+        with torch.inference_mode():
+            cached = trunk.logits(texts)
+        assert torch.allclose(full, cached, atol=1e-4)
+
+
+def test_seed_corpus_is_mixed_in_with_lower_weight(tiny_encoder: Path, tmp_path: Path) -> None:
+    texts, labels = _dataset()
+    training = FAST.model_copy(update={"seed_corpus": True, "seed_corpus_per_class": 5, "epochs": 2,
+                                       "frozen_layers": 1, "validation_fraction": 0.2})
+    _, manifest = train_classifier(texts, labels, tmp_path / "m", encoder_dir=tiny_encoder, training=training,
+                                   progress=False)
+    assert manifest.training_data["seed_corpus"]["distinct_texts"] == 20
+    assert "seed_corpus" in manifest.metrics and "validation" in manifest.metrics
+    from enricher.classify.training import Examples, _mixed_training_set
+
+    user = Examples(["a", "b"], ["INFO", "ERROR"], [1, 1])
+    seed = Examples(["c", "d", "e", "f"], ["INFO", "WARNING", "ERROR", "CRITICAL"], [1, 1, 1, 1])
+    combined, weights = _mixed_training_set(user, seed, ["INFO", "WARNING", "ERROR", "CRITICAL"], training)
+    assert combined.texts == ["a", "b", "c", "d", "e", "f"]
+    assert weights[:2] == [1.0, 1.0] and weights[2:] == [pytest.approx(training.seed_corpus_weight)] * 4

@@ -1,0 +1,74 @@
+"""`enricher train` from documents in OpenSearch, then a pass that writes anomaly verdicts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from enricher.registry import ModelRegistry
+from enricher.samples import generate
+from enricher.service import EnrichmentService, build_pipeline
+from enricher.training import collect_sessions, train_anomaly_models
+
+from .test_service import all_docs, load
+
+pytestmark = pytest.mark.integration
+
+
+def test_trained_sequence_model_flags_injected_anomalies(opensearch, names, make_settings, tmp_path):
+    now = datetime.now(timezone.utc)
+    history = list(generate(1500, start=now - timedelta(hours=5), seed=21))
+    live = list(generate(600, start=now - timedelta(minutes=30), seed=22, anomaly_rate=0.1))
+    load(opensearch, names["logs"], history + live)
+    settings = make_settings(
+        source={"session": {"fields": ["trace_id"]}},
+        models={"registry": str(tmp_path / "registry"), "classifier": False,
+                "sequence_kinds": ["sequence-lstm"], "autoencoder_kinds": []},
+    )
+    service = EnrichmentService(settings, opensearch)
+    service.prepare()
+
+    untrained = build_pipeline(settings.model_copy(update={"models": settings.models.model_copy(
+        update={"sequence_kinds": []})}))
+    sessions = collect_sessions(service.source.iter_batches("now-6h", until="now-1h", pending_only=False),
+                                untrained, settings)
+    assert sessions.documents == len(history)
+    registry = ModelRegistry(settings.models.registry)
+    [manifest] = train_anomaly_models(sessions, settings, registry, promote=True, progress=False)
+    assert manifest.kind == "sequence-lstm" and manifest.thresholds["event"] > 0
+    assert registry.promoted_version("sequence-lstm") == manifest.version
+    service.state.save(service.state_id, "source", {"pipeline": {"miner": untrained.miner.to_state()}})
+
+    restarted = EnrichmentService(settings, opensearch)
+    restarted.prepare()
+    report = restarted.run_pass()
+    assert report.enriched == len(history) + len(live)
+    stored = all_docs(opensearch, names["logs"])
+    flagged_traces = {hit["_source"]["trace_id"] for hit in stored.values()
+                      if hit["_source"]["enrichment"]["anomaly"]["is_anomaly"]}
+    any_anomaly = next(hit for hit in stored.values() if hit["_source"]["enrichment"]["anomaly"]["is_anomaly"])
+    verdict = any_anomaly["_source"]["enrichment"]["anomaly"]
+    assert verdict["sequence"]["model"] == f"sequence-lstm:{manifest.version}" and verdict["reasons"]
+    injected = _injected_traces(live)
+    assert injected, "the live sample has anomalous requests"
+    assert len(injected & flagged_traces) >= 0.8 * len(injected), "most injected anomalies are found"
+    normal_traces = {d["trace_id"] for d in history + live} - injected
+    false_alarms = [hit["_source"] for hit in stored.values() if hit["_source"]["trace_id"] in flagged_traces - injected and hit["_source"]["enrichment"]["anomaly"]["is_anomaly"]]
+    print([(h["trace_id"], h["message"][:30], h["enrichment"]["anomaly"]["reasons"]) for h in false_alarms[:8]])
+    assert len(flagged_traces - injected) <= 0.05 * len(normal_traces), "few normal sessions are flagged"
+
+
+def _injected_traces(docs):
+    flows = {}
+    for doc in docs:
+        flows.setdefault(doc["trace_id"], []).append(doc)
+    injected = set()
+    for trace, events in flows.items():
+        messages = [e["message"] for e in events]
+        failed = any(e["level"] in ("ERROR", "CRITICAL") for e in events)
+        reordered = len(messages) > 1 and messages[1].startswith("Completed")
+        stuck = len(messages) == 3 and all(m.startswith("Received") for m in messages)
+        if failed or reordered or stuck:
+            injected.add(trace)
+    return injected
