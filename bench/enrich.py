@@ -9,6 +9,10 @@ one run:
       checks, with no computing in between;
   (b) the enricher's pass (template mining on; models as chosen by --models).
 
+Each is measured twice: a cold pass over the loaded documents (every template new to the miner and the
+classifier's cache), then a warm pass over a second copy appended to the index (templates known, as for
+a service that has been running).
+
 Each phase runs in its own process so its peak RSS is its own. Prints docs/s for both, the ratio, and peak
 RSS. Each round loads fresh indices and alternates which phase runs first; medians over rounds are
 reported (the machine is noisy).
@@ -55,20 +59,22 @@ def source_lines(limit: int, data: str) -> tuple[list[tuple[str, str]], str]:
     return [pairs[i % len(pairs)] for i in range(limit)], origin
 
 
-def load_index(client, index: str, pairs: list[tuple[str, str]]) -> None:
+def load_index(client, index: str, pairs: list[tuple[str, str]], *, offset: int = 0) -> None:
+    """Index the pairs as documents; ``offset`` > 0 appends a later copy (new ids, later timestamps)."""
     from opensearchpy import helpers
 
-    client.indices.delete(index=index, params={"ignore_unavailable": "true"})
-    client.indices.create(index=index, body={
-        "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
-        "mappings": {"properties": {"@timestamp": {"type": "date"}, "message": {"type": "text"},
-                                    "dataset": {"type": "keyword"}}},
-    })
-    start = datetime.now(timezone.utc) - timedelta(hours=2)
+    if offset == 0:
+        client.indices.delete(index=index, params={"ignore_unavailable": "true"})
+        client.indices.create(index=index, body={
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"},
+            "mappings": {"properties": {"@timestamp": {"type": "date"}, "message": {"type": "text"},
+                                        "dataset": {"type": "keyword"}}},
+        })
+    start = datetime.now(timezone.utc) - timedelta(hours=12)
     actions = (
         {"_index": index, "_id": f"{i:08d}", "_source": {
             "@timestamp": (start + timedelta(milliseconds=10 * i)).isoformat(), "message": message, "dataset": dataset}}
-        for i, (dataset, message) in enumerate(pairs)
+        for i, (dataset, message) in enumerate(pairs, start=offset)
     )
     for _ in helpers.parallel_bulk(client, actions, chunk_size=2000, thread_count=2):
         pass
@@ -91,7 +97,7 @@ def settings_for(index: str, models: str, registry: str):
     )
 
 
-def phase_write_back_limit(index: str) -> dict[str, Any]:
+def phase_write_back_limit(index: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Read like the enricher, write a precomputed enrichment object: the I/O-only ceiling."""
     from enricher.opensearch import make_client
     from enricher.sink import BulkSink, DocumentUpdate
@@ -109,16 +115,18 @@ def phase_write_back_limit(index: str) -> dict[str, Any]:
                      "params": ["blk_1", "/10.0.0.1:50010", "/10.0.0.2:50010"], "novel": False},
         "session": "HDFS",
     }
-    started = time.perf_counter()
-    written = 0
-    for batch in source.iter_batches(None):
-        report = sink.write([DocumentUpdate(d.index, d.doc_id, d.seq_no, d.primary_term, fields) for d in batch])
-        written += report.written
-    seconds = time.perf_counter() - started
-    return {"docs": written, "seconds": seconds, "rss_mb": _peak_rss_mb()}
+    def one_pass() -> dict[str, Any]:
+        started = time.perf_counter()
+        written = 0
+        for batch in source.iter_batches(None):
+            report = sink.write([DocumentUpdate(d.index, d.doc_id, d.seq_no, d.primary_term, fields) for d in batch])
+            written += report.written
+        return {"docs": written, "seconds": time.perf_counter() - started}
+
+    return _cold_and_warm(client, index, pairs, one_pass)
 
 
-def phase_enricher(index: str, models: str, registry: str) -> dict[str, Any]:
+def phase_enricher(index: str, models: str, registry: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     from enricher.opensearch import make_client
     from enricher.service import EnrichmentService
 
@@ -126,11 +134,23 @@ def phase_enricher(index: str, models: str, registry: str) -> dict[str, Any]:
     client = make_client(settings.opensearch)
     service = EnrichmentService(settings, client)
     service.prepare()
-    started = time.perf_counter()
-    report = service.run_pass()
-    seconds = time.perf_counter() - started
-    return {"docs": report.enriched + report.errors, "seconds": seconds, "rss_mb": _peak_rss_mb(),
-            "templates": len(service.pipeline.miner), "models": service.pipeline.model_versions}
+
+    def one_pass() -> dict[str, Any]:
+        started = time.perf_counter()
+        report = service.run_pass()
+        return {"docs": report.enriched + report.errors, "seconds": time.perf_counter() - started}
+
+    result = _cold_and_warm(client, index, pairs, one_pass)
+    return {**result, "templates": len(service.pipeline.miner), "models": service.pipeline.model_versions}
+
+
+def _cold_and_warm(client, index: str, pairs: list[tuple[str, str]], one_pass) -> dict[str, Any]:
+    """A pass over the loaded documents (cold: every template new), then a pass over a second copy
+    appended to the index (warm: templates known, as for a service that has been running)."""
+    cold = one_pass()
+    load_index(client, index, pairs, offset=len(pairs))
+    warm = one_pass()
+    return {"cold": cold, "warm": warm, "rss_mb": _peak_rss_mb()}
 
 
 def _peak_rss_mb() -> float:
@@ -171,20 +191,24 @@ def main() -> None:
             index = f"bench-{phase}"
             load_index(client, index, pairs)
             if phase == "limit":
-                runs[phase].append(in_child(phase_write_back_limit, index))
+                runs[phase].append(in_child(phase_write_back_limit, index, pairs))
             else:
-                runs[phase].append(in_child(phase_enricher, index, phase, args.registry))
-            client.indices.delete(index=f"{index}*", params={"ignore_unavailable": "true"})
-        print(f"round {round_number + 1}: " + ", ".join(f"{p} {_rate(runs[p][-1]):,.0f} docs/s" for p in phases),
-              flush=True)
-    rates = {phase: statistics.median(_rate(r) for r in runs[phase]) for phase in phases}
-    print()
-    print(f"{'':40}{'docs/s (median)':>16}{'vs limit':>10}{'vs none':>9}{'peak RSS MB':>13}")
-    for phase in phases:
-        label = "(a) write-back limit (bulk only)" if phase == "limit" else f"(b) enricher, models: {phase}"
-        vs_none = f"{rates[phase] / rates['none']:.2f}" if "none" in rates and phase != "limit" else "-"
-        print(f"{label:40}{rates[phase]:>16,.0f}{rates[phase] / rates['limit']:>10.2f}{vs_none:>9}"
-              f"{max(r['rss_mb'] for r in runs[phase]):>13,.0f}")
+                runs[phase].append(in_child(phase_enricher, index, phase, args.registry, pairs))
+            # The enricher's state indices are hidden: expand_wildcards=all, or a later round would resume.
+            client.indices.delete(index=f"{index}*", params={"ignore_unavailable": "true", "expand_wildcards": "all"})
+        print(f"round {round_number + 1}: " + ", ".join(
+            f"{p} {_rate(runs[p][-1]['cold']):,.0f}/{_rate(runs[p][-1]['warm']):,.0f}" for p in phases)
+            + " docs/s (cold/warm)", flush=True)
+    for stage in ("cold", "warm"):
+        rates = {phase: statistics.median(_rate(r[stage]) for r in runs[phase]) for phase in phases}
+        print()
+        print(f"{stage} pass ({'every template new' if stage == 'cold' else 'a second copy: templates known'})")
+        print(f"{'':40}{'docs/s (median)':>16}{'vs limit':>10}{'vs none':>9}{'peak RSS MB':>13}")
+        for phase in phases:
+            label = "(a) write-back limit (bulk only)" if phase == "limit" else f"(b) enricher, models: {phase}"
+            vs_none = f"{rates[phase] / rates['none']:.2f}" if "none" in rates and phase != "limit" else "-"
+            print(f"{label:40}{rates[phase]:>16,.0f}{rates[phase] / rates['limit']:>10.2f}{vs_none:>9}"
+                  f"{max(r['rss_mb'] for r in runs[phase]):>13,.0f}")
     for phase in model_sets:
         print(f"models ({phase}): {', '.join(runs[phase][-1]['models'])}; templates: {runs[phase][-1]['templates']}")
 

@@ -107,7 +107,9 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
             from enricher.classify import ClassifierStage, LogClassifier
 
             folder, manifest = resolved
-            pipeline.classifier = ClassifierStage(LogClassifier.from_pretrained(folder), model_version=manifest.version)
+            classifier = LogClassifier.from_pretrained(folder)
+            classifier.predict(["service started"])  # warm up (first-call allocations) before the first pass
+            pipeline.classifier = ClassifierStage(classifier, model_version=manifest.version)
             pipeline.classifier_version = manifest.version
     pipeline.scorers = load_scorers(settings, registry)
     pipeline.load_scorer_states((saved_state or {}).get("scorers", {}))
