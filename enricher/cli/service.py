@@ -184,6 +184,37 @@ def samples_load(
         typer.echo("reset the enricher's checkpoint and known templates for this configuration")
 
 
+@samples_app.command("load-lines")
+def samples_load_lines(
+    input_file: Path = typer.Option(..., "--input", exists=True, dir_okay=False, help="A text file, one log message per line."),
+    config: Optional[Path] = ConfigOption,
+    index: str = typer.Option("logs-lines", help="Index to load into (must match source.index_patterns to be enriched)."),
+    spacing_ms: int = typer.Option(100, help="Milliseconds between consecutive lines' timestamps."),
+) -> None:
+    """Index a file of log lines as documents (message, @timestamp), e.g. a Loghub *.log file.
+
+    Timestamps are replayed: the last line gets the current time, earlier lines are spaced back from it.
+    """
+    from datetime import datetime, timedelta, timezone
+
+    from opensearchpy import helpers
+
+    settings = _settings(config)
+    client = _client(settings)
+    lines = [line.rstrip("\r\n") for line in input_file.read_text(encoding="utf-8", errors="replace").splitlines()]
+    lines = [line for line in lines if line.strip()]
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(milliseconds=spacing_ms * len(lines))
+    actions = (
+        {"_index": index, "_source": {
+            settings.source.timestamp_field: (start + timedelta(milliseconds=spacing_ms * i)).isoformat(),
+            settings.source.message_field: line, "log.file": input_file.name}}
+        for i, line in enumerate(lines)
+    )
+    ok, _ = helpers.bulk(client, actions, refresh="wait_for")
+    typer.echo(f"indexed {ok} lines from {input_file} into {index}")
+
+
 def _report_dict(report) -> dict[str, Any]:
     from dataclasses import asdict
 
