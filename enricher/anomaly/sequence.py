@@ -87,10 +87,11 @@ class SequenceConfig(BaseModel):
     )
     calibration_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     calibration_quantile: float = Field(0.999, ge=0.0, le=1.0, description="of held-out session scores")
-    end_quantile: float = Field(
-        1.0, ge=0.0, le=1.0,
-        description="of held-out end surprises: one prediction per session with a thin tail, so the "
-        "largest (a lower quantile flagged many normal endings on a development split)",
+    end_quantile: float = Field(0.999, ge=0.0, le=1.0, description="of held-out end surprises")
+    end_floor: float = Field(
+        3.0, ge=0.0,
+        description="lowest end threshold: almost every normal end has surprise ~0, so the quantile can "
+        "land on a handful of odd endings; below this it flagged normal endings on a development split",
     )
     threshold_margin: float = Field(1.0, gt=0.0)
     seed: int = 0
@@ -225,7 +226,9 @@ class SequenceDetector:
         events, ends = pooled
         self.threshold = quantile_threshold(events, cfg.calibration_quantile, cfg.threshold_margin)
         if cfg.predict_end:
-            self.end_threshold = quantile_threshold(ends, cfg.end_quantile, cfg.threshold_margin)
+            self.end_threshold = max(
+                quantile_threshold(ends, cfg.end_quantile, cfg.threshold_margin), cfg.end_floor
+            )
         # A zero threshold (every held-out event plausible) would flag any surprise at all: keep a floor.
         self.threshold = max(self.threshold, 1e-3)
         self.end_threshold = max(self.end_threshold, 1e-3)
