@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timing runs per miner and dataset (best kept)")
     parser.add_argument("--only", nargs="*", default=None, help="dataset names to run (default: all)")
     args = parser.parse_args(argv)
-    logging.getLogger("drain3").setLevel(logging.WARNING)
+    logging.getLogger("drain3").setLevel(logging.ERROR)  # not its "no drain3.ini, using defaults" warning
     if not args.data.is_dir():
         print(f"no Loghub data at {args.data}; nothing to benchmark", file=sys.stderr)
         return 2

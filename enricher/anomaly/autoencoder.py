@@ -13,8 +13,12 @@ verdicts, against an ``event`` threshold calibrated on prefixes of held-out norm
 standardised per template (with a floor on the spread), so a template every normal session holds weighs
 a lot when it is missing.
 
-Thresholds are calibrated on held-out *normal* training sessions: the ``calibration_quantile`` of
-their scores, times ``threshold_margin``. ``event`` is the threshold for windows/prefixes that end at an
+Thresholds are calibrated on *normal* sessions only, out of fold like the sequence models: with
+``calibration_folds`` >= 2 each fold is scored by a model trained on the other folds, and the
+``calibration_quantile`` of the pooled scores (times ``threshold_margin``) is the threshold; the saved
+model then trains on all sessions. (A model scores its own training sessions too low, so a threshold
+from them flags new normal sessions.) With ``calibration_folds`` < 2 one ``calibration_fraction`` slice
+is held out instead. ``event`` is the threshold for windows/prefixes that end at an
 event (what the service scores), ``session`` for whole sessions. Templates never seen in training make a
 session anomalous whatever the reconstruction error ("unseen template", score ``UNSEEN_SCORE``).
 """
@@ -33,6 +37,7 @@ from pydantic import BaseModel, Field
 from enricher.anomaly.features import N_FEATURES, FeatureExtractor
 from enricher.anomaly.training import (
     CONFIG_FILE,
+    fold_assignment,
     load_weights,
     quantile_threshold,
     save_weights,
@@ -74,6 +79,11 @@ class AutoencoderConfig(BaseModel):
     )
     batch_size: int = 256
     learning_rate: float = 3e-3
+    calibration_folds: int = Field(
+        5, ge=0,
+        description="k-fold calibration on normal sessions (k extra trainings; the saved model trains on "
+        "all sessions); < 2: hold out one calibration_fraction slice instead",
+    )
     calibration_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     calibration_quantile: float = Field(0.995, ge=0.0, le=1.0)
     threshold_margin: float = Field(1.0, gt=0.0)
@@ -166,27 +176,70 @@ class AutoencoderDetector:
     ) -> "AutoencoderDetector":
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        train_idx, calibration_idx = split_calibration(len(sessions), cfg.calibration_fraction, cfg.seed)
+        use_folds = cfg.calibration_folds >= 2 and len(sessions) >= 2 * cfg.calibration_folds
+        if use_folds:
+            train_idx, calibration_idx = np.arange(len(sessions)), np.zeros(0, dtype=np.int64)
+        else:
+            train_idx, calibration_idx = split_calibration(len(sessions), cfg.calibration_fraction, cfg.seed)
+        pooled = self._out_of_fold_scores(sessions, event_texts, progress) if use_folds else None
         train = [sessions[i] for i in train_idx]
         train_texts = [event_texts[i] for i in train_idx] if event_texts is not None else None
-        self.vocab = Vocab.build(train)
-        self._fit_feature_scaling(train_texts)
-        self.model = self._build_model()
-        if cfg.arch == "lstm-ae":
-            history, n_rows = self._fit_lstm(train, train_texts, progress)
-        else:
-            history, n_rows = self._fit_vae(train, progress)
-        held_out = [sessions[i] for i in calibration_idx]
-        held_texts = [event_texts[i] for i in calibration_idx] if event_texts is not None else None
-        self._calibrate(held_out, held_texts)
+        history, n_rows = self._fit_models(train, train_texts, progress)
+        if pooled is None:
+            held_out = [sessions[i] for i in calibration_idx]
+            held_texts = [event_texts[i] for i in calibration_idx] if event_texts is not None else None
+            if not held_out:
+                raise ValueError("threshold calibration needs calibration_folds >= 2 or calibration_fraction > 0")
+            pooled = self._raw_scores(held_out, held_texts)
+        self._set_thresholds(pooled)
         self.metrics = {
             "train_sessions": len(train),
-            "calibration_sessions": len(held_out),
+            "calibration_sessions": len(pooled[0]),
+            "calibration": f"{cfg.calibration_folds}-fold" if use_folds else "held-out slice",
             "distinct_training_rows": n_rows,
             "final_loss": history[-1] if history else None,
             **self.metrics,
         }
         return self
+
+    def _fit_models(
+        self, train: Sequence[Sequence[str]], texts: EventTexts | None, progress: bool
+    ) -> tuple[list[float], int]:
+        """Vocabulary, feature scaling and network(s) from these sessions (no calibration)."""
+        self.vocab = Vocab.build(train)
+        self._fit_feature_scaling(texts)
+        self.model = self._build_model()
+        if self.config.arch == "lstm-ae":
+            return self._fit_lstm(train, texts, progress)
+        return self._fit_vae(train, progress)
+
+    def _out_of_fold_scores(
+        self, sessions: Sequence[Sequence[str]], texts: EventTexts | None, progress: bool
+    ) -> tuple[list[float], list[float]]:
+        """Session and streaming scores of every session from a model that did not train on it (k-fold).
+
+        A model scores the sessions it trained on lower than new ones (HDFS: many normal sessions are
+        one of a kind), so a threshold from its own training sessions flags new normal sessions.
+        """
+        k = self.config.calibration_folds
+        fold_of = fold_assignment(len(sessions), k, self.config.seed)
+        session_scores: list[float] = []
+        event_scores: list[float] = []
+        for fold in range(k):
+            helper = AutoencoderDetector(**{**self.config.model_dump(), "calibration_folds": 0})
+            inside = [i for i in range(len(sessions)) if fold_of[i] != fold]
+            helper._fit_models(
+                [sessions[i] for i in inside], [texts[i] for i in inside] if texts is not None else None, progress
+            )
+            vocab = helper._vocab_only()
+            # Sessions with a template this fold never saw are left out: the final model knows it.
+            held = [i for i in range(len(sessions)) if fold_of[i] == fold and all(key in vocab for key in sessions[i])]
+            fold_sessions, fold_events = helper._raw_scores(
+                [sessions[i] for i in held], [texts[i] for i in held] if texts is not None else None
+            )
+            session_scores += fold_sessions
+            event_scores += fold_events
+        return session_scores, event_scores
 
     def _build_model(self) -> torch.nn.Module:
         from enricher.anomaly.nets import CountVAE, LstmAutoencoder
@@ -260,15 +313,14 @@ class AutoencoderDetector:
             description=f"train {self.kind}",
         )
 
-    def _calibrate(self, held_out: Sequence[Sequence[str]], texts: EventTexts | None) -> None:
-        if not held_out:
-            raise ValueError("threshold calibration needs calibration_fraction > 0 and >= 10 sessions")
+    def _set_thresholds(self, pooled: tuple[list[float], list[float]]) -> None:
+        """Thresholds from held-out *normal* sessions' scores (never from labelled anomalies)."""
         cfg = self.config
-        session_scores, event_scores = self._raw_scores(held_out, texts)
+        session_scores, event_scores = pooled
         self.threshold = quantile_threshold(session_scores, cfg.calibration_quantile, cfg.threshold_margin)
         self.event_threshold = quantile_threshold(event_scores, cfg.calibration_quantile, cfg.threshold_margin)
         flagged = sum(1 for s in session_scores if s > self.threshold)
-        self.metrics["calibration_fpr"] = flagged / len(held_out)
+        self.metrics["calibration_fpr"] = flagged / max(len(session_scores), 1)
 
     # -- scoring ----------------------------------------------------------------------------------
     def _stack_windows(

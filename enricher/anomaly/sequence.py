@@ -18,7 +18,10 @@ Verdicts (``verdict``):
 Thresholds are calibrated on *normal* sessions only: with ``calibration_folds`` >= 2 the sessions are
 cut into folds, a model trained on the other folds scores each fold, and the ``calibration_quantile``
 of the pooled held-out scores is the threshold; the shipped model is then trained on all sessions. With
-``calibration_folds`` < 2 a single ``calibration_fraction`` slice is held out instead.
+``ensemble`` (default) the k fold models are kept (``fold-<i>.safetensors``) and an event's probability
+is the mean of theirs and the full model's: a single model's fit of rare contexts varies with its seed
+(HDFS, same split: recall 0.63 with one seed, 0.96-0.97 with others; the ensemble gave 0.96-0.97 on all
+three). With ``calibration_folds`` < 2 a single ``calibration_fraction`` slice is held out instead.
 
 Training weights each distinct (context, next) row by ``count ** count_power``. Plain maximum
 likelihood (1) makes a rare-but-normal continuation as improbable as an anomaly and underfits rare
@@ -42,6 +45,7 @@ from pydantic import BaseModel, Field
 
 from enricher.anomaly.training import (
     CONFIG_FILE,
+    fold_assignment,
     load_weights,
     quantile_threshold,
     save_weights,
@@ -54,6 +58,7 @@ from enricher.registry import verify_model_folder, write_manifest
 
 UNSEEN_SCORE = 1e6  # finite so it stays valid JSON; far above any rank or clamped NLL
 KINDS = {"lstm": "sequence-lstm", "transformer": "sequence-transformer"}
+MEMBER_FILE = "fold-{}.safetensors"  # ensemble members: the calibration-fold models
 
 
 class SequenceConfig(BaseModel):
@@ -94,6 +99,11 @@ class SequenceConfig(BaseModel):
         "land on a handful of odd endings; below this it flagged normal endings on a development split",
     )
     threshold_margin: float = Field(1.0, gt=0.0)
+    ensemble: bool = Field(
+        True,
+        description="k-fold calibration: keep the k fold models and score with the mean probability of "
+        "them and the full model; one model's fit of the rare contexts varies a lot with its seed",
+    )
     seed: int = 0
 
 
@@ -124,6 +134,7 @@ class SequenceDetector:
         self.config = SequenceConfig(arch=arch, **hyper)
         self.vocab: Vocab | None = None
         self.model: torch.nn.Module | None = None
+        self.members: list[torch.nn.Module] = []  # calibration-fold models scored with the full model
         self.threshold: float = float(self.config.top_g)
         self.end_threshold: float = float(self.config.top_g)
         self.metrics: dict[str, Any] = {}
@@ -136,14 +147,15 @@ class SequenceDetector:
     def fit(self, sessions: Sequence[Sequence[str]], progress: bool = False) -> "SequenceDetector":
         cfg = self.config
         torch.manual_seed(cfg.seed)
+        self.members = []
         use_folds = cfg.verdict == "probability" and cfg.calibration_folds >= 2 and len(sessions) >= 2 * cfg.calibration_folds
         if cfg.verdict == "top_g" or use_folds:
             train, held_out = list(sessions), []
         else:
             train_idx, calibration_idx = split_calibration(len(sessions), cfg.calibration_fraction, cfg.seed)
             train, held_out = [sessions[i] for i in train_idx], [sessions[i] for i in calibration_idx]
-        pooled = self._out_of_fold_scores(sessions, progress) if use_folds else None
         self.vocab = Vocab.build(train)
+        pooled = self._out_of_fold_scores(sessions, progress) if use_folds else None
         self.model = self._build_model()
         history, n_rows = self._train(train, progress, f"train sequence-{cfg.arch}")
         if pooled is None and cfg.verdict == "probability":
@@ -188,21 +200,27 @@ class SequenceDetector:
     def _out_of_fold_scores(
         self, sessions: Sequence[Sequence[str]], progress: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Event and end scores of every session from a model that did not train on it (k-fold)."""
+        """Event and end scores of every session from a model that did not train on it (k-fold).
+
+        The fold models share the full vocabulary; with ``ensemble`` they are kept in ``members``.
+        """
         cfg, k = self.config, self.config.calibration_folds
-        fold_of = np.random.default_rng(cfg.seed).permutation(len(sessions)) % k
-        events, ends = [], []
+        fold_of = fold_assignment(len(sessions), k, cfg.seed)
+        events, ends, self.members = [], [], []
         for fold in range(k):
-            helper = SequenceDetector(**{**cfg.model_dump(), "calibration_folds": 0})
+            helper = SequenceDetector(**{**cfg.model_dump(), "calibration_folds": 0, "seed": cfg.seed + 1 + fold})
             fold_train = [s for s, f in zip(sessions, fold_of) if f != fold]
-            helper.vocab = Vocab.build(fold_train)
+            helper.vocab = self._require_vocab()
             helper.model = helper._build_model()
             helper._train(fold_train, progress, f"calibration fold {fold + 1}/{k}")
             # Sessions with a template this fold never saw are left out: the final model knows it.
-            held = [s for s, f in zip(sessions, fold_of) if f == fold and all(key in helper.vocab for key in s)]
+            seen = {key for s in fold_train for key in s}
+            held = [s for s, f in zip(sessions, fold_of) if f == fold and all(key in seen for key in s)]
             fold_events, fold_ends = helper._calibration_scores(held)
             events.append(fold_events)
             ends.append(fold_ends)
+            if cfg.ensemble:
+                self.members.append(helper.model)
         return np.concatenate(events), np.concatenate(ends)
 
     def _calibration_scores(self, held_out: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
@@ -256,9 +274,12 @@ class SequenceDetector:
             return EventScores(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, top_k), np.int64))
         distinct, inverse, _ = unique_rows(np.column_stack([contexts, targets]))
         ranks, nlls, tops = [], [], []
+        models = [self.model, *self.members]
         for start in range(0, len(distinct), 4096):
             chunk = torch.from_numpy(np.ascontiguousarray(distinct[start : start + 4096]))
-            log_probs = torch.log_softmax(self.model(chunk[:, :-1]), dim=-1)
+            # The ensemble's probability is the mean of its models' probabilities.
+            stacked = torch.stack([torch.log_softmax(m(chunk[:, :-1]), dim=-1) for m in models])
+            log_probs = torch.logsumexp(stacked, dim=0) - float(np.log(len(models)))
             log_probs[:, PAD] = -torch.inf  # padding is never a real next event
             target = chunk[:, -1:]
             actual = log_probs.gather(1, target)
@@ -325,9 +346,11 @@ class SequenceDetector:
             raise RuntimeError("nothing to save: the detector is not fitted")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        config = {**self.config.model_dump(), "vocab": self._require_vocab().keys}
+        config = {**self.config.model_dump(), "vocab": self._require_vocab().keys, "members": len(self.members)}
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         save_weights(self.model, folder)
+        for index, member in enumerate(self.members):
+            save_weights(member, folder, MEMBER_FILE.format(index))
         write_manifest(
             folder,
             kind=self.kind,
@@ -346,10 +369,15 @@ class SequenceDetector:
             raise ValueError(f"{folder}: a {manifest.kind!r} model is not a sequence model")
         config = json.loads((folder / CONFIG_FILE).read_text())
         vocab = config.pop("vocab")
+        n_members = int(config.pop("members", 0))
         detector = cls(**config)
         detector.vocab = Vocab(vocab)
         detector.model = detector._build_model()
         load_weights(detector.model, folder)
+        for index in range(n_members):
+            member = detector._build_model()
+            load_weights(member, folder, MEMBER_FILE.format(index))
+            detector.members.append(member)
         detector.threshold = float(manifest.thresholds["event"])
         detector.end_threshold = float(manifest.thresholds.get("end", detector.threshold))
         detector.metrics = dict(manifest.metrics)

@@ -26,6 +26,11 @@ def split_calibration(n_sessions: int, fraction: float, seed: int) -> tuple[np.n
     return np.sort(order[n_calibration:]), np.sort(order[:n_calibration])
 
 
+def fold_assignment(n_sessions: int, folds: int, seed: int) -> np.ndarray:
+    """The calibration fold (0 .. folds-1) of every session, balanced and shuffled."""
+    return np.random.default_rng(seed).permutation(n_sessions) % folds
+
+
 def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct rows, the index of each input row's distinct row, and how often each occurs."""
     if len(rows) == 0:

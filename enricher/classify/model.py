@@ -10,6 +10,7 @@ float32 on load), ``classifier_config.json``, and the registry's ``manifest.json
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ KIND = "classifier"
 DEFAULT_LABELS = ["INFO", "WARNING", "ERROR", "CRITICAL"]
 CONFIG_FILE = "classifier_config.json"
 WEIGHTS_FILE = "model.safetensors"
+MEMORY_FILE = "label_memory.json"
 
 
 class ClassifierConfig(BaseModel):
@@ -46,6 +48,13 @@ class ClassifierConfig(BaseModel):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     encoder: str = Field("", description="where the pretrained encoder came from (provenance only)")
     weights_dtype: Literal["float16", "float32"] = "float16"
+    label_memory: bool = Field(
+        True,
+        description="remember the label mix of every distinct (normalised) training text and answer with it when "
+        "that exact text is classified again, so the user's own labels win on their own templates; the network "
+        "answers every other text",
+    )
+    label_memory_max_texts: int = Field(100_000, ge=0, description="cap on remembered texts (the most frequent kept)")
 
 
 def default_encoder_dir() -> Path:
@@ -108,6 +117,19 @@ class LogClassifier:
         self.config = config
         self.manifest: Manifest | None = None
         self._normalize = normalizer_for(config.normalizer)
+        # normalised text -> line count per label (labels order); filled by training, saved as JSON.
+        self.label_memory: dict[str, list[int]] = {}
+
+    def remember(self, texts: Sequence[str], labels: Sequence[str], counts: Sequence[int]) -> None:
+        """Store the label counts of already-normalised training texts (no-op when label_memory is off)."""
+        if not self.config.label_memory:
+            return
+        index = {label: i for i, label in enumerate(self.config.labels)}
+        memory: dict[str, list[int]] = {}
+        for text, label, count in zip(texts, labels, counts, strict=True):
+            memory.setdefault(text, [0] * len(index))[index[label]] += int(count)
+        keep = sorted(memory, key=lambda t: -sum(memory[t]))[: self.config.label_memory_max_texts]
+        self.label_memory = {text: memory[text] for text in sorted(keep)}
 
     @property
     def labels(self) -> list[str]:
@@ -161,6 +183,8 @@ class LogClassifier:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         classifier = cls(network, tokenizer, config)
         classifier.manifest = manifest
+        if (folder / MEMORY_FILE).is_file():
+            classifier.label_memory = json.loads((folder / MEMORY_FILE).read_text(encoding="utf-8"))
         return classifier
 
     def save_pretrained(self, folder: str | Path) -> Path:
@@ -180,6 +204,8 @@ class LogClassifier:
         self.network.encoder.config.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
         (folder / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2) + "\n")
+        if self.label_memory:
+            (folder / MEMORY_FILE).write_text(json.dumps(self.label_memory, ensure_ascii=False) + "\n", encoding="utf-8")
         return folder
 
     def normalize(self, text: str) -> str:
@@ -205,7 +231,7 @@ class LogClassifier:
         import torch
 
         normalized = [self._normalize(text) for text in texts]
-        distinct = list(dict.fromkeys(normalized))
+        distinct = [text for text in dict.fromkeys(normalized) if text not in self.label_memory]
         # Similar lengths in a batch mean less padding, hence less work.
         order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
         probabilities = np.zeros((len(distinct), len(self.config.labels)), dtype=np.float32)
@@ -215,6 +241,12 @@ class LogClassifier:
                 rows = order[start : start + batch_size]
                 logits = self.network(**self.encode([distinct[i] for i in rows]))
                 probabilities[rows] = torch.softmax(logits.float(), dim=-1).numpy()
+        remembered = [text for text in dict.fromkeys(normalized) if text in self.label_memory]
+        if remembered:
+            counts = np.array([self.label_memory[text] for text in remembered], dtype=np.float32)
+            shares = counts / counts.sum(axis=1, keepdims=True).clip(min=1.0)
+            probabilities = np.concatenate([probabilities, shares])
+            distinct += remembered
         row_of = {text: row for row, text in enumerate(distinct)}
         return probabilities[[row_of[text] for text in normalized]] if texts else probabilities
 

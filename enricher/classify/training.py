@@ -493,9 +493,14 @@ def train_classifier(
     trunk = FrozenTrunk(classifier, training.frozen_layers, state_cache)
     metrics: dict[str, Any] = {"train_loss_per_epoch": [round(x, 4) for x in losses]}
     if len(validation_part):
+        # The network alone, on texts it never saw: what it does on templates outside the label memory.
         metrics["validation"] = evaluate(classifier, validation_part, trunk=trunk)
         metrics["macro_f1"] = metrics["validation"]["macro_f1"]
     metrics["training_set"] = evaluate(classifier, train_part, trunk=trunk)
+    # Remember every labelled text of the user's (training and validation), never the seed corpus.
+    classifier.remember(examples.texts, examples.labels, examples.counts)
+    if classifier.label_memory:
+        metrics["label_memory_texts"] = len(classifier.label_memory)
     metrics.setdefault("macro_f1", metrics["training_set"]["macro_f1"])
     if seed_part is not None:
         seed_metrics = evaluate(classifier, seed_part, trunk=trunk)

@@ -24,11 +24,12 @@ def train(
     arch: AutoencoderArch = typer.Option(AutoencoderArch.lstm_ae, "--arch", help="lstm-ae: windows of events; vae: template-count vector per session."),
     window: int = typer.Option(10, "--window", help="lstm-ae: events per window."),
     epochs: int = typer.Option(40, "--epochs", help="Training epochs over the distinct windows or count vectors."),
-    calibration_fraction: float = typer.Option(0.1, "--calibration-fraction", help="Share of sessions held out to calibrate the threshold."),
+    calibration_folds: int = typer.Option(5, "--calibration-folds", help="Calibrate thresholds by k-fold on the normal sessions (k extra trainings; the saved model trains on all sessions). Below 2: hold out --calibration-fraction instead."),
+    calibration_fraction: float = typer.Option(0.1, "--calibration-fraction", help="Share of sessions held out to calibrate the threshold when --calibration-folds is below 2."),
     min_steps: int = typer.Option(400, "--min-steps", help="Train for at least this many optimizer steps (adds epochs on small data)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (calibration split, initialisation, shuffling)."),
 ) -> None:
-    """Train on normal sessions, calibrate the threshold on held-out ones, and save a sealed model folder."""
+    """Train on normal sessions, calibrate thresholds on held-out normal ones (k-fold), save a sealed model folder."""
     from enricher.anomaly.io import read_sessions
     from enricher.anomaly.autoencoder import AutoencoderDetector
 
@@ -39,6 +40,7 @@ def train(
         window=window,
         epochs=epochs,
         min_steps=min_steps,
+        calibration_folds=calibration_folds,
         calibration_fraction=calibration_fraction,
         seed=seed,
     ).fit(data, progress=True)

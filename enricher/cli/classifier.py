@@ -108,6 +108,12 @@ def train(
     seed_corpus_weight: float = typer.Option(
         0.3, "--seed-corpus-weight", help="Loss weight of one seed-corpus text relative to an average text of yours."
     ),
+    label_memory: bool = typer.Option(
+        True,
+        "--label-memory/--no-label-memory",
+        help="Remember the labels of every distinct training text and answer with them when the same (normalised) "
+        "text comes again; the network handles all other texts.",
+    ),
     early_stopping: bool = typer.Option(
         True, "--early-stopping/--no-early-stopping", help="Keep the epoch with the best validation macro-F1."
     ),
@@ -153,7 +159,8 @@ def train(
         unknown = sorted(set(targets) - set(label_set))
         if unknown:
             raise ValueError(f"labels {unknown} in the data are not in --labels {label_set}")
-        model_config = ClassifierConfig(labels=label_set, max_length=max_length, weights_dtype=weights_dtype)
+        model_config = ClassifierConfig(labels=label_set, max_length=max_length, weights_dtype=weights_dtype,
+                                        label_memory=label_memory)
         training = TrainingConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                   validation_fraction=validation_fraction, seed=seed, frozen_layers=frozen_layers,
                                   seed_corpus=seed_corpus, seed_corpus_weight=seed_corpus_weight,

@@ -32,7 +32,9 @@ def lstm() -> SequenceDetector:
 
 @pytest.fixture(scope="module")
 def lstm_ae() -> AutoencoderDetector:
-    return AutoencoderDetector("lstm-ae", window=4, hidden=16, embed_dim=8, latent=8, epochs=300, batch_size=8).fit(
+    return AutoencoderDetector(
+        "lstm-ae", window=4, hidden=16, embed_dim=8, latent=8, epochs=300, batch_size=8, calibration_folds=3
+    ).fit(
         normal_sessions()
     )
 
@@ -59,7 +61,9 @@ def test_sequence_round_trip_through_sealed_folder(lstm: SequenceDetector, tmp_p
     folder = lstm.save_pretrained(tmp_path / "m", training_data={"source": "synthetic"})
     manifest = read_manifest(folder)
     assert manifest.kind == "sequence-lstm" and manifest.thresholds["session"] == lstm.threshold
+    assert len(list(folder.glob("fold-*.safetensors"))) == len(lstm.members) == 5  # the ensemble
     loaded = SequenceDetector.from_pretrained(folder)
+    assert len(loaded.members) == 5
     sessions = normal_sessions(5, seed=3) + [["1", "2"]]
     assert loaded.score_sessions(sessions) == lstm.score_sessions(sessions)
     (folder / "model.safetensors").write_bytes(b"tampered")
@@ -103,7 +107,7 @@ def test_lstm_autoencoder_scores_and_stage(lstm_ae: AutoencoderDetector, tmp_pat
 def test_vae_uses_text_features_optionally_and_flags_truncation(tmp_path) -> None:
     sessions = normal_sessions(80)
     texts = [[f"event {k} ok" for k in s] for s in sessions]
-    det = AutoencoderDetector("vae", hidden=16, epochs=80, batch_size=8).fit(sessions, event_texts=texts)
+    det = AutoencoderDetector("vae", hidden=16, epochs=80, batch_size=8, calibration_folds=0).fit(sessions, event_texts=texts)
     assert det.score_sessions([["1", "2"]])[0][1]
     loaded = AutoencoderDetector.from_pretrained(det.save_pretrained(tmp_path / "vae"))
     assert loaded.score_sessions(sessions[:5]) == det.score_sessions(sessions[:5])
@@ -149,7 +153,7 @@ def test_sequence_stage_sums_surprise_over_a_session(lstm: SequenceDetector) -> 
 
 def test_vae_service_verdicts_use_a_prefix_model(tmp_path) -> None:
     sessions = normal_sessions(80)
-    det = AutoencoderDetector("vae", hidden=16, epochs=80, batch_size=8).fit(sessions)
+    det = AutoencoderDetector("vae", hidden=16, epochs=80, batch_size=8, calibration_folds=3).fit(sessions)
     folder = det.save_pretrained(tmp_path / "vae")
     assert (folder / "prefix.safetensors").is_file()
     thresholds = read_manifest(folder).thresholds
@@ -158,3 +162,27 @@ def test_vae_service_verdicts_use_a_prefix_model(tmp_path) -> None:
     running = [AnomalyEvent(f"n{i}", t, "x", "x") for i, s in enumerate(normal_sessions(10, seed=5)) for t in s]
     assert sum(v.is_anomaly for v in stage.score(running)) <= 2  # normal sessions in progress look normal
     assert any(v.is_anomaly for v in stage.score([AnomalyEvent("bad", t, "x", "x") for t in ["4", "4", "4", "4", "4"]]))
+
+
+def test_sequence_ensemble_averages_probabilities(lstm: SequenceDetector) -> None:
+    import numpy as np
+
+    contexts, targets = lstm._rows([["1", "2", "3", "4"]], with_end=True)
+    full, members = lstm.model, lstm.members
+    ensemble_p = np.exp(-lstm.score_rows(contexts, targets).nll)
+    single_p = []
+    try:
+        for model in [full, *members]:
+            lstm.model, lstm.members = model, []
+            single_p.append(np.exp(-lstm.score_rows(contexts, targets).nll))
+    finally:
+        lstm.model, lstm.members = full, members
+    assert np.allclose(ensemble_p, np.mean(single_p, axis=0), atol=1e-5)
+
+
+def test_autoencoder_kfold_calibration_scores_every_session(lstm_ae: AutoencoderDetector) -> None:
+    assert lstm_ae.metrics["calibration"] == "3-fold" and lstm_ae.metrics["train_sessions"] == 60
+    assert lstm_ae.metrics["calibration_sessions"] == 60
+    sliced = AutoencoderDetector("lstm-ae", window=4, hidden=8, epochs=2, min_steps=0, calibration_folds=0)
+    sliced.fit(normal_sessions())
+    assert sliced.metrics["calibration"] == "held-out slice" and sliced.metrics["train_sessions"] == 54

@@ -318,7 +318,7 @@ def test_seed_corpus_is_mixed_in_with_lower_weight(tiny_encoder: Path, tmp_path:
     _, manifest = train_classifier(texts, labels, tmp_path / "m", encoder_dir=tiny_encoder, training=training,
                                    progress=False)
     assert manifest.training_data["seed_corpus"]["distinct_texts"] == 20
-    assert "seed_corpus" in manifest.metrics and "validation" in manifest.metrics
+    assert set(manifest.metrics["seed_corpus"]) == {"accuracy", "macro_f1"}
     from enricher.classify.training import Examples, _mixed_training_set
 
     user = Examples(["a", "b"], ["INFO", "ERROR"], [1, 1])
@@ -326,3 +326,15 @@ def test_seed_corpus_is_mixed_in_with_lower_weight(tiny_encoder: Path, tmp_path:
     combined, weights = _mixed_training_set(user, seed, ["INFO", "WARNING", "ERROR", "CRITICAL"], training)
     assert combined.texts == ["a", "b", "c", "d", "e", "f"]
     assert weights[:2] == [1.0, 1.0] and weights[2:] == [pytest.approx(training.seed_corpus_weight)] * 4
+
+
+def test_label_memory_answers_seen_texts_and_is_saved(trained: tuple[LogClassifier, Path]) -> None:
+    classifier, folder = trained
+    # Trained with the default label memory: every distinct training text is remembered with its label.
+    assert classifier.label_memory["connection <*> failed error refused"] == [0, 0, 40, 0]
+    loaded = LogClassifier.from_pretrained(folder)
+    assert loaded.label_memory == classifier.label_memory
+    loaded.label_memory["something never trained on"] = [0, 3, 1, 0]  # a mixed label: shares become confidence
+    result = loaded.predict(["something never trained on", "connection 1 failed error refused"])
+    assert (result[0].label, result[0].confidence) == ("WARNING", 0.75)
+    assert (result[1].label, result[1].confidence) == ("ERROR", 1.0)
