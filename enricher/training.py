@@ -69,8 +69,13 @@ def train_anomaly_models(
     promote: bool = False,
     training_data: dict[str, Any] | None = None,
     progress: bool = True,
+    hyper: dict[str, Any] | None = None,
 ) -> list[Manifest]:
-    """Fit each configured anomaly model kind, add it to the registry as a new version."""
+    """Fit each configured anomaly model kind, add it to the registry as a new version.
+
+    ``hyper`` overrides the detectors' defaults (e.g. ``calibration_folds``, ``epochs``) for every kind.
+    """
+    hyper = hyper or {}
     from enricher.anomaly import AutoencoderDetector, SequenceDetector
 
     ids, texts = sessions.as_lists()
@@ -83,10 +88,10 @@ def train_anomaly_models(
     for kind in wanted:
         log.info("training", extra={"kind": kind, "sessions": len(ids)})
         if kind.startswith("sequence-"):
-            detector: Any = SequenceDetector(arch=kind.removeprefix("sequence-")).fit(ids, progress=progress)
+            detector: Any = SequenceDetector(arch=kind.removeprefix("sequence-"), **hyper).fit(ids, progress=progress)
         elif kind in ("autoencoder-lstm", "autoencoder-vae"):
             arch = "lstm-ae" if kind == "autoencoder-lstm" else "vae"
-            detector = AutoencoderDetector(arch=arch).fit(ids, event_texts=texts, progress=progress)
+            detector = AutoencoderDetector(arch=arch, **hyper).fit(ids, event_texts=texts, progress=progress)
         else:
             raise ValueError(f"unknown model kind {kind!r}")
         folder = registry.new_version_dir(kind)

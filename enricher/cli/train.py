@@ -18,6 +18,9 @@ def train(
     kinds: Optional[list[str]] = typer.Option(None, "--kind", help="Train only this model kind (repeatable); default: every configured anomaly model."),
     promote: bool = typer.Option(False, "--promote/--no-promote", help="Promote the new versions so the service loads them."),
     progress: bool = typer.Option(True, help="Show progress bars on stderr."),
+    calibration_folds: Optional[int] = typer.Option(
+        None, help="Folds for out-of-fold threshold calibration (default: the models' own, 5); fewer is faster."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs (default: the models' own)."),
 ) -> None:
     """Train the configured anomaly models from documents between --from and --to.
 
@@ -62,6 +65,7 @@ def train(
             sessions, settings, ModelRegistry(settings.models.registry), kinds=kinds, promote=promote,
             training_data={"index_patterns": settings.source.index_patterns, "from": time_from, "to": time_to},
             progress=progress,
+            hyper={k: v for k, v in {"calibration_folds": calibration_folds, "epochs": epochs}.items() if v is not None},
         )
     except ValueError as exc:
         typer.echo(f"cannot train: {exc}", err=True)
