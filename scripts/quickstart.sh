@@ -10,14 +10,13 @@ config=config/quickstart.yaml
 enricher=.venv/bin/enricher
 
 mkdir -p .enricher/models
-if [ -d models/classifier ] && [ ! -d .enricher/models/classifier ]; then
-  cp -r models/classifier .enricher/models/   # the shipped default classifier
-fi
+rm -rf .enricher/models/classifier
+cp -r models/classifier .enricher/models/   # the shipped default classifier (a fresh copy)
 echo "== loading sample logs" >&2
 $enricher samples load --config $config
 echo "== training the anomaly models on the sample history (6 h to 1 h ago)" >&2
-# Fewer calibration folds and epochs than the defaults: the quickstart trains in minutes, not tens of minutes.
-$enricher train --config $config --from now-6h --to now-1h --promote --calibration-folds 2 --epochs 10
+# Fewer calibration folds than the default 5: the quickstart trains in minutes.
+$enricher train --config $config --from now-6h --to now-1h --promote
 echo "== one enrichment pass" >&2
 $enricher once --config $config
 echo >&2
