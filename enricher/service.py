@@ -286,7 +286,7 @@ class EnrichmentService:
     def _update(self, doc: SourceDocument, fields: dict[str, Any]) -> DocumentUpdate:
         return DocumentUpdate(index=doc.index, doc_id=doc.doc_id, seq_no=doc.seq_no,
                               primary_term=doc.primary_term, fields=fields,
-                              input_fingerprint=self._input_fingerprint(doc))
+                              input_fingerprint=doc.source)  # the fields read: what the enrichment came from
 
     def _write_with_conflict_retries(self, updates: list[DocumentUpdate], results: list[dict[str, Any]]) -> "BatchOutcome":
         """Write; on a version conflict re-read the document and try again with its new version.
@@ -331,17 +331,13 @@ class EnrichmentService:
                 done_elsewhere.add((doc.index, doc.doc_id))  # by another worker, or an earlier run
                 continue
             previous = by_key[(doc.index, doc.doc_id)]
-            if previous.input_fingerprint == self._input_fingerprint(doc):
+            if previous.input_fingerprint == doc.source:
                 retry.append(self._update(doc, previous.fields))
             else:
                 changed.append(doc)
         if changed:
             retry += [self._update(d, f) for d, f in zip(changed, self._enrich(changed))]
         return retry
-
-    def _input_fingerprint(self, doc: SourceDocument) -> Any:
-        item = self._input(doc)
-        return [item.message, item.session_key, item.timestamp]
 
     def _count(self, fields: dict[str, Any], doc: SourceDocument, report: PassReport) -> None:
         if fields.get("status") == ERROR:
