@@ -47,6 +47,7 @@ from enricher.classify import (
     TrainingConfig,
     normalize_severity,
     normalize_text,
+    resolve_inference_dtype,
     train_classifier,
 )
 from enricher.classify.seed_corpus import SEED_CORPUS_NAME, seed_corpus
@@ -117,8 +118,10 @@ class TfidfBaseline:
 class TransformerModel:
     """Our classifier, trained through the same function the CLI uses, in a temporary folder."""
 
-    def __init__(self, training: TrainingConfig, workdir: Path, variable_text: str, state_cache: dict) -> None:
+    def __init__(self, training: TrainingConfig, workdir: Path, variable_text: str, state_cache: dict,
+                 precision: str = "auto") -> None:
         self.training = training
+        self.precision = precision
         self.variable_text = variable_text
         self.workdir = workdir
         self.state_cache = state_cache  # frozen-layer outputs, shared by every run (same encoder, same layers)
@@ -131,7 +134,7 @@ class TransformerModel:
         train_classifier(texts, labels, folder, model_config=config, training=self.training,
                          state_cache=self.state_cache, progress=False)
         # Load back from disk (float16 weights, manifest verified): what the service would run.
-        self.classifier = LogClassifier.from_pretrained(folder)
+        self.classifier = LogClassifier.from_pretrained(folder, inference_dtype=self.precision)
         self.seconds = time.perf_counter() - started
         LAST_TRANSFORMER["model"] = self.classifier
         return self
@@ -223,6 +226,24 @@ def replay_stream(data_dir: Path, repeats: int, seed: int) -> tuple[list[str], l
     return [m for m, _ in stream], [k for _, k in stream]
 
 
+def precision_cost(classifier: LogClassifier, texts: list[str], call_size: int = 30) -> list[tuple]:
+    """ms per text of the uncached model in float32 and bfloat16 (calls of ``call_size`` distinct texts, like
+    the new templates of one batch), and how often the two agree on the label."""
+    rows, labels = [], {}
+    saved, memory = classifier.inference_dtype, classifier.label_memory
+    classifier.label_memory = {}  # the network itself, on every text
+    for dtype in ("float32", "bfloat16"):
+        classifier.inference_dtype = dtype
+        classifier.predict(texts[:call_size])  # warm-up
+        started = time.perf_counter()
+        labels[dtype] = [c.label for i in range(0, len(texts), call_size)
+                         for c in classifier.predict(texts[i : i + call_size])]
+        rows.append((dtype, len(texts), 1000 * (time.perf_counter() - started) / len(texts)))
+    classifier.inference_dtype, classifier.label_memory = saved, memory
+    agreement = sum(a == b for a, b in zip(labels["float32"], labels["bfloat16"])) / max(1, len(texts))
+    return [(*row, agreement) for row in rows]
+
+
 def stage_cost(classifier: LogClassifier, messages: list[str], keys: list[str], no_cache_sample: int) -> list[tuple]:
     rows = []
     sample = messages[:no_cache_sample]
@@ -263,6 +284,11 @@ def main() -> None:
     parser.add_argument("--class-weight-power", type=float, default=TrainingConfig().class_weight_power)
     parser.add_argument("--variable-text", default=ClassifierConfig().variable_text,
                         help="what a masked variable becomes in the transformer's input")
+    parser.add_argument("--early-stopping", action=argparse.BooleanOptionalAction,
+                        default=TrainingConfig().early_stopping,
+                        help="keep the epoch with the best validation macro-F1 (else the last epoch)")
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="transformer inference precision (the service's default: auto)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--info-only-training", action=argparse.BooleanOptionalAction, default=True,
                         help="also train on Spark and Windows (all INFO); they are never test sets")
@@ -287,6 +313,7 @@ def main() -> None:
         class_weight_power=args.class_weight_power,
         seed_corpus_weight=args.seed_corpus_weight,
         frozen_layers=args.frozen_layers,
+        early_stopping=args.early_stopping,
         seed=args.seed,
     )
     seed = seed_corpus(training.seed_corpus_per_class, training.seed)
@@ -304,11 +331,13 @@ def main() -> None:
             models = {
                 "tfidf+logreg (no seed corpus)": TfidfBaseline(),
                 "tfidf+logreg + seed corpus": TfidfBaseline(seed, args.seed_corpus_weight),
-                "transformer + seed corpus": TransformerModel(training, workdir, args.variable_text, state_cache),
+                "transformer + seed corpus": TransformerModel(training, workdir, args.variable_text, state_cache,
+                                                              args.precision),
             }
             if args.transformer_without_seed:
                 models["transformer (no seed corpus)"] = TransformerModel(
-                    training.model_copy(update={"seed_corpus": False}), workdir, args.variable_text, state_cache)
+                    training.model_copy(update={"seed_corpus": False}), workdir, args.variable_text, state_cache,
+                    args.precision)
             return models
 
         started = time.perf_counter()
@@ -357,6 +386,14 @@ def main() -> None:
             print("|---|---|---|---|---|")
             for label, count, calls, rate in rows:
                 print(f"| {label} | {count} | {calls} | {rate:,.0f} | {1e6 / rate:,.1f} |")
+            print()
+            distinct = list(dict.fromkeys(normalize_text(m) for m in messages))
+            print(f"### Model call cost by precision ({len(distinct)} distinct normalised texts of the stream, "
+                  f"calls of 30 texts; `auto` picks {resolve_inference_dtype('auto')} on this CPU)\n")
+            print("| precision | texts | ms per text | label agreement with float32 |")
+            print("|---|---|---|---|")
+            for dtype, count, ms, agreement in precision_cost(classifier, distinct):
+                print(f"| {dtype} | {count} | {ms:.2f} | {agreement:.4f} |")
             print()
 
 

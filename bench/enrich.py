@@ -84,7 +84,14 @@ def load_index(client, index: str, pairs: list[tuple[str, str]], *, offset: int 
 def settings_for(index: str, models: str, registry: str):
     from enricher.config import Settings
 
+    # "classifier@float32/2": the classifier in float32 with 2 torch threads
+    models, _, threads = models.partition("/")
+    models, _, precision = models.partition("@")
     model_settings: dict[str, Any] = {"registry": registry}
+    if threads:
+        model_settings["torch_threads"] = int(threads)
+    if precision:
+        model_settings["classifier_precision"] = precision
     if models == "none":
         model_settings.update(classifier=False, sequence_kinds=[], autoencoder_kinds=[])
     elif models == "classifier":
@@ -168,14 +175,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--models", default="none",
                         help="comma-separated model sets to run the enricher with, each on its own fresh index: "
-                             "none (template mining only), classifier, all (every promoted model in --registry)")
+                             "none (template mining only), classifier, all (every promoted model in --registry); "
+                             "suffixes @float32|@bfloat16|@auto set the classifier's precision (default: the "
+                             "service's, auto) and /N the torch threads (default: torch's), e.g. classifier@float32/2")
     parser.add_argument("--registry", default=str(REPO / "models"))
     parser.add_argument("--data", choices=["loghub", "samples"], default="loghub",
                         help="replayed Loghub lines (when ../shared/data is present) or generated sample logs")
     args = parser.parse_args()
     model_sets = [m.strip() for m in args.models.split(",")]
-    if any(m not in ("none", "classifier", "all") for m in model_sets):
-        parser.error("--models takes none, classifier, all")
+    if any(m.partition("/")[0].partition("@")[0] not in ("none", "classifier", "all") for m in model_sets):
+        parser.error("--models takes none, classifier, all (each optionally @PRECISION and /THREADS)")
 
     from opensearchpy import OpenSearch
 
@@ -188,7 +197,7 @@ def main() -> None:
         # Rotate which phase goes first: the server warms up (JIT, caches) during the first one.
         order = phases[round_number % len(phases):] + phases[:round_number % len(phases)]
         for phase in order:
-            index = f"bench-{phase}"
+            index = f"bench-{phase.replace('/', '-t').replace('@', '-')}"
             load_index(client, index, pairs)
             if phase == "limit":
                 runs[phase].append(in_child(phase_write_back_limit, index, pairs))

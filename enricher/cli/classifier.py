@@ -44,12 +44,20 @@ def _resolve_model_dir(model_dir: Optional[Path], registry: Optional[Path]) -> P
     return folder
 
 
-def _load(model_dir: Path):  # noqa: ANN202 - LogClassifier, imported lazily
+PrecisionOption = typer.Option(
+    "auto", "--precision",
+    help="Inference precision: auto (bfloat16 where the CPU runs it natively, else float32), float32, bfloat16.",
+)
+
+
+def _load(model_dir: Path, precision: str = "float32"):  # noqa: ANN202 - LogClassifier, imported lazily
     from enricher.classify import LogClassifier
     from enricher.registry import ModelIntegrityError
 
+    if precision not in ("auto", "float32", "bfloat16"):
+        raise _fail(f"--precision must be auto, float32 or bfloat16, not {precision!r}")
     try:
-        return LogClassifier.from_pretrained(model_dir)
+        return LogClassifier.from_pretrained(model_dir, inference_dtype=precision)  # type: ignore[arg-type]
     except ModelIntegrityError as exc:
         raise _fail(str(exc), 1) from exc
 
@@ -207,6 +215,7 @@ def predict(
     text_field: str = TextFieldOption,
     output: Optional[Path] = typer.Option(None, "--output", help="Write JSON Lines here (default: stdout)."),
     batch_size: int = typer.Option(64, help="Texts per model call."),
+    precision: str = PrecisionOption,
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads (default: torch's choice)."),
     progress: bool = typer.Option(True, help="Show progress on stderr."),
 ) -> None:
@@ -217,7 +226,7 @@ def predict(
     from enricher.classify.data import get_field, iter_jsonl
 
     _set_threads(threads)
-    classifier = _load(_resolve_model_dir(model_dir, registry))
+    classifier = _load(_resolve_model_dir(model_dir, registry), precision)
     stage = ClassifierStage(classifier, classifier.model_version, batch_size=batch_size)
     try:
         texts = []
@@ -252,6 +261,7 @@ def evaluate(
     severity_levels: bool = typer.Option(
         True, "--severity-levels/--raw-labels", help="Map level spellings to the four severities (as in train)."
     ),
+    precision: str = PrecisionOption,
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads (default: torch's choice)."),
 ) -> None:
     """Accuracy and macro-F1 of a classifier on labelled JSON Lines; prints JSON."""
@@ -259,7 +269,7 @@ def evaluate(
     from enricher.classify.data import read_labelled_jsonl
 
     _set_threads(threads)
-    classifier = _load(_resolve_model_dir(model_dir, registry))
+    classifier = _load(_resolve_model_dir(model_dir, registry), precision)
     try:
         data = read_labelled_jsonl(input_file, text_field, label_field)
     except (OSError, ValueError) as exc:

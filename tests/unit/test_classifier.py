@@ -78,7 +78,7 @@ def test_normalization_makes_messages_and_templates_alike() -> None:
     assert normalize_text("jk2_init() Found child 6725 in scoreboard slot 10") == \
         "jk2_init() Found child <*> in scoreboard slot <*>"
     assert normalize_text("Deleting block blk_1 file /mnt/hadoop/dfs/data/current/subdir34/blk_1") == \
-        "Deleting block blk_<*> file <*>"
+        "Deleting block <*> file <*>"
     for text in ["a=1, b=0x1f3a path /x/y/z12", "Connection broken for id 188978561024, my id = 1"]:
         assert normalize_text(normalize_text(text)) == normalize_text(text)  # idempotent: safe as a cache key
     assert "error" in normalize_text("data TLB error interrupt")
@@ -123,6 +123,22 @@ def test_trained_model_separates_classes_and_survives_save_load(trained: tuple[L
 
     with safe_open(folder / "model.safetensors", "pt") as weights:
         assert weights.get_tensor("head.weight").dtype == torch.float16
+
+
+def test_bfloat16_inference_agrees_with_float32(trained: tuple[LogClassifier, Path]) -> None:
+    from enricher.classify import resolve_inference_dtype
+
+    _, folder = trained
+    probes = ["user 99 logged in from 10.1.1.1", "connection 77 failed error refused",
+              "disk full fatal kernel panic 5", "memory low warning retry 3"]
+    full = LogClassifier.from_pretrained(folder, inference_dtype="float32")
+    half = LogClassifier.from_pretrained(folder, inference_dtype="bfloat16")
+    assert (full.inference_dtype, half.inference_dtype) == ("float32", "bfloat16")
+    for a, b in zip(full.predict(probes), half.predict(probes)):
+        assert a.label == b.label and abs(a.confidence - b.confidence) < 0.05
+    assert resolve_inference_dtype("auto") in ("float32", "bfloat16")
+    with pytest.raises(ValueError, match="auto, float32 or bfloat16"):
+        resolve_inference_dtype("int8")
 
 
 def test_predict_keeps_order_and_handles_empty(trained: tuple[LogClassifier, Path]) -> None:
@@ -288,12 +304,17 @@ def test_seed_corpus_is_deterministic_balanced_and_distinct() -> None:
     assert len(texts) == len(labels) == 40 and "{" not in "".join(texts)  # every slot filled
 
 
-def test_normalization_v2_folds_paths_and_repeats() -> None:
-    assert normalize_text("BLOCK* ask 10.2.3.4:50010 to delete blk_1 blk_2 blk_-3") == "BLOCK* ask <*> to delete blk_<*>"
+def test_normalization_folds_paths_repeats_prefixed_ids_and_stray_asterisks() -> None:
+    assert normalize_text("BLOCK* ask 10.2.3.4:50010 to delete blk_1 blk_2 blk_-3") == "BLOCK ask <*> to delete <*>"
     assert normalize_text("Accepted socket connection from /10.10.34.11:54545") == "Accepted socket connection from <*>"
+    assert normalize_text("Found block rdd_42_3 locally") == "Found block <*> locally"
+    assert normalize_text("******* GOODBYE /10.1.2.3:4444 ********") == "GOODBYE <*>"
+    assert normalize_text("mod_jk2 child init, jk2_init() ok") == "mod_jk2 child init, jk2_init() ok"  # names stay
     from enricher.classify.normalize import normalizer_for
 
-    assert normalizer_for("mask-variables-v1")("from /10.1.1.1") == "from /<*>"  # old models keep their normaliser
+    # Old models keep the normaliser they were trained with.
+    assert normalizer_for("mask-variables-v2")("ask 1.2.3.4:5 to delete blk_1 blk_2") == "ask <*> to delete blk_<*>"
+    assert normalizer_for("mask-variables-v1")("from /10.1.1.1") == "from /<*>"
 
 
 def test_cached_frozen_trunk_matches_full_forward(trained: tuple[LogClassifier, Path]) -> None:

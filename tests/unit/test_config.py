@@ -50,3 +50,25 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path):
         load_settings(write(tmp_path, "source: [unclosed"))
     with pytest.raises(ConfigError, match="session regex"):
         load_settings(write(tmp_path, "source:\n  session:\n    regex: '(blk_'\n"))
+
+
+def test_torch_threads_are_applied_by_the_pipeline_builder(tmp_path):
+    import torch
+
+    from enricher.service import build_pipeline
+
+    with pytest.raises(ConfigError, match="models.torch_threads"):
+        load_settings(write(tmp_path, "models:\n  torch_threads: 0\n"))
+    before = torch.get_num_threads()
+    settings = load_settings(write(tmp_path, f"models:\n  registry: {tmp_path / 'empty'}\n  torch_threads: 1\n"))
+    try:
+        build_pipeline(settings)  # no promoted models: each kind is skipped, the setting still applies
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_classifier_precision_is_validated(tmp_path):
+    assert load_settings(None).models.classifier_precision == "auto"
+    with pytest.raises(ConfigError, match="models.classifier_precision"):
+        load_settings(write(tmp_path, "models:\n  classifier_precision: int8\n"))
