@@ -81,12 +81,17 @@ def load_index(client, index: str, pairs: list[tuple[str, str]], *, offset: int 
     client.indices.refresh(index=index)
 
 
+def parse_model_set(spec: str) -> tuple[str, str, str]:
+    """"classifier@float32/2" -> ("classifier", "float32", "2"): model set, precision, torch threads."""
+    spec, _, threads = spec.partition("/")
+    models, _, precision = spec.partition("@")
+    return models, precision, threads
+
+
 def settings_for(index: str, models: str, registry: str):
     from enricher.config import Settings
 
-    # "classifier@float32/2": the classifier in float32 with 2 torch threads
-    models, _, threads = models.partition("/")
-    models, _, precision = models.partition("@")
+    models, precision, threads = parse_model_set(models)
     model_settings: dict[str, Any] = {"registry": registry}
     if threads:
         model_settings["torch_threads"] = int(threads)
@@ -183,7 +188,7 @@ def main() -> None:
                         help="replayed Loghub lines (when ../shared/data is present) or generated sample logs")
     args = parser.parse_args()
     model_sets = [m.strip() for m in args.models.split(",")]
-    if any(m.partition("/")[0].partition("@")[0] not in ("none", "classifier", "all") for m in model_sets):
+    if any(parse_model_set(m)[0] not in ("none", "classifier", "all") for m in model_sets):
         parser.error("--models takes none, classifier, all (each optionally @PRECISION and /THREADS)")
 
     from opensearchpy import OpenSearch

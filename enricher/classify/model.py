@@ -104,6 +104,12 @@ def _offline() -> None:
     transformers_logging.disable_progress_bar()
 
 
+def mean_pool(states: "torch.Tensor", attention_mask: "torch.Tensor") -> "torch.Tensor":
+    """Mean of the token states over the real (unpadded) tokens: the sentence embedding MiniLM was trained for."""
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)
+    return (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
 def _build_network(encoder: Any, num_labels: int, dropout: float) -> "torch.nn.Module":
     import torch
 
@@ -118,9 +124,7 @@ def _build_network(encoder: Any, num_labels: int, dropout: float) -> "torch.nn.M
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(states.dtype)
-            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-            return self.head(self.dropout(pooled))
+            return self.head(self.dropout(mean_pool(states, attention_mask)))
 
     return EncoderWithHead()
 
@@ -262,7 +266,8 @@ class LogClassifier:
         import torch
 
         normalized = [self._normalize(text) for text in texts]
-        distinct = [text for text in dict.fromkeys(normalized) if text not in self.label_memory]
+        unique = list(dict.fromkeys(normalized))
+        distinct = [text for text in unique if text not in self.label_memory]
         # Similar lengths in a batch mean less padding, hence less work.
         order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
         probabilities = np.zeros((len(distinct), len(self.config.labels)), dtype=np.float32)
@@ -273,7 +278,7 @@ class LogClassifier:
                 rows = order[start : start + batch_size]
                 logits = self.network(**self.encode([distinct[i] for i in rows]))
                 probabilities[rows] = torch.softmax(logits.float(), dim=-1).numpy()
-        remembered = [text for text in dict.fromkeys(normalized) if text in self.label_memory]
+        remembered = [text for text in unique if text in self.label_memory]
         if remembered:
             counts = np.array([self.label_memory[text] for text in remembered], dtype=np.float32)
             shares = counts / counts.sum(axis=1, keepdims=True).clip(min=1.0)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from enricher.classify.model import KIND, ClassifierConfig, LogClassifier
+from enricher.classify.model import KIND, ClassifierConfig, LogClassifier, mean_pool
 from enricher.classify.normalize import NORMALIZER_NAME, normalizer_for
 from enricher.registry import Manifest, write_manifest
 
@@ -238,9 +238,7 @@ class FrozenTrunk:
         mask = self._mask(hidden, attention_mask)
         for layer in network.encoder.encoder.layer[self.frozen :]:
             hidden = layer(hidden, mask)
-        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return network.head(network.dropout(pooled))
+        return network.head(network.dropout(mean_pool(hidden, attention_mask)))
 
     def pooled(self, texts: Sequence[str], batch_size: int = 128) -> "torch.Tensor":
         """Mean-pooled encoder outputs (no dropout, no gradients): the linear probe's features."""

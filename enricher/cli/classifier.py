@@ -51,13 +51,15 @@ PrecisionOption = typer.Option(
 
 
 def _load(model_dir: Path, precision: str = "float32"):  # noqa: ANN202 - LogClassifier, imported lazily
-    from enricher.classify import LogClassifier
+    from enricher.classify import LogClassifier, resolve_inference_dtype
     from enricher.registry import ModelIntegrityError
 
-    if precision not in ("auto", "float32", "bfloat16"):
-        raise _fail(f"--precision must be auto, float32 or bfloat16, not {precision!r}")
     try:
-        return LogClassifier.from_pretrained(model_dir, inference_dtype=precision)  # type: ignore[arg-type]
+        dtype = resolve_inference_dtype(precision)  # before the slow load: a bad flag fails at once
+    except ValueError as exc:
+        raise _fail(f"--precision: {exc}") from exc
+    try:
+        return LogClassifier.from_pretrained(model_dir, inference_dtype=dtype)
     except ModelIntegrityError as exc:
         raise _fail(str(exc), 1) from exc
 
