@@ -67,6 +67,9 @@ class SessionConfig(_Section):
         description=r"regex applied to the message; its first group (or whole match) is the key, e.g. (blk_-?\d+)",
     )
     default_key: str = Field(default="default", description="key for documents with no session field or match")
+    ignore_values: list[str] = Field(
+        default=["", "-"], description="field values that are no session key (placeholders): the next field is tried"
+    )
 
     @field_validator("regex")
     @classmethod
@@ -91,6 +94,11 @@ class SourceConfig(_Section):
     late_arrival: timedelta = Field(
         default=timedelta(hours=1),
         description="on resume, also look this far behind the checkpoint for late-indexed documents",
+    )
+    catchup_interval: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="how often a pass also sweeps the whole lookback window for documents that arrived later "
+        "than late_arrival behind the checkpoint (or whose writes failed)",
     )
     query_filter: dict[str, Any] | None = Field(default=None, description="extra OpenSearch query DSL filter")
     max_message_bytes: int = Field(default=65_536, ge=1, description="longer messages are marked as errors")
@@ -143,6 +151,10 @@ class Settings(BaseSettings):
     )
     state_index: str = Field(default="enricher-state", description="index for checkpoints and miner state")
     templates_index: str = Field(default="enricher-templates", description="index of known templates")
+    state_save_interval: timedelta = Field(
+        default=timedelta(minutes=1),
+        description="how often the miner and session state is saved during a pass (also at its end)",
+    )
     opensearch: OpenSearchConfig = Field(default_factory=OpenSearchConfig)
     source: SourceConfig = Field(default_factory=SourceConfig)
     sink: SinkConfig = Field(default_factory=SinkConfig)

@@ -7,7 +7,12 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from enricher.writer import DocumentOutcome
 
 # Attributes every LogRecord has; anything else passed through ``extra=`` is logged as a field.
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -47,15 +52,33 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.documents = Counter("enricher_documents_total", "Documents written, by status", ["status"], registry=r)
-        self.write_failures = Counter("enricher_write_failures_total", "Updates OpenSearch refused for good", registry=r)
+        self.write_failures = Counter("enricher_write_failures_total", "Documents whose write failed in a pass (left pending, retried later)", registry=r)
         self.conflicts = Counter("enricher_version_conflicts_total", "Updates retried after a concurrent write", registry=r)
         self.retries = Counter("enricher_bulk_retries_total", "Bulk retries after 429/5xx", registry=r)
         self.novel_templates = Counter("enricher_novel_templates_total", "Templates seen for the first time", registry=r)
         self.anomalies = Counter("enricher_anomalies_total", "Documents flagged anomalous", registry=r)
-        self.pending = Gauge("enricher_pending_documents", "Documents waiting at the end of the last pass", registry=r)
-        self.lag = Gauge("enricher_lag_seconds", "Age of the newest enriched event at the end of the last pass", registry=r)
+        self.pending = Gauge("enricher_pending_documents", "Documents pending at the end of the last pass", registry=r)
+        self.lag = Gauge("enricher_lag_seconds", "Age of the checkpoint while documents are pending (0 when caught up)", registry=r)
         self.pass_seconds = Histogram("enricher_pass_seconds", "Duration of an enrichment pass", registry=r,
                                       buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600))
+
+    def observe(self, outcome: "DocumentOutcome") -> None:
+        """Count one document's outcome of a write."""
+        from enricher.writer import ERROR, Fate
+
+        if outcome.conflicts:
+            self.conflicts.inc(outcome.conflicts)
+        if outcome.fate is Fate.PENDING:
+            self.write_failures.inc()
+            return
+        if outcome.fate is not Fate.WRITTEN:
+            return
+        fields = outcome.fields
+        self.documents.labels(status="error" if fields.get("status") == ERROR else "ok").inc()
+        if fields.get("template", {}).get("novel"):
+            self.novel_templates.inc()
+        if fields.get("anomaly", {}).get("is_anomaly"):
+            self.anomalies.inc()
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)

@@ -14,20 +14,25 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from enricher.records import AnomalyEvent, AnomalyVerdict, Classification, TemplateMatch
+from enricher.records import AnomalyEvent, AnomalyVerdict, Classification, LogInput, TemplateMatch
 from enricher.templates import TemplateMiner
 
 OK = "ok"
 ERROR = "error"
 
+__all__ = ["OK", "ERROR", "LogInput", "NoveltyCandidate", "EnrichmentPipeline", "AnomalyScorer", "combine_verdicts"]
+
 
 @dataclass(slots=True)
-class LogInput:
-    """What the pipeline needs of one document."""
+class NoveltyCandidate:
+    """A template of a batch, with where it first appears in the batch and whether the miner just made it."""
 
-    message: Any  # validated here: documents hold anything
-    session_key: str
-    timestamp: float | None = None
+    text: str
+    position: int
+    new_to_miner: bool
+
+
+NoveltyJudge = Callable[[dict[str, NoveltyCandidate]], set[str]]
 
 
 class ClassifierLike(Protocol):
@@ -60,6 +65,7 @@ class EnrichmentPipeline:
     classifier: ClassifierLike | None = None
     classifier_version: str | None = None
     scorers: list[AnomalyScorer] = field(default_factory=list)
+    missing_models: list[str] = field(default_factory=list)  # configured kinds that could not be loaded
 
     @property
     def templates_version(self) -> str:
@@ -74,19 +80,17 @@ class EnrichmentPipeline:
         versions += [f"{s.kind}:{s.version}" for s in self.scorers]
         return versions
 
-    def enrich(
-        self,
-        inputs: list[LogInput],
-        novel_templates: Callable[[dict[str, str]], set[str]] | None = None,
-    ) -> list[dict[str, Any]]:
+    def enrich(self, inputs: list[LogInput], judge_novelty: NoveltyJudge | None = None) -> list[dict[str, Any]]:
         """The namespace fields for each input, in order.
 
-        ``novel_templates`` receives the templates this miner saw for the first time and returns those
-        that are new to the whole deployment (the service asks its template store); without it, a
-        template new to this miner is novel.
+        ``judge_novelty`` receives the batch's templates (with their first position and whether the miner
+        just made them) and returns the ids that are novel to the whole deployment, marked on that first
+        position only (the service asks its template store); without it, a template new to this miner
+        is novel.
         """
         enriched_at = datetime.now(timezone.utc).isoformat()
-        results: list[dict[str, Any]] = [self._header(enriched_at) for _ in inputs]
+        header = self._header(enriched_at)  # model versions: once per batch, not per document
+        results: list[dict[str, Any]] = [dict(header) for _ in inputs]
         matches: dict[int, TemplateMatch] = {}
         for position, item in enumerate(inputs):
             problem = self._validate(item.message)
@@ -100,12 +104,12 @@ class EnrichmentPipeline:
         if not matches:
             return results
         positions = list(matches)
-        novel = self._novel_ids(matches, novel_templates)
+        novel_at = self._novel_positions(matches, judge_novelty)
         for position in positions:
             match = matches[position]
             results[position]["template"] = {
                 "id": match.template_id, "text": match.template,
-                "params": match.params, "novel": match.is_new and match.template_id in novel,
+                "params": match.params, "novel": position in novel_at,
             }
             results[position]["session"] = inputs[position].session_key
         if self.classifier is not None:
@@ -115,12 +119,15 @@ class EnrichmentPipeline:
         return results
 
     def _header(self, enriched_at: str) -> dict[str, Any]:
-        return {
+        header = {
             "status": OK,
             "pipeline_version": self.pipeline_version,
             "enriched_at": enriched_at,
             "model_versions": self.model_versions,
         }
+        if self.missing_models:  # enriched again once these models are loaded (see DocumentSource)
+            header["missing_models"] = list(self.missing_models)
+        return header
 
     def _validate(self, message: Any) -> str | None:
         if message is None:
@@ -135,13 +142,19 @@ class EnrichmentPipeline:
         return None
 
     @staticmethod
-    def _novel_ids(
-        matches: dict[int, TemplateMatch], novel_templates: Callable[[dict[str, str]], set[str]] | None
-    ) -> set[str]:
-        new_here = {m.template_id: m.template for m in matches.values() if m.is_new}
-        if novel_templates is None or not new_here:
-            return set(new_here)
-        return novel_templates(new_here)
+    def _novel_positions(matches: dict[int, TemplateMatch], judge_novelty: NoveltyJudge | None) -> set[int]:
+        candidates: dict[str, NoveltyCandidate] = {}
+        for position, match in matches.items():
+            seen = candidates.get(match.template_id)
+            if seen is None:
+                candidates[match.template_id] = NoveltyCandidate(match.template, position, match.is_new)
+            elif match.is_new and not seen.new_to_miner:  # the message that made the template carries it
+                candidates[match.template_id] = NoveltyCandidate(match.template, position, True)
+        if judge_novelty is None:
+            novel = {tid for tid, c in candidates.items() if c.new_to_miner}
+        else:
+            novel = judge_novelty(candidates)
+        return {candidates[tid].position for tid in novel if tid in candidates}
 
     def _classify(self, positions: list[int], matches: dict[int, TemplateMatch], results: list[dict[str, Any]]) -> None:
         assert self.classifier is not None

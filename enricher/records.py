@@ -7,6 +7,17 @@ CLI and offline evaluation can run the same stages on documents from OpenSearch 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class LogInput:
+    """What the pipeline needs of one document (the source builds it; a file reader can too)."""
+
+    message: Any  # validated by the pipeline: documents hold anything
+    session_key: str
+    timestamp: float | None = None  # seconds since the epoch, when known
+    ref: tuple[str, str] | None = None  # (index, id) of the document, when it comes from OpenSearch
 
 
 @dataclass(slots=True)

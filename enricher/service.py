@@ -1,9 +1,11 @@
-"""The enrichment service: source -> pipeline -> sink, in passes, on a schedule.
+"""The enrichment service: source -> pipeline -> writer -> report, in passes, on a schedule.
 
 A pass reads every pending document (oldest first), enriches it in batches, writes each batch back, and
-checkpoints. The query itself skips documents already enriched by this pipeline version, so a crash or
-restart at any point neither skips a document nor applies an enrichment twice; the checkpoint only
-narrows where the next pass looks.
+moves the checkpoint. The query itself skips documents already enriched by this pipeline version, so a
+crash or restart at any point neither skips a document nor applies an enrichment twice; the checkpoint
+only narrows where the next pass looks, and never past a document that is still pending. Every
+``source.catchup_interval`` a pass sweeps the whole lookback window, for documents that arrived later than
+``late_arrival`` behind the checkpoint.
 """
 
 from __future__ import annotations
@@ -11,65 +13,39 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from opensearchpy import OpenSearch
 
 from enricher.config import Settings
 from enricher.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
-from enricher.pipeline import ERROR, AnomalyScorer, EnrichmentPipeline, LogInput
+from enricher.pipeline import AnomalyScorer, EnrichmentPipeline, NoveltyCandidate
 from enricher.registry import ModelIntegrityError, ModelRegistry
-from enricher.sink import BulkSink, DocumentUpdate
-from enricher.source import DocumentSource, SessionKeys, SourceDocument, get_field
-from enricher.state import Checkpoint, StateStore, source_state_id
+from enricher.report import PassReport, totals_since
+from enricher.retry import RetryPolicy
+from enricher.sink import BulkSink
+from enricher.source import DocumentSource, SourceDocument, get_field
+from enricher.state import Checkpoint, PassProgress, StateStore, TemplateStore, source_state_id
 from enricher.templates import TemplateMiner
+from enricher.writer import ConflictAwareWriter, DocumentOutcome, Fate
 
 log = logging.getLogger(__name__)
 
-STATE_SAVE_INTERVAL_SECONDS = 10.0
 MAX_SWEEPS_PER_PASS = 5
+CHECKPOINT_SAVE_SECONDS = 5.0
 
 
-@dataclass
-class BatchOutcome:
-    """What writing one batch came to."""
-
-    results: list[dict[str, Any]]  # the namespace fields computed for each document
-    written: set[tuple[str, str]] = field(default_factory=set)
-    done_elsewhere: set[tuple[str, str]] = field(default_factory=set)  # already enriched: left alone
-    conflicts: int = 0
-    write_failures: int = 0
-
-
-@dataclass
-class PassReport:
-    documents: int = 0
-    enriched: int = 0
-    errors: int = 0
-    write_failures: int = 0
-    conflicts: int = 0
-    already_enriched: int = 0
-    novel_templates: int = 0
-    anomalies: int = 0
-    batches: int = 0
-    seconds: float = 0.0
-    error_reasons: dict[str, int] = field(default_factory=dict)
-    labels: dict[str, int] = field(default_factory=dict)
-    anomaly_examples: list[dict[str, Any]] = field(default_factory=list)
-    stopped_early: bool = False
-
-
-def load_scorers(settings: Settings, registry: ModelRegistry) -> list[AnomalyScorer]:
+def load_scorers(settings: Settings, registry: ModelRegistry, missing: list[str] | None = None) -> list[AnomalyScorer]:
     """The promoted anomaly models of every configured kind (skipping absent ones unless told to fail)."""
     wanted = [("sequence", kind) for kind in settings.models.sequence_kinds]
     wanted += [("autoencoder", kind) for kind in settings.models.autoencoder_kinds]
     scorers = []
     for family, kind in wanted:
-        resolved = _resolve_or_skip(registry, kind, settings)
+        resolved = _resolve_or_skip(registry, kind, settings, missing)
         if resolved is None:
             continue
         from enricher import anomaly  # torch is imported only when a model is configured and present
@@ -83,13 +59,15 @@ def load_scorers(settings: Settings, registry: ModelRegistry) -> list[AnomalySco
     return scorers
 
 
-def _resolve_or_skip(registry: ModelRegistry, kind: str, settings: Settings):
+def _resolve_or_skip(registry: ModelRegistry, kind: str, settings: Settings, missing: list[str] | None = None):
     try:
         return registry.resolve(kind)
     except ModelIntegrityError as exc:
         if settings.models.missing_model == "fail" or "refusing" in str(exc):
             raise
         log.warning("%s model not loaded, enriching without it: %s", kind, exc, extra={"kind": kind})
+        if missing is not None:
+            missing.append(kind)
         return None
 
 
@@ -107,7 +85,7 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
         max_message_bytes=settings.source.max_message_bytes,
     )
     if settings.models.classifier:
-        resolved = _resolve_or_skip(registry, "classifier", settings)
+        resolved = _resolve_or_skip(registry, "classifier", settings, pipeline.missing_models)
         if resolved is not None:
             from enricher.classify import ClassifierStage, LogClassifier
 
@@ -116,9 +94,42 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
             classifier.predict(["service started"])  # warm up (first-call allocations) before the first pass
             pipeline.classifier = ClassifierStage(classifier, model_version=manifest.version)
             pipeline.classifier_version = manifest.version
-    pipeline.scorers = load_scorers(settings, registry)
+    pipeline.scorers = load_scorers(settings, registry, pipeline.missing_models)
     pipeline.load_scorer_states((saved_state or {}).get("scorers", {}))
     return pipeline
+
+
+def loaded_model_kinds(pipeline: EnrichmentPipeline) -> list[str]:
+    kinds = ["classifier"] if pipeline.classifier is not None else []
+    return kinds + [scorer.kind for scorer in pipeline.scorers]
+
+
+class NoveltyLedger:
+    """Templates this worker registered whose first document is not yet known to be written.
+
+    Saved with the miner: after a restart, the document named here is still pending (its write was
+    lost), and when it is enriched again it is marked novel although the miner already knows its template.
+    """
+
+    def __init__(self, first_docs: dict[str, tuple[str, str]] | None = None) -> None:
+        self.first_docs = dict(first_docs or {})
+
+    def is_first(self, template_id: str, ref: tuple[str, str]) -> bool:
+        return self.first_docs.get(template_id) == ref
+
+    def settle(self, outcome: DocumentOutcome) -> None:
+        if outcome.fate is Fate.PENDING:
+            return
+        template_id = outcome.fields.get("template", {}).get("id")
+        if template_id is not None and self.first_docs.get(template_id) == outcome.doc.ref:
+            del self.first_docs[template_id]
+
+    def to_state(self) -> dict[str, list[str]]:
+        return {template_id: list(ref) for template_id, ref in self.first_docs.items()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, list[str]] | None) -> NoveltyLedger:
+        return cls({template_id: (ref[0], ref[1]) for template_id, ref in (state or {}).items()})
 
 
 class EnrichmentService:
@@ -133,27 +144,39 @@ class EnrichmentService:
         self.settings = settings
         self.client = client
         self.metrics = metrics or Metrics()
-        self.state = StateStore(client, settings.state_index, settings.templates_index)
+        policy = RetryPolicy(settings.sink.max_retries, settings.sink.initial_backoff_seconds,
+                             settings.sink.max_backoff_seconds)
+        self.state = StateStore(client, settings.state_index, policy)
+        self.templates = TemplateStore(client, settings.templates_index, policy)
         self.state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
+        namespace = settings.sink.namespace
         self.source = DocumentSource(
-            client, settings.source, namespace=settings.sink.namespace, pipeline_version=settings.pipeline_version,
-            extra_fields=(f"{settings.sink.namespace}.pipeline_version",),
+            client, settings.source, namespace=namespace, pipeline_version=settings.pipeline_version,
+            extra_fields=(f"{namespace}.template.id", f"{namespace}.template.novel"), policy=policy,
         )
-        self.sink = BulkSink(client, settings.sink)
+        self.sink = BulkSink(client, settings.sink, on_retry=self.metrics.retries.inc)
+        self.writer = ConflictAwareWriter(
+            self.sink, self.source.reread, self._enrich, namespace=namespace,
+            pipeline_version=settings.pipeline_version, max_conflict_retries=settings.sink.max_conflict_retries,
+        )
         self._pipeline = pipeline
-        self._session_keys = SessionKeys(settings.source.session)
-        self._pipeline_lock = threading.Lock()
+        self._pipeline_lock = threading.Lock()  # the writer's thread re-enriches documents changed under it
+        self.novelty = NoveltyLedger()
         self.checkpoint = Checkpoint()
 
     # -- start-up -------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Install mappings, load saved state and the models. Call once before passes."""
         install_mappings(self.client, self.settings)
-        saved = self.state.load(self.state_id) or {}
-        self.checkpoint = Checkpoint.model_validate(saved.get("checkpoint") or {})
+        self.source.check_timestamp_mapping()
+        self.checkpoint = self.state.load_checkpoint(self.state_id)
+        saved = self.state.load_pipeline(self.state_id) or {}
         if self._pipeline is None:
-            self._pipeline = build_pipeline(self.settings, saved.get("pipeline"))
+            self._pipeline = build_pipeline(self.settings, saved)
+        self.novelty = NoveltyLedger.from_state(saved.get("novelty"))
+        self.source.loaded_models = loaded_model_kinds(self.pipeline)
         log.info("service ready", extra={"state_id": self.state_id, "models": self.pipeline.model_versions,
+                                          "missing_models": self.pipeline.missing_models,
                                           "checkpoint": self.checkpoint.last_timestamp})
 
     @property
@@ -163,269 +186,234 @@ class EnrichmentService:
         return self._pipeline
 
     # -- passes ---------------------------------------------------------------------------------
+    def lookback_start(self, now: datetime) -> datetime | None:
+        lookback = self.settings.source.lookback
+        return None if lookback is None else now - lookback
+
     def since(self, now: datetime | None = None) -> datetime | None:
-        """Lower time bound of the next pass: the lookback window, narrowed by the checkpoint."""
+        """Lower time bound of the next narrow sweep: the checkpoint less late_arrival, within lookback."""
         now = now or datetime.now(timezone.utc)
-        bounds = []
-        if self.settings.source.lookback is not None:
-            bounds.append(now - self.settings.source.lookback)
-        if self.checkpoint.last_timestamp is not None:
-            bounds.append(self.checkpoint.last_timestamp - self.settings.source.late_arrival)
-        return max(bounds) if bounds else None
+        return self.checkpoint.since(late_arrival=self.settings.source.late_arrival,
+                                     lookback_start=self.lookback_start(now))
 
     def run_pass(
         self,
         should_stop: Callable[[], bool] = lambda: False,
         progress: Callable[[int], None] | None = None,
     ) -> PassReport:
-        started = time.monotonic()
+        started, now = time.monotonic(), datetime.now(timezone.utc)
         report = PassReport()
-        put_mapping_on_existing(self.client, self.settings)  # indices created since the last pass
-        since = self.since()
-        self._last_save = time.monotonic()
-        # A sweep pages through one point-in-time snapshot. Documents on different shards can tie on
-        # (timestamp, _doc) at a page boundary and be passed over (see source.py); they are still pending,
-        # so another sweep over the same window picks them up, along with documents that arrived meanwhile.
-        for _ in range(MAX_SWEEPS_PER_PASS):
-            swept = self._sweep(since, report, should_stop, progress)
-            if swept == 0 or should_stop() or self._batch_limit_reached(report):
-                break
-        report.stopped_early = should_stop()
-        report.seconds = time.monotonic() - started
-        self.checkpoint.passes += 1
-        self.checkpoint.documents_enriched += report.enriched
-        self.checkpoint.documents_failed += report.errors + report.write_failures
-        self.checkpoint.last_pass = {k: v for k, v in asdict(report).items() if k != "anomaly_examples"}
-        self.save_state()
+        self._refresh_mappings(report)
+        report.catchup = self.checkpoint.catchup_due(now, self.settings.source.catchup_interval)
+        since = self.lookback_start(now) if report.catchup else self.since(now)
+        tracker = PassProgress(self.checkpoint, now)
+        run = _PassRun(report, tracker, progress)
+        try:
+            # A sweep pages through one point-in-time snapshot. Documents on different shards can tie on
+            # (timestamp, _doc) at a page boundary and be passed over (see source.py); they are still
+            # pending, so another sweep picks them up, along with documents that arrived meanwhile. A
+            # sweep that wrote nothing new ends the pass (documents that keep failing wait for the next).
+            for _ in range(MAX_SWEEPS_PER_PASS):
+                report.sweeps += 1
+                if self._sweep(since, run, should_stop) == 0 or should_stop() or self._batch_limit_reached(report):
+                    break
+        finally:
+            report.stopped_early = should_stop() or self._batch_limit_reached(report)
+            tracker.finish(swept_from_retry_point=not report.stopped_early)
+            if report.catchup and not report.stopped_early:
+                self.checkpoint.last_catchup = now
+            self.checkpoint.passes += 1
+            report.seconds = time.monotonic() - started
+            self.checkpoint.last_pass = report.as_dict(examples=False)
+            self._save_at_end(run)
         self._observe_pass(report)
         return report
 
-    def _sweep(
-        self,
-        since: datetime | None,
-        report: PassReport,
-        should_stop: Callable[[], bool],
-        progress: Callable[[int], None] | None,
-    ) -> int:
-        """Page through pending documents once; return how many were read.
+    def _refresh_mappings(self, report: PassReport) -> None:
+        put_mapping_on_existing(self.client, self.settings)  # indices created since the last pass
+        self.source.check_timestamp_mapping()
+        report.excluded_indices = dict(self.source.excluded)
+
+    def _sweep(self, since: datetime | None, run: _PassRun, should_stop: Callable[[], bool]) -> int:
+        """Page through pending documents once; return how many new documents were handled.
 
         Batches are pipelined: while one batch is written (OpenSearch's work), the next is read and
         enriched (ours), so the models' CPU time overlaps the cluster's. Writes stay in order, one at a
-        time, and a batch counts (checkpoint, report) only once its write has finished.
+        time, and a batch counts (report, checkpoint) only once its write has finished.
         """
         # Make earlier writes searchable, so their documents are not read again as pending (if they
         # were, the version check would still prevent a second write).
         self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
                                                                      "allow_no_indices": "true"})
-        swept = 0
-        in_flight: tuple[list[SourceDocument], Future[BatchOutcome]] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enricher-sink") as sink_thread:
-            for batch in self.source.iter_batches(since, should_stop=should_stop):
-                results = self._enrich(batch)
+        handled = 0
+        in_flight: Future[tuple[list[SourceDocument], list[DocumentOutcome]]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enricher-writer") as writer_thread:
+            for page in self.source.iter_batches(since, should_stop=should_stop):
+                batch = [doc for doc in page if doc.ref not in run.unwritten]  # failed earlier in this pass
+                if self._pipeline_state_due(run):
+                    if in_flight is not None:  # saved state must not know templates of unwritten batches
+                        self._finish_batch(in_flight.result(), run)
+                        in_flight = None
+                    self.save_pipeline_state()
+                    run.pipeline_saved = time.monotonic()
+                if not batch:
+                    continue
+                fields = self._enrich(batch)
                 if in_flight is not None:
-                    self._finish_batch(*in_flight, report, progress)
-                in_flight = (batch, sink_thread.submit(self._write_batch, batch, results))
-                swept += len(batch)
-                if self._batch_limit_reached(report, in_flight=1):
+                    self._finish_batch(in_flight.result(), run)
+                in_flight = writer_thread.submit(lambda b=batch, f=fields: (b, list(self.writer.write(b, f))))
+                handled += len(batch)
+                if self._batch_limit_reached(run.report, in_flight=1):
                     break
             if in_flight is not None:
-                self._finish_batch(*in_flight, report, progress)
-        return swept
+                self._finish_batch(in_flight.result(), run)
+        return handled
 
     def _batch_limit_reached(self, report: PassReport, in_flight: int = 0) -> bool:
         limit = self.settings.schedule.max_batches_per_pass
         return limit is not None and report.batches + in_flight >= limit
 
-    def process_batch(self, batch: list[SourceDocument], report: PassReport) -> None:
-        """Enrich and write one batch, then count it (the unpipelined form of a sweep's step)."""
-        outcome = self._write_batch(batch, self._enrich(batch))
-        self._count_batch(batch, outcome, report)
-
-    def _write_batch(self, batch: list[SourceDocument], results: list[dict[str, Any]]) -> "BatchOutcome":
-        updates = [self._update(doc, fields) for doc, fields in zip(batch, results)]
-        return self._write_with_conflict_retries(updates, results)
-
-    def _finish_batch(
-        self,
-        batch: list[SourceDocument],
-        written: Future["BatchOutcome"],
-        report: PassReport,
-        progress: Callable[[int], None] | None,
-    ) -> None:
-        self._count_batch(batch, written.result(), report)
-        report.batches += 1
-        if progress is not None:
-            progress(len(batch))
-        if time.monotonic() - self._last_save > STATE_SAVE_INTERVAL_SECONDS:
-            self.save_state()
-            self._last_save = time.monotonic()
-
-    def _count_batch(self, batch: list[SourceDocument], outcome: "BatchOutcome", report: PassReport) -> None:
-        for doc, fields in zip(batch, outcome.results):
-            if (doc.index, doc.doc_id) in outcome.written:
-                self._count(fields, doc, report)
-        report.documents += len(batch) - len(outcome.done_elsewhere)
-        report.already_enriched += len(outcome.done_elsewhere)
-        report.conflicts += outcome.conflicts
-        report.write_failures += outcome.write_failures
-        if batch and batch[-1].sort:
-            self._advance_checkpoint(batch[-1])
+    def _finish_batch(self, written: tuple[list[SourceDocument], list[DocumentOutcome]], run: _PassRun) -> None:
+        batch, outcomes = written
+        unwritten = []
+        for outcome in outcomes:
+            run.report.add(outcome)
+            self.metrics.observe(outcome)
+            self.novelty.settle(outcome)
+            if outcome.fate is Fate.PENDING:
+                run.unwritten.add(outcome.doc.ref)
+                unwritten.append(outcome.doc.sorted_at)
+        if unwritten:
+            log.error("%d documents of a batch could not be written; a later pass retries them", len(unwritten),
+                      extra={"reasons": run.report.failure_reasons})
+        run.report.batches += 1
+        run.tracker.batch_done(batch[-1].sorted_at if batch else None, unwritten)
+        if run.progress is not None:
+            run.progress(len(batch))
+        self._save_progress(run)
 
     def _enrich(self, docs: list[SourceDocument]) -> list[dict[str, Any]]:
-        inputs = [self._input(doc) for doc in docs]
-        with self._pipeline_lock:  # the sink thread re-enriches documents changed under it
-            return self.pipeline.enrich(inputs, novel_templates=self._register_templates)
-
-    def _register_templates(self, templates: dict[str, str]) -> set[str]:
-        return self.state.register_templates(templates, source=",".join(self.settings.source.index_patterns))
-
-    def _input(self, doc: SourceDocument) -> LogInput:
-        config = self.settings.source
-        message = get_field(doc.source, config.message_field)
-        return LogInput(
-            message=message,
-            session_key=self._session_keys(doc.source, message),
-            timestamp=epoch_seconds(get_field(doc.source, config.timestamp_field)),
-        )
-
-    def _update(self, doc: SourceDocument, fields: dict[str, Any]) -> DocumentUpdate:
-        return DocumentUpdate(index=doc.index, doc_id=doc.doc_id, seq_no=doc.seq_no,
-                              primary_term=doc.primary_term, fields=fields,
-                              input_fingerprint=doc.source)  # the fields read: what the enrichment came from
-
-    def _write_with_conflict_retries(self, updates: list[DocumentUpdate], results: list[dict[str, Any]]) -> "BatchOutcome":
-        """Write; on a version conflict re-read the document and try again with its new version.
-
-        If the re-read document still has the input we enriched, the same fields are re-sent; if
-        someone changed it, it is enriched anew. A document already enriched by this pipeline version
-        (by another worker, or by a run whose writes were not yet searchable) is left alone.
-        """
-        outcome = BatchOutcome(results=results)
-        pending = updates
-        for attempt in range(self.settings.sink.max_conflict_retries + 1):
-            sink_report = self.sink.write(pending)
-            self.metrics.retries.inc(sink_report.retries)
-            conflicted = {(u.index, u.doc_id) for u in sink_report.conflicts}
-            failed = {(u.index, u.doc_id) for u, _ in sink_report.failed}
-            outcome.written |= {(u.index, u.doc_id) for u in pending} - conflicted - failed
-            for update, reason in sink_report.failed:
-                outcome.write_failures += 1
-                self.metrics.write_failures.inc()
-                log.error("update refused", extra={"index": update.index, "id": update.doc_id, "reason": reason})
-            if not conflicted:
-                break
-            if attempt == self.settings.sink.max_conflict_retries:
-                log.warning("giving up on conflicting updates for this pass; the next pass retries them",
-                            extra={"count": len(conflicted)})
-                break
-            pending = self._refresh_conflicts(sink_report.conflicts, outcome.done_elsewhere)
-            real_conflicts = len(conflicted - outcome.done_elsewhere)
-            outcome.conflicts += real_conflicts
-            self.metrics.conflicts.inc(real_conflicts)
-        return outcome
-
-    def _refresh_conflicts(
-        self, conflicts: list[DocumentUpdate], done_elsewhere: set[tuple[str, str]]
-    ) -> list[DocumentUpdate]:
-        by_key = {(u.index, u.doc_id): u for u in conflicts}
-        current = self.source.reread(list(by_key))
-        namespace = self.settings.sink.namespace
-        retry, changed = [], []
-        for doc in current:
-            if get_field(doc.source, f"{namespace}.pipeline_version") == self.settings.pipeline_version:
-                done_elsewhere.add((doc.index, doc.doc_id))  # by another worker, or an earlier run
-                continue
-            previous = by_key[(doc.index, doc.doc_id)]
-            if previous.input_fingerprint == doc.source:
-                retry.append(self._update(doc, previous.fields))
-            else:
-                changed.append(doc)
-        if changed:
-            retry += [self._update(d, f) for d, f in zip(changed, self._enrich(changed))]
-        return retry
-
-    def _count(self, fields: dict[str, Any], doc: SourceDocument, report: PassReport) -> None:
-        if fields.get("status") == ERROR:
-            report.errors += 1
-            reason = fields.get("error", "").split(":")[0]
-            report.error_reasons[reason] = report.error_reasons.get(reason, 0) + 1
-            self.metrics.documents.labels(status="error").inc()
-            return
-        report.enriched += 1
-        self.metrics.documents.labels(status="ok").inc()
-        if fields.get("template", {}).get("novel"):
-            report.novel_templates += 1
-            self.metrics.novel_templates.inc()
-        label = fields.get("classification", {}).get("label")
-        if label is not None:
-            report.labels[label] = report.labels.get(label, 0) + 1
-        anomaly = fields.get("anomaly", {})
-        if anomaly.get("is_anomaly"):
-            report.anomalies += 1
-            self.metrics.anomalies.inc()
-            if len(report.anomaly_examples) < 10:
-                report.anomaly_examples.append({
-                    "index": doc.index, "id": doc.doc_id, "session": fields.get("session"),
-                    "template": fields["template"]["text"], "reasons": anomaly.get("reasons", [])[:3],
-                })
-
-    def _advance_checkpoint(self, last: SourceDocument) -> None:
-        self.checkpoint.last_sort = last.sort
-        timestamp = last.sort[0]
-        if isinstance(timestamp, (int, float)) and abs(timestamp) < 1 << 62:
-            self.checkpoint.last_timestamp = datetime.fromtimestamp(timestamp / 1000, timezone.utc)
-
-    def save_state(self) -> None:
-        self.checkpoint.updated_at = datetime.now(timezone.utc)
+        inputs = [self.source.log_input(doc) for doc in docs]
+        refs = [doc.ref for doc in docs]
         with self._pipeline_lock:
-            pipeline_state = self.pipeline.to_state()
-        self.state.save(self.state_id, "source", {
-            "index_patterns": self.settings.source.index_patterns,
-            "pipeline_version": self.settings.pipeline_version,
-            "checkpoint": self.checkpoint.model_dump(mode="json"),
-            "pipeline": pipeline_state,
-        })
+            results = self.pipeline.enrich(inputs, judge_novelty=lambda c: self._judge_novelty(c, refs))
+        self._keep_novel_marks(docs, results)
+        return results
+
+    def _judge_novelty(self, candidates: dict[str, NoveltyCandidate], refs: list[tuple[str, str]]) -> set[str]:
+        novel, to_register = set(), {}
+        for template_id, candidate in candidates.items():
+            ref = refs[candidate.position]
+            if self.novelty.is_first(template_id, ref):
+                novel.add(template_id)
+            elif candidate.new_to_miner:
+                to_register[template_id] = (candidate.text, ref)
+        if to_register:
+            registered = self.templates.register(to_register, source=",".join(self.settings.source.index_patterns))
+            for template_id in registered:
+                self.novelty.first_docs[template_id] = to_register[template_id][1]
+            novel |= registered
+        return novel
+
+    def _keep_novel_marks(self, docs: list[SourceDocument], results: list[dict[str, Any]]) -> None:
+        """A document enriched again (a model it missed is loaded now) keeps its novel mark."""
+        namespace = self.settings.sink.namespace
+        for doc, fields in zip(docs, results):
+            template = fields.get("template")
+            if template and get_field(doc.source, f"{namespace}.template.novel") is True \
+                    and get_field(doc.source, f"{namespace}.template.id") == template["id"]:
+                template["novel"] = True
+
+    # -- state ----------------------------------------------------------------------------------
+    def _save_at_end(self, run: _PassRun) -> None:
+        try:
+            self._save_progress(run, force=True)
+            self.save_pipeline_state()
+        except Exception:  # e.g. the cluster went away: the pass's own error (if any) is the one to raise
+            log.exception("could not save the state at the end of the pass; the next pass redoes its work")
+
+    def _pipeline_state_due(self, run: _PassRun) -> bool:
+        return time.monotonic() - run.pipeline_saved >= self.settings.state_save_interval.total_seconds()
+
+    def _save_progress(self, run: _PassRun, *, force: bool = False) -> None:
+        """The checkpoint and the totals this pass added: every few seconds (small documents)."""
+        if not force and time.monotonic() - run.progress_saved < CHECKPOINT_SAVE_SECONDS:
+            return
+        self.state.save_checkpoint(self.state_id, self.checkpoint, index_patterns=self.settings.source.index_patterns,
+                                   pipeline_version=self.settings.pipeline_version)
+        self.state.add_totals(self.state_id, totals_since(run.report, run.totals_saved))
+        run.totals_saved = run.report.totals()
+        run.progress_saved = time.monotonic()
+
+    def save_pipeline_state(self) -> None:
+        with self._pipeline_lock:
+            state = self.pipeline.to_state()
+        state["novelty"] = self.novelty.to_state()
+        self.state.save_pipeline(self.state_id, state)
 
     def _observe_pass(self, report: PassReport) -> None:
         self.metrics.pass_seconds.observe(report.seconds)
-        if self.checkpoint.last_timestamp is not None:
-            lag = (datetime.now(timezone.utc) - self.checkpoint.last_timestamp).total_seconds()
-            self.metrics.lag.set(max(0.0, lag))
-        log.info("pass finished", extra={k: v for k, v in asdict(report).items() if k != "anomaly_examples"})
+        report.pending_after = self.source.count_pending(self.since())
+        self.metrics.pending.set(report.pending_after)
+        self.metrics.lag.set(self._lag(report.pending_after) or 0.0)
+        if report.write_failures:
+            log.warning("pass finished with documents left pending", extra=report.as_dict(examples=False))
+        else:
+            log.info("pass finished", extra=report.as_dict(examples=False))
+
+    def _lag(self, pending: int) -> float | None:
+        """How far behind the service is: the age of the checkpoint while documents wait, else 0."""
+        if self.checkpoint.last_timestamp is None:
+            return None
+        if pending == 0:
+            return 0.0
+        return max(0.0, (datetime.now(timezone.utc) - self.checkpoint.last_timestamp).total_seconds())
 
     # -- status ---------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        saved = self.state.load(self.state_id) or {}
-        checkpoint = Checkpoint.model_validate(saved.get("checkpoint") or {})
-        self.checkpoint = checkpoint
-        since = self.since()
-        pending = self.source.count_pending(since) if self.source.any_index_exists() else 0
-        lag = None
-        if checkpoint.last_timestamp is not None:
-            lag = (datetime.now(timezone.utc) - checkpoint.last_timestamp).total_seconds()
+        self.checkpoint = self.state.load_checkpoint(self.state_id)
+        self.source.loaded_models = available_model_kinds(self.settings)
+        self.source.check_timestamp_mapping()
+        now = datetime.now(timezone.utc)
+        since = self.since(now)
+        ahead = self.source.count_pending(since)
+        behind = 0
+        if since is not None:
+            behind = self.source.count_pending(self.lookback_start(now), until=since)
+        totals = self.state.load_totals(self.state_id)
+        checkpoint = self.checkpoint.model_dump(mode="json")
+        checkpoint.update(documents_enriched=totals["enriched"], documents_failed=totals["errors"])
         return {
             "state_id": self.state_id,
             "index_patterns": self.settings.source.index_patterns,
             "pipeline_version": self.settings.pipeline_version,
-            "checkpoint": checkpoint.model_dump(mode="json"),
-            "pending_documents": pending,
-            "lag_seconds": lag,
-            "known_templates": self.state.count_templates(),
+            "checkpoint": checkpoint,
+            "totals": totals,
+            "pending_documents": ahead + behind,
+            "pending_ahead_of_checkpoint": ahead,
+            "pending_behind_checkpoint": behind,
+            "excluded_indices": dict(self.source.excluded),
+            "lag_seconds": self._lag(ahead + behind),
+            "known_templates": self.templates.count(),
         }
 
 
-def epoch_seconds(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) / 1000.0 if value > 1e11 else float(value)  # epoch millis or seconds
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.timestamp()
-    return None
+def available_model_kinds(settings: Settings) -> list[str]:
+    """The configured kinds that have a promoted version (what a service started now would load)."""
+    registry = ModelRegistry(settings.models.registry)
+    wanted = (["classifier"] if settings.models.classifier else []) + list(settings.models.sequence_kinds) \
+        + list(settings.models.autoencoder_kinds)
+    return [kind for kind in wanted if registry.promoted_version(kind) is not None]
 
+
+class _PassRun:
+    """What one pass carries between its batches."""
+
+    def __init__(self, report: PassReport, tracker: PassProgress, progress: Callable[[int], None] | None) -> None:
+        self.report = report
+        self.tracker = tracker
+        self.progress = progress
+        self.unwritten: set[tuple[str, str]] = set()  # refs left pending: not retried again in this pass
+        self.totals_saved: dict[str, int] = {}
+        self.progress_saved = time.monotonic()
+        self.pipeline_saved = time.monotonic()

@@ -1,31 +1,35 @@
-"""Sink: writes enrichment results back with ``_bulk`` partial updates.
+"""Sink: writes enrichment results back with ``_bulk`` partial updates, one outcome per document.
 
 Only the configured namespace (``enrichment`` by default) is ever sent, so original fields are never
 changed. Every update carries ``if_seq_no``/``if_primary_term`` from the read: if anyone wrote the
-document in between, OpenSearch answers 409 and the caller re-reads and re-enriches it instead of
-overwriting. Rejections under load (429, and 502/503/504) are retried with exponential backoff, both for
-whole requests and for single items; opensearch-py's ``streaming_bulk`` retries per-item 429s itself,
-and this module retries what it gives back (per-item 503s, exhausted 429s, failed requests).
+document in between, OpenSearch answers 409 and the caller re-reads it instead of overwriting.
+
+Like opensearch-py's ``streaming_bulk``, :meth:`BulkSink.write` yields one result per document as the
+answers come; unlike it, every retry (a whole request failing with 429/5xx or no connection, or single
+items answered 429/5xx) follows the one :class:`~enricher.retry.RetryPolicy`, and each round of pushback
+is logged once with its counts, so a cluster under pressure is visible rather than merely slow.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from opensearchpy import OpenSearch, helpers
-from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import ConnectionTimeout, TransportError
 
 from enricher.config import SinkConfig
+from enricher.retry import TRANSIENT_STATUSES, RetryPolicy, describe, is_transient
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 CONFLICT_STATUS = 409
+GONE_STATUS = 404
+BLOCKED_STATUS = 403  # cluster_block_exception: a write block (e.g. disk flood stage) that lifts later
 
 
 @dataclass(slots=True)
@@ -35,39 +39,120 @@ class DocumentUpdate:
     seq_no: int
     primary_term: int
     fields: dict[str, Any]  # the namespace's content, e.g. {"status": "ok", "template": {...}}
-    input_fingerprint: Any = None  # what the fields were computed from; not sent
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        return self.index, self.doc_id
 
 
-@dataclass
-class SinkReport:
-    written: int = 0
-    conflicts: list[DocumentUpdate] = field(default_factory=list)  # to re-read and retry
-    failed: list[tuple[DocumentUpdate, str]] = field(default_factory=list)  # permanent, with the reason
-    retries: int = 0
+class Outcome(str, Enum):
+    WRITTEN = "written"
+    CONFLICT = "conflict"  # someone wrote the document since it was read: re-read it, then decide
+    PENDING = "pending"  # not written now (pushback that outlasted the retries, a blocked index): retried later
+    REJECTED = "rejected"  # refused for good (e.g. a field does not fit the index's mapping)
+    GONE = "gone"  # the document (or its index) was deleted since it was read
+
+
+@dataclass(slots=True)
+class WriteResult:
+    update: DocumentUpdate
+    outcome: Outcome
+    reason: str = ""
+
+
+def item_outcome(status: int) -> Outcome:
+    if status < 300:
+        return Outcome.WRITTEN
+    if status == CONFLICT_STATUS:
+        return Outcome.CONFLICT
+    if status == GONE_STATUS:
+        return Outcome.GONE
+    if status in TRANSIENT_STATUSES or status == BLOCKED_STATUS or status >= 500:
+        return Outcome.PENDING
+    return Outcome.REJECTED
 
 
 class BulkSink:
     def __init__(
-        self, client: OpenSearch, config: SinkConfig, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        client: OpenSearch,
+        config: SinkConfig,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[int], None] = lambda count: None,
     ) -> None:
         self.client = client
         self.config = config
+        self.policy = RetryPolicy(config.max_retries, config.initial_backoff_seconds, config.max_backoff_seconds)
         self._sleep = sleep
+        self._on_retry = on_retry
 
-    def write(self, updates: list[DocumentUpdate]) -> SinkReport:
-        report = SinkReport()
+    def write(self, updates: list[DocumentUpdate]) -> Iterator[WriteResult]:
+        """Send ``updates``; yield each document's final outcome (transient failures retried first).
+
+        Raises the client's error when the whole request keeps failing (no connection, 5xx) after the
+        policy's retries: the documents stay pending and the pass stops, to be retried later.
+        """
+        delays = self.policy.delays()
+        attempt = 0
         pending = list(updates)
-        for attempt in range(self.config.max_retries + 1):
-            if attempt:
-                report.retries += 1
-                self._sleep(self._backoff(attempt))
-            pending = self._write_once(pending, report, last_attempt=attempt == self.config.max_retries)
-            if not pending:
-                break
-        return report
+        while pending:
+            attempt += 1
+            retry: list[DocumentUpdate] = []
+            reasons: Counter[str] = Counter()
+            failure: Exception | None = None
+            answered: set[tuple[str, str]] = set()
+            try:
+                for update, status, reason in self._send(pending, answered):
+                    outcome = item_outcome(status)
+                    if status in TRANSIENT_STATUSES:
+                        retry.append(update)
+                        reasons[reason.split(":")[0]] += 1
+                    else:
+                        yield WriteResult(update, outcome, reason)
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                failure = error
+                unanswered = [u for u in pending if u.ref not in answered]
+                reasons[describe(error)] += len(unanswered)
+                retry += unanswered
+            delay = next(delays, None) if retry else None
+            if retry and delay is None:
+                if failure is not None:
+                    raise failure
+                for update in retry:
+                    yield WriteResult(update, Outcome.PENDING, f"still rejected after {attempt} attempts")
+                return
+            if retry:
+                self._on_retry(len(retry))
+                log.warning(
+                    "OpenSearch pushed back: %d of %d updates not accepted (%s); retrying in %.1f s "
+                    "(attempt %d of %d)", len(retry), len(pending), dict(reasons), delay, attempt + 1,
+                    self.policy.max_retries + 1,
+                    extra={"rejected": len(retry), "sent": len(pending), "reasons": dict(reasons)},
+                )
+                self._sleep(delay)
+            pending = retry
 
-    def _backoff(self, attempt: int) -> float:
-        return min(self.config.max_backoff_seconds, self.config.initial_backoff_seconds * 2 ** (attempt - 1))
+    def _send(
+        self, updates: list[DocumentUpdate], answered: set[tuple[str, str]]
+    ) -> Iterator[tuple[DocumentUpdate, int, str]]:
+        """One round: every update sent once; yields (update, status, reason) as items are answered."""
+        by_ref = {u.ref: u for u in updates}
+        for _, item in helpers.streaming_bulk(
+            self.client,
+            (self._action(u) for u in updates),
+            chunk_size=self.config.chunk_size,
+            max_retries=0,  # the policy above retries; streaming_bulk's own loop would multiply it
+            raise_on_error=False,
+            raise_on_exception=True,
+            refresh=self.config.refresh,
+        ):
+            result = item["update"]
+            update = by_ref[(result["_index"], result["_id"])]
+            answered.add(update.ref)
+            yield update, int(result.get("status", 500)), _reason(result)
 
     def _action(self, update: DocumentUpdate) -> dict[str, Any]:
         return {
@@ -79,48 +164,9 @@ class BulkSink:
             "doc": {self.config.namespace: update.fields},
         }
 
-    def _write_once(self, updates: list[DocumentUpdate], report: SinkReport, *, last_attempt: bool) -> list[DocumentUpdate]:
-        """Send ``updates``; return those to try again (transient failures)."""
-        by_key = {(u.index, u.doc_id): u for u in updates}
-        answered: set[tuple[str, str]] = set()
-        retry: list[DocumentUpdate] = []
-        try:
-            for ok, item in helpers.streaming_bulk(
-                self.client,
-                (self._action(u) for u in updates),
-                chunk_size=self.config.chunk_size,
-                max_retries=self.config.max_retries,
-                initial_backoff=self.config.initial_backoff_seconds,
-                max_backoff=self.config.max_backoff_seconds,
-                raise_on_error=False,
-                raise_on_exception=True,
-                refresh=self.config.refresh,
-            ):
-                result = item["update"]
-                key = (result["_index"], result["_id"])
-                answered.add(key)
-                update = by_key[key]
-                status = result.get("status", 500)
-                if ok:
-                    report.written += 1
-                elif status == CONFLICT_STATUS:
-                    report.conflicts.append(update)
-                elif status in TRANSIENT_STATUSES and not last_attempt:
-                    retry.append(update)
-                else:
-                    report.failed.append((update, _reason(result)))
-        except (TransportError, OSConnectionError, ConnectionTimeout) as exc:
-            status = getattr(exc, "status_code", None)
-            transient = status in TRANSIENT_STATUSES or isinstance(exc, (OSConnectionError, ConnectionTimeout))
-            if not transient or last_attempt:
-                raise
-            log.warning("bulk request failed, will retry", extra={"status": status, "error": str(exc)[:200]})
-            retry.extend(u for key, u in by_key.items() if key not in answered)
-        return retry
-
 
 def _reason(result: dict[str, Any]) -> str:
     error = result.get("error")
     if isinstance(error, dict):
         return f"{error.get('type', 'error')}: {error.get('reason', '')}"[:500]
-    return str(error or f"status {result.get('status')}")[:500]
+    return str(error or f"status {result.get('status')}")[:500] if result.get("status", 500) >= 300 else ""

@@ -1,6 +1,7 @@
 """Source: reads documents not yet enriched by the current pipeline version, oldest first.
 
-Paging uses a point-in-time (PIT) and ``search_after``, so one pass sees a consistent snapshot while new
+A document is pending when it does not carry the current pipeline version, or when it was enriched
+while a model now loaded was missing (``missing_models``). Paging uses a point-in-time (PIT) and ``search_after``, so one pass sees a consistent snapshot while new
 logs keep arriving; documents indexed after the PIT was opened are picked up by the next pass. Sorting is
 by timestamp, then ``_doc`` (stable within a PIT, and free: sorting on ``_id`` would load every id of the
 index into the heap). OpenSearch 2.x has no ``_shard_doc``, so two documents on different shards can share
@@ -10,17 +11,28 @@ pending, still within the next pass's window (checkpoint - late_arrival), and en
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from opensearchpy import NotFoundError, OpenSearch
 
 from enricher.config import SessionConfig, SourceConfig
+from enricher.records import LogInput
+from enricher.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
 
 TimeBound = datetime | str  # a datetime, or OpenSearch date math such as "now-6h"
+DATE_TYPES = frozenset({"date", "date_nanos"})
+SORT_MISSING = 1 << 62  # sort values beyond this are OpenSearch's stand-ins for a missing timestamp
+
+
+class SourceError(RuntimeError):
+    """OpenSearch answered a read only in part (failed shards): documents would be silently skipped."""
 
 
 @dataclass(slots=True)
@@ -31,6 +43,18 @@ class SourceDocument:
     primary_term: int
     source: dict[str, Any]
     sort: list[Any]
+
+    @property
+    def ref(self) -> tuple[str, str]:
+        return self.index, self.doc_id
+
+    @property
+    def sorted_at(self) -> datetime | None:
+        """The event time this document was sorted by (None when it has none)."""
+        value = self.sort[0] if self.sort else None
+        if isinstance(value, (int, float)) and abs(value) < SORT_MISSING:
+            return datetime.fromtimestamp(value / 1000, timezone.utc)
+        return None
 
 
 def get_field(document: dict[str, Any], path: str) -> Any:
@@ -54,15 +78,50 @@ class DocumentSource:
         namespace: str,
         pipeline_version: str,
         extra_fields: tuple[str, ...] = (),
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.namespace = namespace
         self.pipeline_version = pipeline_version
-        self.index = ",".join(config.index_patterns)
-        self._fields = sorted(
-            {config.message_field, config.timestamp_field, *config.session.fields, *extra_fields}
-        )
+        self.policy = policy or RetryPolicy()
+        self.excluded: dict[str, str] = {}  # index -> why it is left out of every read
+        self.loaded_models: list[str] = []  # kinds whose documents enriched without them are pending again
+        self._session_keys = SessionKeys(config.session)
+        self._fields = sorted({
+            config.message_field, config.timestamp_field, *config.session.fields, *extra_fields,
+            f"{namespace}.pipeline_version", f"{namespace}.enriched_at",
+        })
+
+    @property
+    def index(self) -> str:
+        """The index expression read: the patterns, less the indices left out (with the reason logged)."""
+        return ",".join([*self.config.index_patterns, *(f"-{name}" for name in sorted(self.excluded))])
+
+    def exclude(self, index: str, reason: str) -> None:
+        if index not in self.excluded:
+            log.error("leaving index %s out of enrichment: %s", index, reason, extra={"index": index, "reason": reason})
+        self.excluded[index] = reason
+
+    def check_timestamp_mapping(self) -> None:
+        """Leave out indices whose timestamp field is not a date: they cannot be ranged or sorted on, and
+        a search would fail on their shards (or skip their documents) on every pass."""
+        field = self.config.timestamp_field
+        response = self.client.field_caps(index=self.index, fields=field,
+                                          params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+        by_type = response.get("fields", {}).get(field, {})
+        all_indices = response.get("indices", [])
+        for type_name, caps in by_type.items():
+            if type_name in DATE_TYPES or type_name == "unmapped":
+                continue
+            for index in caps.get("indices") or all_indices:
+                self.exclude(index, f"{field} is mapped as {type_name!r}, not as a date; reindex it with a date mapping")
+
+    def log_input(self, doc: SourceDocument) -> LogInput:
+        """What the pipeline needs of one document."""
+        message = get_field(doc.source, self.config.message_field)
+        return LogInput(message=message, session_key=self._session_keys(doc.source, message),
+                        timestamp=epoch_seconds(get_field(doc.source, self.config.timestamp_field)), ref=doc.ref)
 
     def pending_query(
         self, since: TimeBound | None, until: TimeBound | None = None, *, pending_only: bool = True
@@ -93,8 +152,16 @@ class DocumentSource:
             filters.append(self.config.query_filter)
         query: dict[str, Any] = {"bool": {"filter": filters}}
         if pending_only:
-            query["bool"]["must_not"] = [{"term": {f"{self.namespace}.pipeline_version": self.pipeline_version}}]
+            query["bool"]["filter"].append({"bool": {"should": self._pending_clauses(), "minimum_should_match": 1}})
         return query
+
+    def _pending_clauses(self) -> list[dict[str, Any]]:
+        clauses: list[dict[str, Any]] = [
+            {"bool": {"must_not": {"term": {f"{self.namespace}.pipeline_version": self.pipeline_version}}}}
+        ]
+        if self.loaded_models:  # enriched while one of these was missing: enrich again now it is here
+            clauses.append({"terms": {f"{self.namespace}.missing_models": self.loaded_models}})
+        return clauses
 
     def sort(self) -> list[dict[str, Any]]:
         return [
@@ -102,12 +169,15 @@ class DocumentSource:
             {"_doc": {"order": "asc"}},
         ]
 
-    def count_pending(self, since: datetime | None) -> int:
-        response = self.client.count(
+    def count_pending(self, since: TimeBound | None, until: TimeBound | None = None) -> int:
+        if not self.any_index_exists():
+            return 0
+        response = self.policy.call(lambda: self.client.count(
             index=self.index,
-            body={"query": self.pending_query(since)},
+            body={"query": self.pending_query(since, until)},
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
-        )
+        ), what="count pending documents")
+        _check_shards(response)
         return int(response["count"])
 
     def iter_batches(
@@ -138,7 +208,8 @@ class DocumentSource:
                 }
                 if search_after is not None:
                     body["search_after"] = search_after
-                response = self.client.search(body=body)
+                response = self.policy.call(lambda: self.client.search(body=body), what="read documents")
+                _check_shards(response)
                 pit_id = response.get("pit_id", pit_id)
                 hits = response["hits"]["hits"]
                 if not hits:
@@ -155,9 +226,8 @@ class DocumentSource:
         """Fetch the current version of documents (after a version conflict); missing ones are dropped."""
         if not refs:
             return []
-        response = self.client.mget(
-            body={"docs": [{"_index": index, "_id": doc_id, "_source": self._fields} for index, doc_id in refs]}
-        )
+        body = {"docs": [{"_index": index, "_id": doc_id, "_source": self._fields} for index, doc_id in refs]}
+        response = self.policy.call(lambda: self.client.mget(body=body), what="re-read documents")
         found = []
         for doc in response["docs"]:
             if doc.get("found"):
@@ -171,7 +241,9 @@ class DocumentSource:
         return bool(self.client.indices.exists(index=self.index, params={"allow_no_indices": "false"}))
 
     def _open_pit(self) -> str:
-        response = self.client.create_pit(index=self.index, params={"keep_alive": self.config.pit_keep_alive})
+        response = self.policy.call(
+            lambda: self.client.create_pit(index=self.index, params={"keep_alive": self.config.pit_keep_alive}),
+            what="open a point in time")
         return response["pit_id"]
 
     def _close_pit(self, pit_id: str) -> None:
@@ -192,6 +264,33 @@ def _bound(value: TimeBound) -> str:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def _check_shards(response: dict[str, Any]) -> None:
+    shards = response.get("_shards") or {}
+    if shards.get("failed"):
+        reasons = sorted({
+            f"{failure.get('index', '?')}: {(failure.get('reason') or {}).get('reason', failure.get('reason'))}"
+            for failure in shards.get("failures", [])
+        })
+        raise SourceError(f"{shards['failed']} of {shards.get('total')} shards failed to answer: " + "; ".join(reasons)[:1000])
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """An event time as seconds since the epoch: ISO 8601 text, or epoch seconds or milliseconds."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) / 1000.0 if value > 1e11 else float(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
+    return None
+
+
 class SessionKeys:
     """Finds a document's session key: a regex over the message, else the first present field."""
 
@@ -206,6 +305,9 @@ class SessionKeys:
                 return match.group(1) if match.groups() else match.group(0)
         for name in self.config.fields:
             value = get_field(document, name)
-            if value is not None and not isinstance(value, (dict, list)):
-                return str(value)
+            if value is None or isinstance(value, (dict, list)):
+                continue
+            key = str(value).strip()
+            if key not in self.config.ignore_values:  # "" or "-" would merge unrelated hosts into one session
+                return key
         return self.config.default_key

@@ -1,82 +1,247 @@
-"""The enricher's state in OpenSearch: checkpoints, stage state (miner, session windows), known templates.
+"""The enricher's state in OpenSearch: checkpoints, totals, stage state, and the known templates.
 
 Everything the service needs to resume after a restart lives in the cluster, not on the worker's disk, so
-any worker can pick up where another stopped.
+any worker can pick up where another stopped. Three documents per source configuration (``state_id``):
+
+- ``<state_id>``: the checkpoint (small; saved after every written batch);
+- ``<state_id>-totals``: running totals, added to with optimistic concurrency, so workers sharing a
+  configuration add up instead of overwriting each other;
+- ``<state_id>-pipeline``: the miner's and the anomaly stages' state (large; saved every
+  ``state_save_interval`` and at the end of a pass, only when no written batch is outstanding).
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from opensearchpy import NotFoundError, OpenSearch, helpers
+from opensearchpy import ConflictError, NotFoundError, OpenSearch, helpers
 from pydantic import BaseModel, Field
+
+from enricher.retry import TRANSIENT_STATUSES, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+TOTALS = ("enriched", "errors", "write_failures")
 
 
 class Checkpoint(BaseModel):
-    """Where a source stands: the newest event time fully written, and running totals."""
+    """Where a source stands.
+
+    ``last_timestamp`` is a low-water mark: every document older than it was written (or is covered by
+    ``retry_from``). It never passes a document whose write failed, and never the pass's own start time,
+    so one document dated in the future cannot make everything newer look done.
+    """
 
     last_timestamp: datetime | None = None
-    last_sort: list[Any] = Field(default_factory=list)
+    retry_from: datetime | None = None  # the oldest document the last pass could not write, if any
+    last_catchup: datetime | None = None  # when a pass last swept the whole lookback window
     updated_at: datetime | None = None
-    documents_enriched: int = 0
-    documents_failed: int = 0
     passes: int = 0
     last_pass: dict[str, Any] = Field(default_factory=dict)
 
+    def since(self, *, late_arrival: timedelta, lookback_start: datetime | None) -> datetime | None:
+        """Lower time bound of the next (narrow) sweep."""
+        bounds = []
+        if self.last_timestamp is not None:
+            bounds.append(self.last_timestamp - late_arrival)
+            if self.retry_from is not None:
+                bounds[0] = min(bounds[0], self.retry_from)
+        if lookback_start is not None:
+            bounds.append(lookback_start)
+        return max(bounds) if bounds else None
+
+    def catchup_due(self, now: datetime, interval: timedelta) -> bool:
+        """Whether this pass should also sweep the whole lookback window (documents that arrived later
+        than ``late_arrival`` behind the checkpoint)."""
+        return self.last_timestamp is not None and (self.last_catchup is None or now - self.last_catchup >= interval)
+
+
+class PassProgress:
+    """Moves a checkpoint as a pass writes its batches, oldest first."""
+
+    def __init__(self, checkpoint: Checkpoint, started_at: datetime) -> None:
+        self.checkpoint = checkpoint
+        self.started_at = started_at
+        self.oldest_unwritten: datetime | None = None
+
+    def batch_done(self, newest_read: datetime | None, unwritten: Iterable[datetime | None]) -> None:
+        """A batch was written: ``newest_read`` is its last (newest) document's time; ``unwritten`` the
+        times of its documents left pending (they bound the checkpoint until a later pass writes them)."""
+        for moment in unwritten:
+            if moment is not None and (self.oldest_unwritten is None or moment < self.oldest_unwritten):
+                self.oldest_unwritten = moment
+        if newest_read is None:
+            return
+        candidate = min(newest_read, self.started_at)
+        if self.oldest_unwritten is not None:
+            candidate = min(candidate, self.oldest_unwritten)
+        current = self.checkpoint.last_timestamp
+        if current is None or candidate > current:
+            self.checkpoint.last_timestamp = candidate
+
+    def finish(self, *, swept_from_retry_point: bool) -> None:
+        """End of a pass: the failures of this pass replace the earlier ones if it swept past them."""
+        if swept_from_retry_point or self.checkpoint.retry_from is None:
+            self.checkpoint.retry_from = self.oldest_unwritten
+        elif self.oldest_unwritten is not None:
+            self.checkpoint.retry_from = min(self.checkpoint.retry_from, self.oldest_unwritten)
+
 
 def source_state_id(index_patterns: list[str], pipeline_version: str) -> str:
-    """One state document per (index patterns, pipeline version)."""
+    """One state per (index patterns, pipeline version)."""
     key = ",".join(sorted(index_patterns)) + "@" + pipeline_version
     return "source-" + hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
 class StateStore:
-    def __init__(self, client: OpenSearch, state_index: str, templates_index: str) -> None:
+    def __init__(self, client: OpenSearch, state_index: str, policy: RetryPolicy | None = None) -> None:
         self.client = client
         self.state_index = state_index
-        self.templates_index = templates_index
+        self.policy = policy or RetryPolicy()
 
-    def load(self, state_id: str) -> dict[str, Any] | None:
+    # -- documents ------------------------------------------------------------------------------
+    def _get(self, doc_id: str) -> dict[str, Any] | None:
         try:
-            doc = self.client.get(index=self.state_index, id=state_id)
+            doc = self.policy.call(lambda: self.client.get(index=self.state_index, id=doc_id), what="read state")
         except NotFoundError:
             return None
-        return doc["_source"].get("payload")
+        return doc
 
-    def save(self, state_id: str, kind: str, payload: dict[str, Any]) -> None:
-        self.client.index(
-            index=self.state_index,
-            id=state_id,
-            body={"kind": kind, "updated_at": datetime.now(timezone.utc).isoformat(), "payload": payload},
-        )
+    def _put(self, doc_id: str, kind: str, payload: dict[str, Any], **occ: int) -> None:
+        body = {"kind": kind, "updated_at": datetime.now(timezone.utc).isoformat(), "payload": payload}
+        self.policy.call(lambda: self.client.index(index=self.state_index, id=doc_id, body=body, params=occ),
+                         what="save state")
 
-    def register_templates(self, templates: dict[str, str], source: str) -> set[str]:
-        """Record templates by id with ``create``; return the ids that nobody had recorded before.
+    def load_checkpoint(self, state_id: str) -> Checkpoint:
+        doc = self._get(state_id)
+        payload = (doc or {}).get("_source", {}).get("payload") or {}
+        return Checkpoint.model_validate(payload.get("checkpoint") or {})
 
-        ``create`` fails with 409 for an id that exists, so across any number of workers exactly one
-        sees a template as novel.
-        """
+    def save_checkpoint(self, state_id: str, checkpoint: Checkpoint, *, index_patterns: list[str],
+                        pipeline_version: str) -> None:
+        checkpoint.updated_at = datetime.now(timezone.utc)
+        self._put(state_id, "source", {"index_patterns": index_patterns, "pipeline_version": pipeline_version,
+                                       "checkpoint": checkpoint.model_dump(mode="json")})
+
+    def load_pipeline(self, state_id: str) -> dict[str, Any] | None:
+        doc = self._get(f"{state_id}-pipeline")
+        if doc is not None:
+            return doc["_source"].get("payload")
+        legacy = self._get(state_id)  # before the split, one document held the checkpoint and the pipeline
+        return (legacy or {}).get("_source", {}).get("payload", {}).get("pipeline")
+
+    def save_pipeline(self, state_id: str, pipeline_state: dict[str, Any]) -> None:
+        self._put(f"{state_id}-pipeline", "pipeline", pipeline_state)
+
+    def delete(self, state_id: str) -> None:
+        for doc_id in (state_id, f"{state_id}-pipeline", f"{state_id}-totals"):
+            try:
+                self.client.delete(index=self.state_index, id=doc_id)
+            except NotFoundError:
+                pass
+
+    # -- totals ---------------------------------------------------------------------------------
+    def load_totals(self, state_id: str) -> dict[str, int]:
+        doc = self._get(f"{state_id}-totals")
+        saved = (doc or {}).get("_source", {}).get("payload") or {}
+        return {name: int(saved.get(name, 0)) for name in TOTALS}
+
+    def add_totals(self, state_id: str, added: dict[str, int], attempts: int = 20) -> None:
+        """Add to the running totals: read, add, write back only if nobody wrote in between."""
+        if not any(added.values()):
+            return
+        doc_id = f"{state_id}-totals"
+        for _ in range(attempts):
+            doc = self._get(doc_id)
+            current = (doc or {}).get("_source", {}).get("payload") or {}
+            updated = {name: int(current.get(name, 0)) + int(added.get(name, 0)) for name in TOTALS}
+            occ = ({"if_seq_no": doc["_seq_no"], "if_primary_term": doc["_primary_term"]} if doc
+                   else {"op_type": "create"})
+            try:
+                self._put(doc_id, "totals", updated, **occ)
+                return
+            except ConflictError:
+                continue  # another worker added first: read its sum and add again
+        log.warning("could not add to the totals after %d attempts (heavy contention)", attempts,
+                    extra={"added": added})
+
+
+class TemplateStore:
+    """The known templates, one document per template id, for novelty across workers and restarts.
+
+    A template is novel on exactly one document: the one recorded as ``first_doc`` when the template was
+    first registered (``create`` fails with 409 for an id that exists, so one worker wins). If that
+    document's write was lost (a crash between registering and writing), it is still pending, and
+    whichever worker enriches it next finds itself named in the record and marks it novel.
+    """
+
+    def __init__(self, client: OpenSearch, index: str, policy: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client = client
+        self.index = index
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+
+    def register(self, templates: dict[str, tuple[str, tuple[str, str]]], source: str) -> set[str]:
+        """Record ``{template_id: (text, first document ref)}``; return the ids whose first document is
+        the one given (new now, or recorded earlier with this same document)."""
         if not templates:
             return set()
         now = datetime.now(timezone.utc).isoformat()
-        actions = (
-            {"_op_type": "create", "_index": self.templates_index, "_id": template_id,
-             "template": text, "first_seen": now, "source": source}
-            for template_id, text in templates.items()
-        )
-        created = set()
-        for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False, max_retries=5):
-            result = item["create"]
-            if ok:
-                created.add(result["_id"])
-            elif result.get("status") != 409:
-                raise RuntimeError(f"could not record template {result['_id']}: {result.get('error')}")
-        return created
+        pending = dict(templates)
+        novel: set[str] = set()
+        existing: list[str] = []
+        delays = self.policy.delays()
+        while pending:
+            retry = {}
+            for ok, item in self.policy.call(lambda: list(helpers.streaming_bulk(
+                self.client, self._create_actions(pending, source, now), max_retries=0, raise_on_error=False,
+                raise_on_exception=True)), what="record templates"):
+                result = item["create"]
+                template_id, status = result["_id"], int(result.get("status", 500))
+                if ok:
+                    novel.add(template_id)
+                elif status == 409:
+                    existing.append(template_id)
+                elif status in TRANSIENT_STATUSES:
+                    retry[template_id] = pending[template_id]
+                else:
+                    raise RuntimeError(f"could not record template {template_id}: {result.get('error')}")
+            delay = next(delays, None) if retry else None
+            if retry and delay is None:
+                raise RuntimeError(f"could not record {len(retry)} templates: the cluster kept rejecting them")
+            if retry:
+                log.warning("OpenSearch pushed back on %d template records; retrying in %.1f s", len(retry), delay)
+                self._sleep(delay)
+            pending = retry
+        return novel | self._recorded_with(existing, templates)
 
-    def count_templates(self) -> int:
+    def _create_actions(self, pending: dict[str, tuple[str, tuple[str, str]]], source: str, now: str):
+        for template_id, (text, (index, doc_id)) in pending.items():
+            yield {"_op_type": "create", "_index": self.index, "_id": template_id, "template": text, "first_seen": now,
+                   "last_seen": now, "source": source, "first_doc": {"index": index, "id": doc_id}}
+
+    def _recorded_with(self, template_ids: list[str], templates: dict[str, tuple[str, tuple[str, str]]]) -> set[str]:
+        """Of templates recorded before, those whose recorded first document is the one given now."""
+        if not template_ids:
+            return set()
+        response = self.policy.call(lambda: self.client.mget(index=self.index, body={"ids": template_ids},
+                                                             params={"_source_includes": "first_doc"}),
+                                    what="read templates")
+        same = set()
+        for doc in response["docs"]:
+            first = (doc.get("_source") or {}).get("first_doc") or {}
+            if doc.get("found") and (first.get("index"), first.get("id")) == templates[doc["_id"]][1]:
+                same.add(doc["_id"])
+        return same
+
+    def count(self) -> int:
         try:
-            return int(self.client.count(index=self.templates_index)["count"])
+            return int(self.client.count(index=self.index)["count"])
         except NotFoundError:
             return 0

@@ -43,9 +43,9 @@ def train(
     from enricher.mappings import install_mappings
 
     install_mappings(client, settings)
-    saved = service.state.load(service.state_id) or {}
+    saved = service.state.load_pipeline(service.state_id) or {}
     pipeline = build_pipeline(settings.model_copy(update={"models": settings.models.model_copy(
-        update={"classifier": False, "sequence_kinds": [], "autoencoder_kinds": []})}), saved.get("pipeline"))
+        update={"classifier": False, "sequence_kinds": [], "autoencoder_kinds": []})}), saved)
     total = client.count(index=service.source.index, body={"query": service.source.pending_query(
         time_from, time_to, pending_only=False)})["count"]
     with tqdm(total=total, unit="doc", desc="mining templates", disable=not progress, file=sys.stderr) as bar:
@@ -58,8 +58,8 @@ def train(
     typer.echo(f"{sessions.documents} documents in {len(sessions.ids)} sessions, {len(pipeline.miner)} templates",
                err=True)
     # Save the miner so the service assigns the same template ids the models were trained on.
-    saved.setdefault("pipeline", {})["miner"] = pipeline.miner.to_state()
-    service.state.save(service.state_id, "source", saved)
+    saved["miner"] = pipeline.miner.to_state()
+    service.state.save_pipeline(service.state_id, saved)
     try:
         manifests = train_anomaly_models(
             sessions, settings, ModelRegistry(settings.models.registry), kinds=kinds, promote=promote,

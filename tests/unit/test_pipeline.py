@@ -86,15 +86,39 @@ def test_anomaly_verdicts_are_combined_and_state_round_trips():
 def test_novel_is_set_once_and_asks_the_store():
     asked = []
 
-    def store(templates):
-        asked.append(dict(templates))
+    def store(candidates):
+        asked.append(dict(candidates))
         return set()  # another worker recorded it first
 
     p = pipeline()
-    first = p.enrich([LogInput("Disk sda1 is full", "s")], novel_templates=store)
+    first = p.enrich([LogInput("Disk sda1 is full", "s")], judge_novelty=store)
     assert asked and first[0]["template"]["novel"] is False
     again = pipeline().enrich([LogInput("Disk sda1 is full", "s"), LogInput("Disk sda1 is full", "s")])
     assert [r["template"]["novel"] for r in again] == [True, False]
+
+
+def test_the_judge_sees_each_template_once_with_its_first_position_and_marks_only_that_one():
+    seen = []
+
+    def judge(candidates):
+        seen.append({tid: (c.position, c.new_to_miner) for tid, c in candidates.items()})
+        return set(candidates)  # all novel: only the first position of each may carry the mark
+
+    p = pipeline()
+    p.enrich([LogInput("Disk sda1 is full", "s")])  # the miner knows this one now
+    results = p.enrich([LogInput("Disk sda1 is full", "s"), LogInput("Fan 3 stopped", "s"),
+                        LogInput("Fan 4 stopped", "s")], judge_novelty=judge)
+    (candidates,) = seen
+    assert sorted(candidates.values()) == [(0, False), (1, True)]
+    assert [r["template"]["novel"] for r in results] == [True, True, False]
+
+
+def test_a_missing_model_is_recorded_on_each_document():
+    p = pipeline()
+    p.missing_models = ["sequence-lstm"]
+    (result,) = p.enrich([LogInput("Disk sda1 is full", "s")])
+    assert result["missing_models"] == ["sequence-lstm"]
+    assert "missing_models" not in pipeline().enrich([LogInput("Disk sda1 is full", "s")])[0]
 
 
 def test_combine_takes_the_most_alarmed_model_per_family():

@@ -1,15 +1,17 @@
-"""The sink's retry and conflict handling, against a scripted fake of the _bulk endpoint."""
+"""The sink's retries and per-document outcomes, against a scripted fake of the _bulk endpoint."""
 
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import TransportError
 from opensearchpy.serializer import JSONSerializer
 
 from enricher.config import SinkConfig
-from enricher.sink import BulkSink, DocumentUpdate
+from enricher.sink import BulkSink, DocumentUpdate, Outcome
 
 
 class ScriptedBulk:
@@ -38,8 +40,8 @@ class ScriptedBulk:
             item = {"_index": target["_index"], "_id": target["_id"], "status": status}
             if status >= 300:
                 item["error"] = {"type": {409: "version_conflict_engine_exception", 429: "es_rejected_execution_exception",
-                                          503: "unavailable_shards_exception"}.get(status, "mapper_parsing_exception"),
-                                 "reason": f"status {status}"}
+                                          403: "cluster_block_exception", 503: "unavailable_shards_exception"}.get(
+                                     status, "mapper_parsing_exception"), "reason": f"status {status}"}
             items.append({"update": item})
         return {"errors": any(s >= 300 for s in statuses), "items": items}
 
@@ -48,49 +50,70 @@ def updates(n):
     return [DocumentUpdate("logs", f"d{i}", seq_no=i, primary_term=1, fields={"status": "ok"}) for i in range(n)]
 
 
-def sink(client, **config):
+def sink(client, retried=None, **config):
     return BulkSink(client, SinkConfig(initial_backoff_seconds=0.001, max_backoff_seconds=0.001, **config),
-                    sleep=lambda _: None)
+                    sleep=lambda _: None, on_retry=(retried.append if retried is not None else lambda n: None))
+
+
+def outcomes(results):
+    return {r.update.doc_id: r.outcome for r in results}
 
 
 def test_writes_only_the_namespace_with_version_checks():
     client = ScriptedBulk([])
-    report = sink(client).write(updates(3))
-    assert report.written == 3 and not report.conflicts and not report.failed
+    assert set(outcomes(sink(client).write(updates(3))).values()) == {Outcome.WRITTEN}
     meta = client.calls[0][0]["update"]
     assert meta["if_seq_no"] == 0 and meta["if_primary_term"] == 1
 
 
 def test_per_item_429_and_503_are_retried_until_written():
     client = ScriptedBulk([[200, 429, 503], [200, 503], "all-ok"])
-    report = sink(client).write(updates(3))
-    assert report.written == 3 and not report.failed
+    assert outcomes(sink(client).write(updates(3))) == {f"d{i}": Outcome.WRITTEN for i in range(3)}
     retried_ids = [[m["update"]["_id"] for m in call] for call in client.calls]
-    assert retried_ids[0] == ["d0", "d1", "d2"]
-    assert "d0" not in sum(retried_ids[1:], []), "a written document is never sent again"
+    assert retried_ids == [["d0", "d1", "d2"], ["d1", "d2"], ["d2"]], "a written document is never sent again"
 
 
-def test_whole_request_rejection_is_retried():
-    client = ScriptedBulk([TransportError(503, "unavailable"), TransportError(429, "too many"), "all-ok"])
-    report = sink(client).write(updates(2))
-    assert report.written == 2 and report.retries >= 1
+def test_one_policy_bounds_the_sends_of_a_persistent_429():
+    client = ScriptedBulk([[429]] * 50)
+    results = list(sink(client, max_retries=3).write(updates(1)))
+    assert [r.outcome for r in results] == [Outcome.PENDING]
+    assert len(client.calls) == 4, "one send plus max_retries, not retries multiplied by retry layers"
 
 
-def test_conflicts_are_returned_and_permanent_errors_reported():
-    client = ScriptedBulk([[409, 400, 200]])
-    report = sink(client).write(updates(3))
-    assert [u.doc_id for u in report.conflicts] == ["d0"]
-    assert [(u.doc_id, reason.split(":")[0]) for u, reason in report.failed] == [("d1", "mapper_parsing_exception")]
-    assert report.written == 1
+def test_whole_request_rejection_and_dropped_connections_are_retried():
+    client = ScriptedBulk([TransportError(503, "unavailable"), OSConnectionError("N/A", "reset", None), "all-ok"])
+    retried = []
+    assert set(outcomes(sink(client, retried).write(updates(2))).values()) == {Outcome.WRITTEN}
+    assert retried == [2, 2]
 
 
-def test_gives_up_after_max_retries_with_the_reason():
-    client = ScriptedBulk([[503]] * 10)
-    report = sink(client, max_retries=2).write(updates(1))
-    assert report.written == 0 and report.failed[0][1].startswith("unavailable_shards_exception")
+def test_outcomes_name_conflicts_blocks_and_permanent_refusals():
+    client = ScriptedBulk([[409, 400, 200, 403, 404]])
+    results = {r.update.doc_id: r for r in sink(client).write(updates(5))}
+    assert {k: r.outcome for k, r in results.items()} == {
+        "d0": Outcome.CONFLICT, "d1": Outcome.REJECTED, "d2": Outcome.WRITTEN, "d3": Outcome.PENDING,
+        "d4": Outcome.GONE}
+    assert results["d1"].reason.startswith("mapper_parsing_exception")
+    assert len(client.calls) == 1, "a write block is not retried within the pass: a later pass does"
 
 
-def test_non_transient_request_errors_propagate():
+def test_a_cluster_that_stays_away_raises_after_the_retries():
+    client = ScriptedBulk([TransportError(503, "unavailable")] * 10)
+    with pytest.raises(TransportError):
+        list(sink(client, max_retries=2).write(updates(1)))
+    assert len(client.calls) == 3
+
+
+def test_non_transient_request_errors_propagate_at_once():
     client = ScriptedBulk([TransportError(400, "bad request")])
     with pytest.raises(TransportError):
-        sink(client).write(updates(1))
+        list(sink(client).write(updates(1)))
+    assert len(client.calls) == 1
+
+
+def test_pushback_is_logged_once_per_round_with_counts(caplog):
+    client = ScriptedBulk([[429] * 30 + [200] * 70, "all-ok"])
+    with caplog.at_level(logging.WARNING, logger="enricher.sink"):
+        list(sink(client).write(updates(100)))
+    (record,) = [r for r in caplog.records if "pushed back" in r.getMessage()]
+    assert "30 of 100" in record.getMessage() and "es_rejected_execution_exception" in record.getMessage()

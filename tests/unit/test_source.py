@@ -20,17 +20,38 @@ def test_session_key_prefers_the_regex_then_fields_then_default():
     assert keys({"host": {"nested": 1}}, "x") == "default", "objects are not keys"
 
 
+def test_placeholder_session_values_are_not_keys():
+    keys = SessionKeys(SessionConfig(fields=["trace_id", "host"]))
+    assert keys({"trace_id": "-", "host": "web-1"}, "x") == "web-1"
+    assert keys({"trace_id": "", "host": " "}, "x") == "default"
+    assert keys({"trace_id": " t-7 "}, "x") == "t-7"
+
+
 def test_pending_query_skips_enriched_documents_and_keeps_undated_ones():
     source = DocumentSource(client=None, config=SourceConfig(query_filter={"term": {"app": "shop"}}),
                             namespace="enrichment", pipeline_version="3")
     query = source.pending_query(datetime(2026, 1, 1, tzinfo=timezone.utc), "now")["bool"]
-    assert query["must_not"] == [{"term": {"enrichment.pipeline_version": "3"}}]
-    time_filter, user_filter = query["filter"]
+    time_filter, user_filter, pending = query["filter"]
+    assert pending["bool"]["should"] == [{"bool": {"must_not": {"term": {"enrichment.pipeline_version": "3"}}}}]
     should = time_filter["bool"]["should"]
     assert should[0] == {"range": {"@timestamp": {"gte": "2026-01-01T00:00:00+00:00", "lt": "now"}}}
     assert should[1] == {"bool": {"must_not": {"exists": {"field": "@timestamp"}}}}
     assert user_filter == {"term": {"app": "shop"}}
-    assert "must_not" not in source.pending_query(None, pending_only=False)["bool"]
+    assert source.pending_query(None, pending_only=False)["bool"]["filter"] == [{"term": {"app": "shop"}}]
+
+
+def test_documents_enriched_without_a_model_now_loaded_are_pending_again():
+    source = DocumentSource(client=None, config=SourceConfig(), namespace="enrichment", pipeline_version="1")
+    source.loaded_models = ["classifier", "sequence-lstm"]
+    (pending,) = source.pending_query(None)["bool"]["filter"]
+    assert {"terms": {"enrichment.missing_models": ["classifier", "sequence-lstm"]}} in pending["bool"]["should"]
+
+
+def test_excluded_indices_are_left_out_of_the_index_expression():
+    source = DocumentSource(client=None, config=SourceConfig(index_patterns=["logs-*"]), namespace="enrichment",
+                            pipeline_version="1")
+    source.exclude("logs-bad", "@timestamp is mapped as 'text'")
+    assert source.index == "logs-*,-logs-bad"
 
 
 def test_sort_is_by_time_with_a_tiebreaker():
