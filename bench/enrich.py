@@ -112,7 +112,7 @@ def settings_for(index: str, models: str, registry: str):
 def phase_write_back_limit(index: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Read like the enricher, write a precomputed enrichment object: the I/O-only ceiling."""
     from enricher.opensearch import make_client
-    from enricher.sink import BulkSink, DocumentUpdate
+    from enricher.sink import BulkSink, DocumentUpdate, Outcome
 
     settings = settings_for(index, "none", "models")
     client = make_client(settings.opensearch)
@@ -131,8 +131,8 @@ def phase_write_back_limit(index: str, pairs: list[tuple[str, str]]) -> dict[str
         started = time.perf_counter()
         written = 0
         for batch in source.iter_batches(None):
-            report = sink.write([DocumentUpdate(d.index, d.doc_id, d.seq_no, d.primary_term, fields) for d in batch])
-            written += report.written
+            results = sink.write([DocumentUpdate(d.index, d.doc_id, d.seq_no, d.primary_term, fields) for d in batch])
+            written += sum(result.outcome is Outcome.WRITTEN for result in results)
         return {"docs": written, "seconds": time.perf_counter() - started}
 
     return _cold_and_warm(client, index, pairs, one_pass)

@@ -204,7 +204,9 @@ class EnrichmentService:
         started, now = time.monotonic(), datetime.now(timezone.utc)
         report = PassReport()
         self._refresh_mappings(report)
-        report.catchup = self.checkpoint.catchup_due(now, self.settings.source.catchup_interval)
+        # The first pass, and every catchup_interval one, sweeps the whole lookback window.
+        report.catchup = self.checkpoint.last_timestamp is None or \
+            self.checkpoint.catchup_due(now, self.settings.source.catchup_interval)
         since = self.lookback_start(now) if report.catchup else self.since(now)
         tracker = PassProgress(self.checkpoint, now)
         run = _PassRun(report, tracker, progress)
