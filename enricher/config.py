@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     )
     state_index: str = Field(default="enricher-state", description="index for checkpoints and miner state")
     templates_index: str = Field(default="enricher-templates", description="index of known templates")
+    templates_retention: timedelta = Field(
+        default=timedelta(days=30),
+        description="templates not seen for this long are dropped from the templates index (bounds its size; "
+        "a template that returns after that is novel again)",
+    )
     state_save_interval: timedelta = Field(
         default=timedelta(minutes=1),
         description="how often the miner and session state is saved during a pass (also at its end)",

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from opensearchpy import OpenSearch
@@ -163,6 +163,7 @@ class EnrichmentService:
         self._pipeline_lock = threading.Lock()  # the writer's thread re-enriches documents changed under it
         self.novelty = NoveltyLedger()
         self.checkpoint = Checkpoint()
+        self._evicted_on: date | None = None
 
     # -- start-up -------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -228,6 +229,7 @@ class EnrichmentService:
             report.seconds = time.monotonic() - started
             self.checkpoint.last_pass = report.as_dict(examples=False)
             self._save_at_end(run)
+        self._evict_templates(now)
         self._observe_pass(report)
         return report
 
@@ -289,6 +291,8 @@ class EnrichmentService:
             log.error("%d documents of a batch could not be written; a later pass retries them", len(unwritten),
                       extra={"reasons": run.report.failure_reasons})
         run.report.batches += 1
+        self.templates.touch((o.fields["template"]["id"] for o in outcomes if "template" in o.fields),
+                             today=run.tracker.started_at.date().isoformat())
         run.tracker.batch_done(batch[-1].sorted_at if batch else None, unwritten)
         if run.progress is not None:
             run.progress(len(batch))
@@ -325,6 +329,16 @@ class EnrichmentService:
             if template and get_field(doc.source, f"{namespace}.template.novel") is True \
                     and get_field(doc.source, f"{namespace}.template.id") == template["id"]:
                 template["novel"] = True
+
+    def _evict_templates(self, now: datetime) -> None:
+        """Once a day per worker: drop the records of templates not seen within the retention."""
+        if self._evicted_on == now.date():
+            return
+        try:
+            self.templates.evict_unseen(self.settings.templates_retention, now)
+            self._evicted_on = now.date()
+        except Exception:  # noqa: BLE001 -- housekeeping; the next pass tries again
+            log.warning("could not evict old templates", exc_info=True)
 
     # -- state ----------------------------------------------------------------------------------
     def _save_at_end(self, run: _PassRun) -> None:

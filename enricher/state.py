@@ -27,6 +27,7 @@ from enricher.retry import TRANSIENT_STATUSES, RetryPolicy
 log = logging.getLogger(__name__)
 
 TOTALS = ("enriched", "errors", "write_failures")
+MAX_TOUCHED = 50_000
 
 
 class Checkpoint(BaseModel):
@@ -186,6 +187,7 @@ class TemplateStore:
         self.index = index
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
+        self._touched: dict[str, str] = {}  # template id -> the day its last_seen was last written
 
     def register(self, templates: dict[str, tuple[str, tuple[str, str]]], source: str) -> set[str]:
         """Record ``{template_id: (text, first document ref)}``; return the ids whose first document is
@@ -224,7 +226,7 @@ class TemplateStore:
     def _create_actions(self, pending: dict[str, tuple[str, tuple[str, str]]], source: str, now: str):
         for template_id, (text, (index, doc_id)) in pending.items():
             yield {"_op_type": "create", "_index": self.index, "_id": template_id, "template": text, "first_seen": now,
-                   "last_seen": now, "source": source, "first_doc": {"index": index, "id": doc_id}}
+                   "last_seen": now[:10], "source": source, "first_doc": {"index": index, "id": doc_id}}
 
     def _recorded_with(self, template_ids: list[str], templates: dict[str, tuple[str, tuple[str, str]]]) -> set[str]:
         """Of templates recorded before, those whose recorded first document is the one given now."""
@@ -239,6 +241,39 @@ class TemplateStore:
             if doc.get("found") and (first.get("index"), first.get("id")) == templates[doc["_id"]][1]:
                 same.add(doc["_id"])
         return same
+
+    def touch(self, template_ids: Iterable[str], today: str) -> None:
+        """Record that these templates were seen ``today`` (an ISO date); each once a day at most.
+
+        Best effort: a touch that fails only means the template may be evicted a day early, and if it
+        comes back after that it is novel again.
+        """
+        fresh = [tid for tid in set(template_ids) if self._touched.get(tid) != today]
+        if not fresh:
+            return
+        actions = ({"_op_type": "update", "_index": self.index, "_id": tid, "doc": {"last_seen": today}}
+                   for tid in fresh)
+        try:
+            for ok, item in helpers.streaming_bulk(self.client, actions, max_retries=0, raise_on_error=False):
+                if ok:
+                    self._touched[item["update"]["_id"]] = today
+        except Exception as error:  # noqa: BLE001 -- see above: never worth failing a pass for
+            log.warning("could not record when templates were last seen: %s", error)
+        if len(self._touched) > 4 * MAX_TOUCHED:  # a day's worth is plenty; forget the rest
+            self._touched = dict(list(self._touched.items())[-MAX_TOUCHED:])
+
+    def evict_unseen(self, retention: timedelta, now: datetime) -> int:
+        """Delete the records of templates not seen within ``retention``; return how many."""
+        cutoff = (now - retention).date().isoformat()
+        # Search and bulk-delete rather than _delete_by_query: that lives in the reindex module, which a
+        # minimal distribution does not have.
+        stale = helpers.scan(self.client, index=self.index, query={"query": {"range": {"last_seen": {"lt": cutoff}}}},
+                             _source=False, params={"ignore_unavailable": "true"})
+        actions = ({"_op_type": "delete", "_index": self.index, "_id": hit["_id"]} for hit in stale)
+        deleted = sum(ok for ok, _ in helpers.streaming_bulk(self.client, actions, raise_on_error=False, max_retries=0))
+        if deleted:
+            log.info("evicted %d templates not seen since %s", deleted, cutoff)
+        return deleted
 
     def count(self) -> int:
         try:

@@ -154,3 +154,18 @@ def test_novelty_survives_a_crash_between_registering_a_template_and_writing_its
     report = new_service().run_pass()
     assert report.enriched == 1 and report.novel_templates == 1
     assert enriched(opensearch, names["logs"])["only"]["template"]["novel"] is True
+
+
+def test_templates_not_seen_within_the_retention_are_evicted(opensearch, names, new_service):
+    load(opensearch, names["logs"], {"a": {"@timestamp": iso(NOW), "message": "Fan 3 stopped spinning"},
+                                     "b": {"@timestamp": iso(NOW), "message": "Disk sda is full"}})
+    service = new_service()
+    service.run_pass()
+    templates = names["templates"]
+    opensearch.indices.refresh(index=templates)
+    ids = [hit["_id"] for hit in opensearch.search(index=templates)["hits"]["hits"]]
+    assert len(ids) == 2
+    opensearch.update(index=templates, id=ids[0], body={"doc": {"last_seen": "2020-01-01"}}, refresh=True)
+    assert service.templates.evict_unseen(timedelta(days=30), NOW) == 1
+    opensearch.indices.refresh(index=templates)
+    assert [hit["_id"] for hit in opensearch.search(index=templates)["hits"]["hits"]] == ids[1:]
