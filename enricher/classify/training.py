@@ -477,7 +477,7 @@ def train_classifier(
     The seed corpus is mixed in only when ``training.seed_corpus`` is on and the label set holds the four
     severities (a custom label set trains on the user's data alone).
     """
-    from enricher.classify.seed_corpus import SEED_CORPUS_NAME
+    from enricher.classify.seed_corpus import SEED_CORPUS_NAME, seed_corpus_sha256
 
     training = training or TrainingConfig()
     model_config = model_config or ClassifierConfig(labels=infer_labels(labels))
@@ -511,7 +511,8 @@ def train_classifier(
         "validation_distinct_texts": len(validation_part),
         "label_counts": dict(sorted(Counter(labels).items())),
         "seed_corpus": (
-            {"name": SEED_CORPUS_NAME, "distinct_texts": len(seed_part), "weight": training.seed_corpus_weight}
+            {"name": SEED_CORPUS_NAME, "sha256": seed_corpus_sha256(), "distinct_texts": len(seed_part),
+             "weight": training.seed_corpus_weight}
             if seed_part is not None else None
         ),
         **(data_summary or {}),

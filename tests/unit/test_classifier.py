@@ -136,7 +136,9 @@ def test_bfloat16_inference_agrees_with_float32(trained: tuple[LogClassifier, Pa
     assert (full.inference_dtype, half.inference_dtype) == ("float32", "bfloat16")
     for a, b in zip(full.predict(probes), half.predict(probes)):
         assert a.label == b.label and abs(a.confidence - b.confidence) < 0.05
-    assert resolve_inference_dtype("auto") in ("float32", "bfloat16")
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert resolve_inference_dtype("auto") == ("bfloat16" if native else "float32")
+    assert (resolve_inference_dtype("float32"), resolve_inference_dtype("bfloat16")) == ("float32", "bfloat16")
     with pytest.raises(ValueError, match="auto, float32 or bfloat16"):
         resolve_inference_dtype("int8")
 
@@ -339,6 +341,9 @@ def test_seed_corpus_is_mixed_in_with_lower_weight(tiny_encoder: Path, tmp_path:
     _, manifest = train_classifier(texts, labels, tmp_path / "m", encoder_dir=tiny_encoder, training=training,
                                    progress=False)
     assert manifest.training_data["seed_corpus"]["distinct_texts"] == 20
+    from enricher.classify.seed_corpus import seed_corpus_sha256
+
+    assert manifest.training_data["seed_corpus"]["sha256"] == seed_corpus_sha256()
     assert set(manifest.metrics["seed_corpus"]) == {"accuracy", "macro_f1"}
     from enricher.classify.training import Examples, _mixed_training_set
 
