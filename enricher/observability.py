@@ -64,7 +64,7 @@ class Metrics:
 
     def observe(self, outcome: "DocumentOutcome") -> None:
         """Count one document's outcome of a write."""
-        from enricher.writer import ERROR, Fate
+        from enricher.writer import Fate
 
         if outcome.conflicts:
             self.conflicts.inc(outcome.conflicts)
@@ -73,11 +73,11 @@ class Metrics:
             return
         if outcome.fate is not Fate.WRITTEN:
             return
-        fields = outcome.fields
-        self.documents.labels(status="error" if fields.get("status") == ERROR else "ok").inc()
-        if fields.get("template", {}).get("novel"):
+        enrichment = outcome.enrichment
+        self.documents.labels(status=enrichment.status).inc()
+        if enrichment.template is not None and enrichment.template.novel:
             self.novel_templates.inc()
-        if fields.get("anomaly", {}).get("is_anomaly"):
+        if enrichment.anomaly is not None and enrichment.anomaly.is_anomaly:
             self.anomalies.inc()
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:

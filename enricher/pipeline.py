@@ -14,11 +14,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from enricher.records import AnomalyEvent, AnomalyVerdict, Classification, LogInput, TemplateMatch
+from enricher.records import (
+    ERROR,
+    OK,
+    AnomalyEvent,
+    AnomalyFields,
+    AnomalyVerdict,
+    Classification,
+    ClassificationFields,
+    Enrichment,
+    LogInput,
+    ModelVerdictFields,
+    TemplateFields,
+    TemplateMatch,
+)
 from enricher.templates import TemplateMiner
-
-OK = "ok"
-ERROR = "error"
 
 __all__ = ["OK", "ERROR", "LogInput", "NoveltyCandidate", "EnrichmentPipeline", "AnomalyScorer", "combine_verdicts"]
 
@@ -80,8 +90,8 @@ class EnrichmentPipeline:
         versions += [f"{s.kind}:{s.version}" for s in self.scorers]
         return versions
 
-    def enrich(self, inputs: list[LogInput], judge_novelty: NoveltyJudge | None = None) -> list[dict[str, Any]]:
-        """The namespace fields for each input, in order.
+    def enrich(self, inputs: list[LogInput], judge_novelty: NoveltyJudge | None = None) -> list[Enrichment]:
+        """The enrichment of each input, in order.
 
         ``judge_novelty`` receives the batch's templates (with their first position and whether the miner
         just made them) and returns the ids that are novel to the whole deployment, marked on that first
@@ -89,8 +99,9 @@ class EnrichmentPipeline:
         is novel.
         """
         enriched_at = datetime.now(timezone.utc).isoformat()
-        header = self._header(enriched_at)  # model versions: once per batch, not per document
-        results: list[dict[str, Any]] = [dict(header) for _ in inputs]
+        versions, missing = self.model_versions, list(self.missing_models)  # once per batch, not per document
+        results = [Enrichment(OK, self.pipeline_version, enriched_at, versions, missing_models=missing)
+                   for _ in inputs]
         matches: dict[int, TemplateMatch] = {}
         for position, item in enumerate(inputs):
             problem = self._validate(item.message)
@@ -100,34 +111,21 @@ class EnrichmentPipeline:
                 except Exception as exc:  # one unparseable message must not stop the batch
                     problem = f"template mining failed: {type(exc).__name__}: {exc}"[:500]
             if problem is not None:
-                results[position].update(status=ERROR, error=problem)
+                results[position].failed(problem)
         if not matches:
             return results
         positions = list(matches)
         novel_at = self._novel_positions(matches, judge_novelty)
         for position in positions:
             match = matches[position]
-            results[position]["template"] = {
-                "id": match.template_id, "text": match.template,
-                "params": match.params, "novel": position in novel_at,
-            }
-            results[position]["session"] = inputs[position].session_key
+            results[position].template = TemplateFields(match.template_id, match.template, match.params,
+                                                        novel=position in novel_at)
+            results[position].session = inputs[position].session_key
         if self.classifier is not None:
             self._classify(positions, matches, results)
         if self.scorers:
             self._score_anomalies(positions, matches, inputs, results)
         return results
-
-    def _header(self, enriched_at: str) -> dict[str, Any]:
-        header = {
-            "status": OK,
-            "pipeline_version": self.pipeline_version,
-            "enriched_at": enriched_at,
-            "model_versions": self.model_versions,
-        }
-        if self.missing_models:  # enriched again once these models are loaded (see DocumentSource)
-            header["missing_models"] = list(self.missing_models)
-        return header
 
     def _validate(self, message: Any) -> str | None:
         if message is None:
@@ -156,18 +154,17 @@ class EnrichmentPipeline:
             novel = judge_novelty(candidates)
         return {candidates[tid].position for tid in novel if tid in candidates}
 
-    def _classify(self, positions: list[int], matches: dict[int, TemplateMatch], results: list[dict[str, Any]]) -> None:
+    def _classify(self, positions: list[int], matches: dict[int, TemplateMatch], results: list[Enrichment]) -> None:
         assert self.classifier is not None
         texts = [matches[p].template for p in positions]
         keys = [matches[p].template_id for p in positions]
         model = f"classifier:{self.classifier_version}"
         for position, prediction in zip(positions, self.classifier.classify(texts, cache_keys=keys)):
-            results[position]["classification"] = {
-                "label": prediction.label, "confidence": round(float(prediction.confidence), 4), "model": model,
-            }
+            results[position].classification = ClassificationFields(
+                prediction.label, round(float(prediction.confidence), 4), model)
 
     def _score_anomalies(
-        self, positions: list[int], matches: dict[int, TemplateMatch], inputs: list[LogInput], results: list[dict[str, Any]]
+        self, positions: list[int], matches: dict[int, TemplateMatch], inputs: list[LogInput], results: list[Enrichment]
     ) -> None:
         events = [
             AnomalyEvent(
@@ -178,7 +175,7 @@ class EnrichmentPipeline:
         ]
         verdicts_by_scorer = [(scorer, scorer.stage.score(self._as_trained(scorer, events))) for scorer in self.scorers]
         for row, position in enumerate(positions):
-            results[position]["anomaly"] = combine_verdicts(
+            results[position].anomaly = combine_verdicts(
                 [(scorer, verdicts[row]) for scorer, verdicts in verdicts_by_scorer]
             )
 
@@ -223,28 +220,27 @@ def _ratio(verdict: AnomalyVerdict) -> float:
     return verdict.score / verdict.threshold if verdict.threshold > 0 else verdict.score
 
 
-def combine_verdicts(verdicts: list[tuple[AnomalyScorer, AnomalyVerdict]]) -> dict[str, Any]:
+def combine_verdicts(verdicts: list[tuple[AnomalyScorer, AnomalyVerdict]]) -> AnomalyFields:
     """One verdict per event from every model's.
 
     Scores of different models are not comparable, so the combined ``score`` is the largest
     score/threshold ratio: 1.0 or more means at least one model found the event anomalous. Within each
     family (sequence, autoencoder) the most alarmed model's verdict is written.
     """
-    combined: dict[str, Any] = {"score": 0.0, "is_anomaly": False, "reasons": []}
+    combined = AnomalyFields()
     for family in ("sequence", "autoencoder"):
         members = [(s, v) for s, v in verdicts if s.family == family]
         if not members:
             continue
         scorer, verdict = max(members, key=lambda pair: _ratio(pair[1]))
-        combined[family] = {
-            "score": round(float(verdict.score), 6), "threshold": round(float(verdict.threshold), 6),
-            "is_anomaly": bool(verdict.is_anomaly), "model": f"{scorer.kind}:{scorer.version}",
-        }
+        setattr(combined, family, ModelVerdictFields(
+            round(float(verdict.score), 6), round(float(verdict.threshold), 6), bool(verdict.is_anomaly),
+            f"{scorer.kind}:{scorer.version}"))
     for scorer, verdict in verdicts:
-        combined["score"] = max(combined["score"], round(float(_ratio(verdict)), 6))
+        combined.score = max(combined.score, round(float(_ratio(verdict)), 6))
         if verdict.is_anomaly:
-            combined["is_anomaly"] = True
-            combined["reasons"] += [f"{scorer.kind}: {reason}" for reason in verdict.reasons] or [
+            combined.is_anomaly = True
+            combined.reasons += [f"{scorer.kind}: {reason}" for reason in verdict.reasons] or [
                 f"{scorer.kind}: score {verdict.score:.4g} above threshold {verdict.threshold:.4g}"
             ]
     return combined

@@ -54,3 +54,100 @@ class AnomalyVerdict:
     is_anomaly: bool
     model_version: str
     reasons: list[str] = field(default_factory=list)  # human-readable, for Dashboards
+
+
+# -- what the enricher writes on a document (under its namespace) ---------------------------------------
+
+OK = "ok"
+ERROR = "error"
+
+
+@dataclass(slots=True)
+class TemplateFields:
+    id: str
+    text: str
+    params: list[str]
+    novel: bool = False
+
+
+@dataclass(slots=True)
+class ClassificationFields:
+    label: str
+    confidence: float
+    model: str  # e.g. "classifier:v2"
+
+
+@dataclass(slots=True)
+class ModelVerdictFields:
+    """One anomaly model's verdict on an event, as written (the most alarmed model of its family)."""
+
+    score: float
+    threshold: float
+    is_anomaly: bool
+    model: str  # e.g. "sequence-lstm:v1"
+
+
+@dataclass(slots=True)
+class AnomalyFields:
+    score: float = 0.0  # the largest score/threshold ratio over the models: 1.0 or more is anomalous
+    is_anomaly: bool = False
+    reasons: list[str] = field(default_factory=list)
+    sequence: ModelVerdictFields | None = None
+    autoencoder: ModelVerdictFields | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"score": self.score, "is_anomaly": self.is_anomaly, "reasons": self.reasons}
+        for family in ("sequence", "autoencoder"):
+            verdict = getattr(self, family)
+            if verdict is not None:
+                doc[family] = {"score": verdict.score, "threshold": verdict.threshold,
+                               "is_anomaly": verdict.is_anomaly, "model": verdict.model}
+        return doc
+
+
+@dataclass(slots=True)
+class Enrichment:
+    """The enrichment of one document: what the pipeline computes and the sink writes."""
+
+    status: str  # OK, or ERROR with ``error`` saying why
+    pipeline_version: str
+    enriched_at: str  # ISO 8601
+    model_versions: list[str]
+    error: str | None = None
+    missing_models: list[str] = field(default_factory=list)  # configured kinds that were not loaded
+    template: TemplateFields | None = None
+    session: str | None = None
+    classification: ClassificationFields | None = None
+    anomaly: AnomalyFields | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def failed(self, reason: str) -> None:
+        """Mark this enrichment as an error with its reason."""
+        self.status, self.error = ERROR, reason
+
+    def error_marker(self, reason: str) -> Enrichment:
+        """A minimal error enrichment (no template, no scores: nothing that could clash with a mapping)."""
+        return Enrichment(ERROR, self.pipeline_version, self.enriched_at, self.model_versions, error=reason)
+
+    def to_document(self) -> dict[str, Any]:
+        """The namespace's content as written to OpenSearch (absent parts left out)."""
+        doc: dict[str, Any] = {"status": self.status, "pipeline_version": self.pipeline_version,
+                               "enriched_at": self.enriched_at, "model_versions": self.model_versions}
+        if self.error is not None:
+            doc["error"] = self.error
+        if self.missing_models:
+            doc["missing_models"] = self.missing_models
+        if self.template is not None:
+            t = self.template
+            doc["template"] = {"id": t.id, "text": t.text, "params": t.params, "novel": t.novel}
+        if self.session is not None:
+            doc["session"] = self.session
+        if self.classification is not None:
+            c = self.classification
+            doc["classification"] = {"label": c.label, "confidence": c.confidence, "model": c.model}
+        if self.anomaly is not None:
+            doc["anomaly"] = self.anomaly.to_document()
+        return doc

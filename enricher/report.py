@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from enricher.writer import ERROR, DocumentOutcome, Fate
+from enricher.writer import DocumentOutcome, Fate
 
 MAX_EXAMPLES = 10
 
@@ -47,24 +47,23 @@ class PassReport:
             _bump(self.failure_reasons, _reason_kind(outcome.reason))
 
     def _add_written(self, outcome: DocumentOutcome) -> None:
-        fields = outcome.fields
-        if fields.get("status") == ERROR:
+        enrichment = outcome.enrichment
+        if not enrichment.ok:
             self.errors += 1
-            _bump(self.error_reasons, _reason_kind(fields.get("error", "")))
+            _bump(self.error_reasons, _reason_kind(enrichment.error or ""))
             return
         self.enriched += 1
-        if fields.get("template", {}).get("novel"):
+        if enrichment.template is not None and enrichment.template.novel:
             self.novel_templates += 1
-        label = fields.get("classification", {}).get("label")
-        if label is not None:
-            _bump(self.labels, label)
-        anomaly = fields.get("anomaly", {})
-        if anomaly.get("is_anomaly"):
+        if enrichment.classification is not None:
+            _bump(self.labels, enrichment.classification.label)
+        anomaly = enrichment.anomaly
+        if anomaly is not None and anomaly.is_anomaly:
             self.anomalies += 1
-            if len(self.anomaly_examples) < MAX_EXAMPLES:
+            if len(self.anomaly_examples) < MAX_EXAMPLES and enrichment.template is not None:
                 self.anomaly_examples.append({
-                    "index": outcome.doc.index, "id": outcome.doc.doc_id, "session": fields.get("session"),
-                    "template": fields["template"]["text"], "reasons": anomaly.get("reasons", [])[:3],
+                    "index": outcome.doc.index, "id": outcome.doc.doc_id, "session": enrichment.session,
+                    "template": enrichment.template.text, "reasons": anomaly.reasons[:3],
                 })
 
     def totals(self) -> dict[str, int]:

@@ -24,6 +24,7 @@ from enricher.config import Settings
 from enricher.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
 from enricher.pipeline import AnomalyScorer, EnrichmentPipeline, NoveltyCandidate
+from enricher.records import Enrichment
 from enricher.registry import ModelIntegrityError, ModelRegistry
 from enricher.report import PassReport, totals_since
 from enricher.retry import RetryPolicy
@@ -120,9 +121,9 @@ class NoveltyLedger:
     def settle(self, outcome: DocumentOutcome) -> None:
         if outcome.fate is Fate.PENDING:
             return
-        template_id = outcome.fields.get("template", {}).get("id")
-        if template_id is not None and self.first_docs.get(template_id) == outcome.doc.ref:
-            del self.first_docs[template_id]
+        template = outcome.enrichment.template
+        if template is not None and self.first_docs.get(template.id) == outcome.doc.ref:
+            del self.first_docs[template.id]
 
     def to_state(self) -> dict[str, list[str]]:
         return {template_id: list(ref) for template_id, ref in self.first_docs.items()}
@@ -291,14 +292,14 @@ class EnrichmentService:
             log.error("%d documents of a batch could not be written; a later pass retries them", len(unwritten),
                       extra={"reasons": run.report.failure_reasons})
         run.report.batches += 1
-        self.templates.touch((o.fields["template"]["id"] for o in outcomes if "template" in o.fields),
+        self.templates.touch((o.enrichment.template.id for o in outcomes if o.enrichment.template is not None),
                              today=run.tracker.started_at.date().isoformat())
         run.tracker.batch_done(batch[-1].sorted_at if batch else None, unwritten)
         if run.progress is not None:
             run.progress(len(batch))
         self._save_progress(run)
 
-    def _enrich(self, docs: list[SourceDocument]) -> list[dict[str, Any]]:
+    def _enrich(self, docs: list[SourceDocument]) -> list[Enrichment]:
         inputs = [self.source.log_input(doc) for doc in docs]
         refs = [doc.ref for doc in docs]
         with self._pipeline_lock:
@@ -321,14 +322,14 @@ class EnrichmentService:
             novel |= registered
         return novel
 
-    def _keep_novel_marks(self, docs: list[SourceDocument], results: list[dict[str, Any]]) -> None:
+    def _keep_novel_marks(self, docs: list[SourceDocument], results: list[Enrichment]) -> None:
         """A document enriched again (a model it missed is loaded now) keeps its novel mark."""
         namespace = self.settings.sink.namespace
-        for doc, fields in zip(docs, results):
-            template = fields.get("template")
-            if template and get_field(doc.source, f"{namespace}.template.novel") is True \
-                    and get_field(doc.source, f"{namespace}.template.id") == template["id"]:
-                template["novel"] = True
+        for doc, enrichment in zip(docs, results):
+            template = enrichment.template
+            if template is not None and get_field(doc.source, f"{namespace}.template.novel") is True \
+                    and get_field(doc.source, f"{namespace}.template.id") == template.id:
+                template.novel = True
 
     def _evict_templates(self, now: datetime) -> None:
         """Once a day per worker: drop the records of templates not seen within the retention."""

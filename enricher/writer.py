@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from enricher.records import Enrichment
 from enricher.sink import BulkSink, DocumentUpdate, Outcome
 from enricher.source import SourceDocument, get_field
-
-ERROR = "error"
 
 
 class Fate(str, Enum):
@@ -36,13 +35,13 @@ class Fate(str, Enum):
 @dataclass(slots=True)
 class DocumentOutcome:
     doc: SourceDocument
-    fields: dict[str, Any]  # what was written (or would have been)
+    enrichment: Enrichment  # what was written (or would have been)
     fate: Fate
     reason: str = ""
     conflicts: int = 0  # version conflicts met on the way
 
 
-Enrich = Callable[[list[SourceDocument]], list[dict[str, Any]]]
+Enrich = Callable[[list[SourceDocument]], list[Enrichment]]
 Reread = Callable[[list[tuple[str, str]]], list[SourceDocument]]
 
 
@@ -58,13 +57,13 @@ class ConflictAwareWriter:
         self.pipeline_version = pipeline_version
         self.max_conflict_retries = max_conflict_retries
 
-    def write(self, docs: list[SourceDocument], fields: list[dict[str, Any]]) -> Iterator[DocumentOutcome]:
-        """Write each document's fields; yield one outcome per document."""
-        pending = {doc.ref: (doc, f) for doc, f in zip(docs, fields)}
+    def write(self, docs: list[SourceDocument], enrichments: list[Enrichment]) -> Iterator[DocumentOutcome]:
+        """Write each document's enrichment; yield one outcome per document."""
+        pending = {doc.ref: (doc, e) for doc, e in zip(docs, enrichments)}
         conflicts: dict[tuple[str, str], int] = {}
         for attempt in range(self.max_conflict_retries + 1):
-            conflicted: list[tuple[SourceDocument, dict[str, Any]]] = []
-            rejected: list[tuple[SourceDocument, dict[str, Any], str]] = []
+            conflicted: list[tuple[SourceDocument, Enrichment]] = []
+            rejected: list[tuple[SourceDocument, Enrichment, str]] = []
             for result in self.sink.write([_update(doc, f) for doc, f in pending.values()]):
                 doc, f = pending[result.update.ref]
                 if result.outcome is Outcome.CONFLICT:
@@ -89,20 +88,20 @@ class ConflictAwareWriter:
                 return
 
     def _after_conflicts(
-        self, conflicted: list[tuple[SourceDocument, dict[str, Any]]]
-    ) -> tuple[list[DocumentOutcome], dict[tuple[str, str], tuple[SourceDocument, dict[str, Any]]]]:
+        self, conflicted: list[tuple[SourceDocument, Enrichment]]
+    ) -> tuple[list[DocumentOutcome], dict[tuple[str, str], tuple[SourceDocument, Enrichment]]]:
         """Re-read conflicted documents: what is settled now, and what to send again (with new versions)."""
         sent = {doc.ref: (doc, f) for doc, f in conflicted}
         current = {doc.ref: doc for doc in self.reread(list(sent))}
         settled: list[DocumentOutcome] = []
-        again: dict[tuple[str, str], tuple[SourceDocument, dict[str, Any]]] = {}
+        again: dict[tuple[str, str], tuple[SourceDocument, Enrichment]] = {}
         changed: list[SourceDocument] = []
         for ref, (before, f) in sent.items():
             now = current.get(ref)
             if now is None:
                 settled.append(DocumentOutcome(before, f, Fate.GONE, "deleted since it was read"))
             elif get_field(now.source, f"{self.namespace}.pipeline_version") == self.pipeline_version:
-                ours = get_field(now.source, f"{self.namespace}.enriched_at") == f.get("enriched_at")
+                ours = get_field(now.source, f"{self.namespace}.enriched_at") == f.enriched_at
                 settled.append(DocumentOutcome(now, f, Fate.WRITTEN if ours else Fate.DONE_ELSEWHERE))
             elif self._input(now) == self._input(before):
                 again[ref] = (now, f)
@@ -116,19 +115,17 @@ class ConflictAwareWriter:
         """The fields an enrichment is computed from: what was read, less our own namespace."""
         return {key: value for key, value in doc.source.items() if key != self.namespace}
 
-    def _mark_rejected(self, rejected: list[tuple[SourceDocument, dict[str, Any], str]]) -> Iterator[DocumentOutcome]:
+    def _mark_rejected(self, rejected: list[tuple[SourceDocument, Enrichment, str]]) -> Iterator[DocumentOutcome]:
         """Write an error marker (no template, no scores: nothing that could clash) where the full
         enrichment was refused for good."""
         if not rejected:
             return
-        markers = {}
-        for doc, f, reason in rejected:
-            markers[doc.ref] = (doc, {key: f[key] for key in ("pipeline_version", "enriched_at", "model_versions")
-                                      if key in f} | {"status": ERROR, "error": f"could not write the enrichment: {reason}"[:1000]})
+        markers = {doc.ref: (doc, f.error_marker(f"could not write the enrichment: {reason}"[:1000]))
+                   for doc, f, reason in rejected}
         for result in self.sink.write([_update(doc, marker) for doc, marker in markers.values()]):
             doc, marker = markers[result.update.ref]
             if result.outcome is Outcome.WRITTEN:
-                yield DocumentOutcome(doc, marker, Fate.WRITTEN, marker["error"])
+                yield DocumentOutcome(doc, marker, Fate.WRITTEN, marker.error or "")
             elif result.outcome is Outcome.GONE:
                 yield DocumentOutcome(doc, marker, Fate.GONE, result.reason)
             else:  # a conflict or refusal even for the marker: leave it to a later pass
@@ -138,6 +135,6 @@ class ConflictAwareWriter:
 _FATES = {Outcome.WRITTEN: Fate.WRITTEN, Outcome.PENDING: Fate.PENDING, Outcome.GONE: Fate.GONE}
 
 
-def _update(doc: SourceDocument, fields: dict[str, Any]) -> DocumentUpdate:
+def _update(doc: SourceDocument, enrichment: Enrichment) -> DocumentUpdate:
     return DocumentUpdate(index=doc.index, doc_id=doc.doc_id, seq_no=doc.seq_no,
-                          primary_term=doc.primary_term, fields=fields)
+                          primary_term=doc.primary_term, fields=enrichment.to_document())

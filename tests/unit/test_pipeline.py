@@ -37,8 +37,15 @@ class FlagSessions:
         self.seen = state["seen"]
 
 
+class WrittenForm(EnrichmentPipeline):
+    """The pipeline, answering with the documents' written form (what OpenSearch receives)."""
+
+    def enrich(self, inputs, judge_novelty=None):
+        return [e.to_document() for e in super().enrich(inputs, judge_novelty)]
+
+
 def pipeline(**kwargs):
-    return EnrichmentPipeline(miner=TemplateMiner(MinerConfig()), pipeline_version="7", **kwargs)
+    return WrittenForm(miner=TemplateMiner(MinerConfig()), pipeline_version="7", **kwargs)
 
 
 def test_bad_messages_are_marked_and_the_rest_enriched():
@@ -127,7 +134,7 @@ def test_combine_takes_the_most_alarmed_model_per_family():
     combined = combine_verdicts([
         (seq, AnomalyVerdict(0.2, 0.4, False, "v1")),
         (ae, AnomalyVerdict(30.0, 10.0, True, "v2", [])),
-    ])
+    ]).to_document()
     assert combined["score"] == 3.0 and combined["is_anomaly"] is True
     assert combined["sequence"]["is_anomaly"] is False
     assert combined["reasons"] == ["autoencoder-vae: score 30 above threshold 10"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enricher.records import Enrichment, TemplateFields
 from enricher.sink import Outcome, WriteResult
 from enricher.source import SourceDocument
 from enricher.writer import ConflictAwareWriter, Fate
@@ -33,11 +34,11 @@ def writer(sink, current=(), enrich=None):
     by_id = {d.doc_id: d for d in current}
     return ConflictAwareWriter(
         sink, reread=lambda refs: [by_id[i] for _, i in refs if i in by_id],
-        enrich=enrich or (lambda docs: [{"status": "ok", "again": True, "enriched_at": "t2"} for _ in docs]),
+        enrich=enrich or (lambda docs: [Enrichment("ok", "1", "t2", ["again"]) for _ in docs]),
         namespace="enrichment", pipeline_version="1", max_conflict_retries=2)
 
 
-FIELDS = {"status": "ok", "pipeline_version": "1", "enriched_at": "t1", "template": {"id": "x"}}
+FIELDS = Enrichment("ok", "1", "t1", ["templates:x"], template=TemplateFields("x", "t <*>", ["1"]))
 
 
 def fates(outcomes):
@@ -66,8 +67,8 @@ def test_unchanged_input_is_resent_with_the_new_version_and_a_changed_one_enrich
     outcomes = list(writer(sink, current=[touched, changed]).write([doc("a"), doc("b")], [FIELDS, FIELDS]))
     assert fates(outcomes) == {"a": Fate.WRITTEN, "b": Fate.WRITTEN}
     resent = {doc_id: (seq_no, fields) for doc_id, seq_no, fields in sink.sent[1]}
-    assert resent["a"] == (5, FIELDS)
-    assert resent["b"][0] == 6 and resent["b"][1]["again"] is True
+    assert resent["a"] == (5, FIELDS.to_document())
+    assert resent["b"][0] == 6 and resent["b"][1]["model_versions"] == ["again"]
 
 
 def test_a_refused_enrichment_is_replaced_by_an_error_marker_with_the_reason():
