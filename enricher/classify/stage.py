@@ -8,10 +8,10 @@ template; without a key the normalised text is the key, so repeated raw messages
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from enricher.caching import LRUDict
 from enricher.classify.model import LogClassifier
 from enricher.records import Classification
 
@@ -46,7 +46,7 @@ class ClassifierStage:
         self.cache_size = cache_size
         self.batch_size = batch_size
         self.stats = CacheStats()
-        self._cache: OrderedDict[str, Classification] = OrderedDict()
+        self._cache: LRUDict[str, Classification] = LRUDict(cache_size)
         self._lock = threading.Lock()  # the service may classify from more than one worker thread
 
     def classify(self, texts: Sequence[str], cache_keys: Sequence[str | None] | None = None) -> list[Classification]:
@@ -58,9 +58,7 @@ class ClassifierStage:
             for i, text in enumerate(texts)
         ]
         with self._lock:
-            found = {key: self._cache[key] for key in dict.fromkeys(keys) if key in self._cache}
-            for key in found:
-                self._cache.move_to_end(key)
+            found = {key: hit for key in dict.fromkeys(keys) if (hit := self._cache.get(key)) is not None}
             missing: dict[str, str] = {}
             for key, text in zip(keys, texts, strict=True):
                 if key not in found:
@@ -73,18 +71,10 @@ class ClassifierStage:
             with self._lock:
                 self.stats.model_calls += len(computed)
                 for key, classification in computed.items():
-                    self._remember(key, classification)
+                    self._cache.put(key, classification)
             found.update(computed)
         # Copies, so a caller that mutates a record cannot corrupt the cache.
         return [Classification(found[key].label, found[key].confidence) for key in keys]
-
-    def _remember(self, key: str, classification: Classification) -> None:
-        if self.cache_size == 0:
-            return
-        self._cache[key] = classification
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
 
     def clear_cache(self) -> None:
         with self._lock:
