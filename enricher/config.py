@@ -85,6 +85,12 @@ class SessionConfig(_Section):
 class SourceConfig(_Section):
     index_patterns: list[str] = Field(default=["logs-*"], min_length=1)
     message_field: str = Field(default="message", description="field holding the log message")
+    level_fields: list[str] = Field(
+        default=["log.level", "level", "severity"],
+        description="fields tried in order for the level the document states; where one is present it is the "
+        "document's classification (classification.source: document) and the classifier is not asked ([]: "
+        "always ask the classifier)",
+    )
     timestamp_field: str = Field(default="@timestamp", description="field holding the event time")
     session: SessionConfig = Field(default_factory=SessionConfig)
     batch_size: int = Field(default=1000, ge=1, le=10_000, description="documents read and written per batch")

@@ -28,6 +28,7 @@ from enricher.records import (
     TemplateFields,
     TemplateMatch,
 )
+from enricher.severity import normalize_severity
 from enricher.templates import TemplateMiner
 
 __all__ = ["OK", "ERROR", "LogInput", "NoveltyCandidate", "EnrichmentPipeline", "AnomalyScorer", "combine_verdicts"]
@@ -121,8 +122,7 @@ class EnrichmentPipeline:
             results[position].template = TemplateFields(match.template_id, match.template, match.params,
                                                         novel=position in novel_at)
             results[position].session = inputs[position].session_key
-        if self.classifier is not None:
-            self._classify(positions, matches, results)
+        self._classify(positions, matches, inputs, results)
         if self.scorers:
             self._score_anomalies(positions, matches, inputs, results)
         return results
@@ -154,12 +154,23 @@ class EnrichmentPipeline:
             novel = judge_novelty(candidates)
         return {candidates[tid].position for tid in novel if tid in candidates}
 
-    def _classify(self, positions: list[int], matches: dict[int, TemplateMatch], results: list[Enrichment]) -> None:
-        assert self.classifier is not None
-        texts = [matches[p].template for p in positions]
-        keys = [matches[p].template_id for p in positions]
+    def _classify(self, positions: list[int], matches: dict[int, TemplateMatch], inputs: list[LogInput],
+                  results: list[Enrichment]) -> None:
+        """The level a document states is its classification; the classifier answers for the rest."""
+        by_model = []
+        for position in positions:
+            level = inputs[position].level
+            if level is not None:
+                results[position].classification = ClassificationFields(
+                    normalize_severity(level), 1.0, "document", source="document")
+            else:
+                by_model.append(position)
+        if self.classifier is None or not by_model:
+            return
+        texts = [matches[p].template for p in by_model]
+        keys = [matches[p].template_id for p in by_model]
         model = f"classifier:{self.classifier_version}"
-        for position, prediction in zip(positions, self.classifier.classify(texts, cache_keys=keys)):
+        for position, prediction in zip(by_model, self.classifier.classify(texts, cache_keys=keys)):
             results[position].classification = ClassificationFields(
                 prediction.label, round(float(prediction.confidence), 4), model)
 
@@ -216,8 +227,16 @@ class EnrichmentPipeline:
                 scorer.stage.load_state(saved["state"])
 
 
+DEFAULT_REASON_CODES = {"sequence": "unexpected_event", "autoencoder": "unusual_session"}
+
+
 def _ratio(verdict: AnomalyVerdict) -> float:
     return verdict.score / verdict.threshold if verdict.threshold > 0 else verdict.score
+
+
+def bounded_score(ratio: float) -> float:
+    """A score/threshold ratio on a bounded, comparable scale: itself up to 1, then 2 - 1/ratio (< 2)."""
+    return ratio if ratio <= 1.0 else 2.0 - 1.0 / ratio
 
 
 def combine_verdicts(verdicts: list[tuple[AnomalyScorer, AnomalyVerdict]]) -> AnomalyFields:
@@ -236,10 +255,16 @@ def combine_verdicts(verdicts: list[tuple[AnomalyScorer, AnomalyVerdict]]) -> An
         setattr(combined, family, ModelVerdictFields(
             round(float(verdict.score), 6), round(float(verdict.threshold), 6), bool(verdict.is_anomaly),
             f"{scorer.kind}:{scorer.version}"))
+    ratio = max((float(_ratio(verdict)) for _, verdict in verdicts), default=0.0)
+    combined.score = round(bounded_score(max(ratio, 0.0)), 6)
     for scorer, verdict in verdicts:
-        combined.score = max(combined.score, round(float(_ratio(verdict)), 6))
         if verdict.is_anomaly:
             combined.is_anomaly = True
+            if scorer.family not in combined.kind:
+                combined.kind.append(scorer.family)
+            code = verdict.code or DEFAULT_REASON_CODES.get(scorer.family, scorer.family)
+            if code not in combined.reason_code:
+                combined.reason_code.append(code)
             combined.reasons += [f"{scorer.kind}: {reason}" for reason in verdict.reasons] or [
                 f"{scorer.kind}: score {verdict.score:.4g} above threshold {verdict.threshold:.4g}"
             ]

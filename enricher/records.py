@@ -18,6 +18,7 @@ class LogInput:
     session_key: str
     timestamp: float | None = None  # seconds since the epoch, when known
     ref: tuple[str, str] | None = None  # (index, id) of the document, when it comes from OpenSearch
+    level: str | None = None  # the severity the document itself states (log.level, level...), if any
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class AnomalyVerdict:
     is_anomaly: bool
     model_version: str
     reasons: list[str] = field(default_factory=list)  # human-readable, for Dashboards
+    code: str = ""  # a low-cardinality reason code (the family's default when empty)
 
 
 # -- what the enricher writes on a document (under its namespace) ---------------------------------------
@@ -74,7 +76,8 @@ class TemplateFields:
 class ClassificationFields:
     label: str
     confidence: float
-    model: str  # e.g. "classifier:v2"
+    model: str  # e.g. "classifier:v2", or "document" when the document states its level
+    source: str = "model"  # "document": the level the document states; "model": the classifier's answer
 
 
 @dataclass(slots=True)
@@ -89,14 +92,19 @@ class ModelVerdictFields:
 
 @dataclass(slots=True)
 class AnomalyFields:
-    score: float = 0.0  # the largest score/threshold ratio over the models: 1.0 or more is anomalous
+    # Bounded and comparable across models: the largest score/threshold ratio r, as r below 1 and
+    # 2 - 1/r above (1.0 = at the threshold, 1.5 = twice it, 1.9 = ten times; never 2).
+    score: float = 0.0
     is_anomaly: bool = False
-    reasons: list[str] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)  # the model families that flag the event
+    reason_code: list[str] = field(default_factory=list)  # low-cardinality codes, one per flagging model
+    reasons: list[str] = field(default_factory=list)  # human-readable, with the numbers
     sequence: ModelVerdictFields | None = None
     autoencoder: ModelVerdictFields | None = None
 
     def to_document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"score": self.score, "is_anomaly": self.is_anomaly, "reasons": self.reasons}
+        doc: dict[str, Any] = {"score": self.score, "is_anomaly": self.is_anomaly, "kind": self.kind,
+                               "reason_code": self.reason_code, "reasons": self.reasons}
         for family in ("sequence", "autoencoder"):
             verdict = getattr(self, family)
             if verdict is not None:
@@ -147,7 +155,8 @@ class Enrichment:
             doc["session"] = self.session
         if self.classification is not None:
             c = self.classification
-            doc["classification"] = {"label": c.label, "confidence": c.confidence, "model": c.model}
+            doc["classification"] = {"label": c.label, "confidence": c.confidence, "model": c.model,
+                                     "source": c.source}
         if self.anomaly is not None:
             doc["anomaly"] = self.anomaly.to_document()
         return doc

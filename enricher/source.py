@@ -89,7 +89,7 @@ class DocumentSource:
         self.loaded_models: list[str] = []  # kinds whose documents enriched without them are pending again
         self._session_keys = SessionKeys(config.session)
         self._fields = sorted({
-            config.message_field, config.timestamp_field, *config.session.fields, *extra_fields,
+            config.message_field, config.timestamp_field, *config.session.fields, *config.level_fields, *extra_fields,
             f"{namespace}.pipeline_version", f"{namespace}.enriched_at",
         })
 
@@ -121,7 +121,15 @@ class DocumentSource:
         """What the pipeline needs of one document."""
         message = get_field(doc.source, self.config.message_field)
         return LogInput(message=message, session_key=self._session_keys(doc.source, message),
-                        timestamp=epoch_seconds(get_field(doc.source, self.config.timestamp_field)), ref=doc.ref)
+                        timestamp=epoch_seconds(get_field(doc.source, self.config.timestamp_field)), ref=doc.ref,
+                        level=self._level(doc.source))
+
+    def _level(self, document: dict[str, Any]) -> str | None:
+        for name in self.config.level_fields:
+            value = get_field(document, name)
+            if isinstance(value, str) and value.strip():
+                return value
+        return None
 
     def pending_query(
         self, since: TimeBound | None, until: TimeBound | None = None, *, pending_only: bool = True

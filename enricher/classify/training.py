@@ -28,27 +28,11 @@ from pydantic import BaseModel, Field
 from enricher.classify.model import KIND, ClassifierConfig, LogClassifier, mean_pool
 from enricher.classify.normalize import NORMALIZER_NAME, normalizer_for
 from enricher.registry import Manifest, write_manifest
+from enricher.severity import SEVERITY_ALIASES, normalize_severity  # noqa: F401 -- re-exported
 
 if TYPE_CHECKING:
     import torch
 
-# Level spellings seen in real logs (Loghub's README), mapped to the four default severities.
-SEVERITY_ALIASES = {
-    "I": "INFO", "D": "INFO", "V": "INFO", "INFO": "INFO", "NOTICE": "INFO", "DEBUG": "INFO",
-    "TRACE": "INFO", "VERBOSE": "INFO",
-    "W": "WARNING", "WARN": "WARNING", "WARNING": "WARNING",
-    "E": "ERROR", "ERROR": "ERROR", "ERR": "ERROR", "SEVERE": "ERROR",
-    "F": "CRITICAL", "FATAL": "CRITICAL", "CRITICAL": "CRITICAL", "CRIT": "CRITICAL",
-    "ALERT": "CRITICAL", "EMERG": "CRITICAL", "EMERGENCY": "CRITICAL",
-}  # fmt: skip
-
-
-def normalize_severity(level: str) -> str:
-    """Map a level spelling (I, WARN, error, SEVERE, FATAL...) to INFO/WARNING/ERROR/CRITICAL.
-
-    Unknown spellings are returned unchanged (stripped), so custom label sets pass through.
-    """
-    return SEVERITY_ALIASES.get(level.strip().upper(), level.strip())
 
 
 class TrainingConfig(BaseModel):

@@ -65,9 +65,21 @@ def test_classifier_gets_template_texts_with_template_ids_as_cache_keys():
     classifier = CountingClassifier()
     p = pipeline(classifier=classifier, classifier_version="v3")
     results = p.enrich([LogInput("Job 17 failed on node-3", "s"), LogInput("Job 18 failed on node-4", "s")])
-    assert results[1]["classification"] == {"label": "ERROR", "confidence": 0.9, "model": "classifier:v3"}
+    assert results[1]["classification"] == {"label": "ERROR", "confidence": 0.9, "model": "classifier:v3",
+                                            "source": "model"}
     assert "classifier:v3" in results[0]["model_versions"]
     assert all("<*>" in text for text in classifier.calls[0][1:])
+
+
+def test_a_level_the_document_states_is_its_classification_and_the_model_is_not_asked():
+    classifier = CountingClassifier()
+    p = pipeline(classifier=classifier, classifier_version="v3")
+    results = p.enrich([LogInput("Job 17 failed on node-3", "s", level="warn"),
+                        LogInput("Job 18 failed on node-4", "s")])
+    assert results[0]["classification"] == {"label": "WARNING", "confidence": 1.0, "model": "document",
+                                             "source": "document"}
+    assert results[1]["classification"]["source"] == "model" and results[1]["classification"]["label"] == "ERROR"
+    assert sum(len(call) for call in classifier.calls) == 1
 
 
 def test_anomaly_verdicts_are_combined_and_state_round_trips():
@@ -77,7 +89,9 @@ def test_anomaly_verdicts_are_combined_and_state_round_trips():
     results = p.enrich([LogInput("Login ok for alice", "good"), LogInput("Login ok for bob", "bad")])
     assert results[0]["anomaly"]["is_anomaly"] is False
     bad = results[1]["anomaly"]
-    assert bad["is_anomaly"] is True and bad["score"] == 5.0
+    assert bad["is_anomaly"] is True and bad["score"] == 1.8  # 5 x the threshold: 2 - 1/5
+    assert bad["kind"] == ["sequence"] and bad["reason_code"] == ["unexpected_event"]
+    assert results[0]["anomaly"]["score"] == 0.5 and results[0]["anomaly"]["kind"] == []
     assert bad["sequence"]["model"] == "sequence-lstm:v1" and bad["reasons"] == ["sequence-lstm: odd"]
 
     saved = p.to_state()
@@ -128,6 +142,14 @@ def test_a_missing_model_is_recorded_on_each_document():
     assert "missing_models" not in pipeline().enrich([LogInput("Disk sda1 is full", "s")])[0]
 
 
+def test_the_combined_score_is_bounded_and_keeps_the_order_of_ratios():
+    from enricher.pipeline import bounded_score
+
+    ratios = [0.0, 0.5, 1.0, 1.5, 2.0, 10.0, 238_095.0]
+    scores = [bounded_score(r) for r in ratios]
+    assert scores == sorted(scores) and scores[2] == 1.0 and all(s < 2.0 for s in scores)
+
+
 def test_combine_takes_the_most_alarmed_model_per_family():
     seq = AnomalyScorer("sequence-lstm", "sequence", "v1", None)
     ae = AnomalyScorer("autoencoder-vae", "autoencoder", "v2", None)
@@ -135,6 +157,7 @@ def test_combine_takes_the_most_alarmed_model_per_family():
         (seq, AnomalyVerdict(0.2, 0.4, False, "v1")),
         (ae, AnomalyVerdict(30.0, 10.0, True, "v2", [])),
     ]).to_document()
-    assert combined["score"] == 3.0 and combined["is_anomaly"] is True
+    assert combined["score"] == round(2 - 1 / 3, 6) and combined["is_anomaly"] is True
+    assert combined["kind"] == ["autoencoder"] and combined["reason_code"] == ["unusual_session"]
     assert combined["sequence"]["is_anomaly"] is False
     assert combined["reasons"] == ["autoencoder-vae: score 30 above threshold 10"]
