@@ -5,20 +5,21 @@ project's generated sample logs when that folder is absent) into two identical i
 one run:
 
   (a) write-back limit: read the documents page by page exactly as the enricher does (PIT, search_after)
-      and write a precomputed enrichment object back with the same `_bulk` partial updates and version
-      checks, with no computing in between;
+      and write the enricher's own enrichment of each document for the same model set, computed before the
+      clock starts, with the same `_bulk` partial updates and version checks: the I/O-only ceiling;
   (b) the enricher's pass (template mining on; models as chosen by --models).
 
 Each is measured twice: a cold pass over the loaded documents (every template new to the miner and the
 classifier's cache), then a warm pass over a second copy appended to the index (templates known, as for
 a service that has been running).
 
-Each phase runs in its own process so its peak RSS is its own. Prints docs/s for both, the ratio, and peak
-RSS. Each round loads fresh indices and alternates which phase runs first; medians over rounds are
-reported (the machine is noisy).
+Each phase runs in its own process so its peak RSS is its own. An unmeasured warm-up round runs first
+(the JVM compiles its hot paths); each round loads fresh indices and rotates which phase runs first;
+medians over rounds are reported, and each enricher/limit ratio is taken pair by pair within a round
+(the machine is noisy).
 
     scripts/opensearch.sh start
-    .venv/bin/python bench/enrich.py --docs 200000 --rounds 1 --models none
+    .venv/bin/python bench/enrich.py --docs 200000 --rounds 3 --models none
 """
 
 from __future__ import annotations
@@ -109,30 +110,32 @@ def settings_for(index: str, models: str, registry: str):
     )
 
 
-def phase_write_back_limit(index: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """Read like the enricher, write a precomputed enrichment object: the I/O-only ceiling."""
+def phase_write_back_limit(index: str, model_set: str, registry: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Read like the enricher and write the enricher's own payload for this model set, computed beforehand
+    (untimed): the I/O-only ceiling of a pass with that model set."""
     from enricher.opensearch import make_client
+    from enricher.records import LogInput
+    from enricher.service import build_pipeline
     from enricher.sink import BulkSink, DocumentUpdate, Outcome
-
-    settings = settings_for(index, "none", "models")
-    client = make_client(settings.opensearch)
     from enricher.source import DocumentSource
 
+    settings = settings_for(index, model_set, registry)
+    client = make_client(settings.opensearch)
+    pipeline = build_pipeline(settings)
+    payloads = []
+    for start in range(0, len(pairs), 1000):  # the enricher's work, done before the clock starts
+        chunk = pairs[start:start + 1000]
+        payloads += [e.to_document() for e in pipeline.enrich([LogInput(message, dataset) for dataset, message in chunk])]
     source = DocumentSource(client, settings.source, namespace="enrichment", pipeline_version="1")
     sink = BulkSink(client, settings.sink)
-    fields = {
-        "status": "ok", "pipeline_version": "1", "enriched_at": datetime.now(timezone.utc).isoformat(),
-        "model_versions": ["templates:00000000"],
-        "template": {"id": "0123456789abcdef", "text": "Receiving block <*> src: <*> dest: <*>",
-                     "params": ["blk_1", "/10.0.0.1:50010", "/10.0.0.2:50010"], "novel": False},
-        "session": "HDFS",
-    }
+
     def one_pass() -> dict[str, Any]:
         started = time.perf_counter()
         written = 0
         for batch in source.iter_batches(None):
-            results = sink.write([DocumentUpdate(d.index, d.doc_id, d.seq_no, d.primary_term, fields) for d in batch])
-            written += sum(result.outcome is Outcome.WRITTEN for result in results)
+            updates = [DocumentUpdate(d.index, d.doc_id, d.seq_no, d.primary_term, payloads[int(d.doc_id) % len(payloads)])
+                       for d in batch]
+            written += sum(result.outcome is Outcome.WRITTEN for result in sink.write(updates))
         return {"docs": written, "seconds": time.perf_counter() - started}
 
     return _cold_and_warm(client, index, pairs, one_pass)
@@ -177,7 +180,7 @@ def in_child(function, *args) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--models", default="none",
                         help="comma-separated model sets to run the enricher with, each on its own fresh index: "
                              "none (template mining only), classifier, all (every promoted model in --registry); "
@@ -196,35 +199,52 @@ def main() -> None:
     client = OpenSearch(hosts=[URL], timeout=120)
     pairs, origin = source_lines(args.docs, args.data)
     print(f"documents: {args.docs} from {origin}; enricher models: {model_sets}; rounds: {args.rounds}", flush=True)
-    phases = ["limit", *model_sets]
+    # Each model set is paired with its own write-back limit (the same payload, precomputed).
+    phases = [phase for m in model_sets for phase in (f"limit:{m}", m)]
     runs: dict[str, list[dict[str, Any]]] = {phase: [] for phase in phases}
+    warm_up(client, pairs[: min(len(pairs), 20_000)], args.registry)
     for round_number in range(args.rounds):
-        # Rotate which phase goes first: the server warms up (JIT, caches) during the first one.
+        # Rotate which phase goes first, so no phase always meets the server in the same state.
         order = phases[round_number % len(phases):] + phases[:round_number % len(phases)]
         for phase in order:
-            index = f"bench-{phase.replace('/', '-t').replace('@', '-')}"
-            load_index(client, index, pairs)
-            if phase == "limit":
-                runs[phase].append(in_child(phase_write_back_limit, index, pairs))
-            else:
-                runs[phase].append(in_child(phase_enricher, index, phase, args.registry, pairs))
-            # The enricher's state indices are hidden: expand_wildcards=all, or a later round would resume.
-            client.indices.delete(index=f"{index}*", params={"ignore_unavailable": "true", "expand_wildcards": "all"})
+            runs[phase].append(run_phase(client, phase, pairs, args.registry))
         print(f"round {round_number + 1}: " + ", ".join(
             f"{p} {_rate(runs[p][-1]['cold']):,.0f}/{_rate(runs[p][-1]['warm']):,.0f}" for p in phases)
             + " docs/s (cold/warm)", flush=True)
     for stage in ("cold", "warm"):
         rates = {phase: statistics.median(_rate(r[stage]) for r in runs[phase]) for phase in phases}
+        ratios = {m: statistics.median(_rate(a[stage]) / _rate(b[stage])
+                                       for a, b in zip(runs[m], runs[f"limit:{m}"])) for m in model_sets}
         print()
-        print(f"{stage} pass ({'every template new' if stage == 'cold' else 'a second copy: templates known'})")
-        print(f"{'':40}{'docs/s (median)':>16}{'vs limit':>10}{'vs none':>9}{'peak RSS MB':>13}")
-        for phase in phases:
-            label = "(a) write-back limit (bulk only)" if phase == "limit" else f"(b) enricher, models: {phase}"
-            vs_none = f"{rates[phase] / rates['none']:.2f}" if "none" in rates and phase != "limit" else "-"
-            print(f"{label:40}{rates[phase]:>16,.0f}{rates[phase] / rates['limit']:>10.2f}{vs_none:>9}"
-                  f"{max(r['rss_mb'] for r in runs[phase]):>13,.0f}")
+        print(f"{stage} pass ({'every template new' if stage == 'cold' else 'a second copy: templates known'}); "
+              f"medians of {args.rounds} rounds")
+        print(f"{'':44}{'docs/s':>10}{'vs its limit':>14}{'vs none':>9}{'peak RSS MB':>13}")
+        for m in model_sets:
+            print(f"{'(a) write-back limit, payload of ' + m:44}{rates[f'limit:{m}']:>10,.0f}{'1.00':>14}{'-':>9}{'-':>13}")
+            vs_none = f"{rates[m] / rates['none']:.2f}" if "none" in rates else "-"
+            print(f"{'(b) enricher, models: ' + m:44}{rates[m]:>10,.0f}{ratios[m]:>14.2f}{vs_none:>9}"
+                  f"{max(r['rss_mb'] for r in runs[m]):>13,.0f}")
     for phase in model_sets:
         print(f"models ({phase}): {', '.join(runs[phase][-1]['models'])}; templates: {runs[phase][-1]['templates']}")
+    print("(vs its limit: the median over rounds of the pair's ratio, each pair measured in the same round)")
+
+
+def run_phase(client, phase: str, pairs: list[tuple[str, str]], registry: str) -> dict[str, Any]:
+    index = f"bench-{phase.replace('/', '-t').replace('@', '-').replace(':', '-')}"
+    load_index(client, index, pairs)
+    try:
+        if phase.startswith("limit:"):
+            return in_child(phase_write_back_limit, index, phase.removeprefix("limit:"), registry, pairs)
+        return in_child(phase_enricher, index, phase, registry, pairs)
+    finally:
+        # The enricher's state indices are hidden: expand_wildcards=all, or a later round would resume.
+        client.indices.delete(index=f"{index}*", params={"ignore_unavailable": "true", "expand_wildcards": "all"})
+
+
+def warm_up(client, pairs: list[tuple[str, str]], registry: str) -> None:
+    """One unmeasured round on a small copy: the JVM compiles the hot paths before anything is timed."""
+    for phase in ("limit:none", "none"):
+        run_phase(client, phase, pairs, registry)
 
 
 def _rate(run: dict[str, Any]) -> float:
