@@ -51,6 +51,12 @@ _DIGITS = re.compile(r"\d+")
 _HAS_DIGIT = re.compile(r"\d").search
 _UNKNOWN = object()
 _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
+_ID_RUN = re.compile(r"[A-Za-z0-9_\-]+")
+_SWITCH = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+# A number glued to at most one letter is an identifier's counter (node-C3, name_A12, dn228), not wording.
+_GLUED_COUNTER = re.compile(r"[A-Za-z]?\d+")
+# A token's wrapper, kept when its value is masked whole: brackets, quotes, a key= or key: prefix, trailing punctuation.
+_WRAPPED = re.compile(r"([(\[{<\"']*(?:[A-Za-z][\w.\-]*[=:])?[(\[{<\"']*)(.*?)([)\]}>\"',;:.]*)\Z", re.DOTALL)
 
 
 def _default_masking() -> MaskingConfig:
@@ -68,6 +74,9 @@ class MinerConfig(BaseModel):
     max_aliases: int = Field(200_000, ge=0, description="cap on the alias map (oldest entries dropped first)")
     min_siblings: int = Field(
         4, ge=2, description="templates differing in one word only that make that word a variable"
+    )
+    min_siblings_first: int = Field(
+        8, ge=2, description="the same for the first word, which more often names the event (boot / halt ...)"
     )
     exact_cache_size: int = Field(50_000, ge=0, description="masked messages remembered for O(1) matching")
 
@@ -238,17 +247,17 @@ def generalise_token(a: str, b: str) -> str:
     pa = _PIECES.findall(a)
     pb = _PIECES.findall(b)
     if len(pa) == len(pb):
-        # Same shape, differing only in numbers: keep the shape (storage12 + storage7 -> storage<*>).
-        out = []
-        for x, y in zip(pa, pb):
+        # Same shape, differing only in numbers: keep the shape (blk_12 + blk_7 -> blk_<*>), except that a number
+        # glued to letters is part of one identifier, which is a variable as a whole (name_A12 + name_A7 -> <*>).
+        out = list(pa)
+        for k, (x, y) in enumerate(zip(pa, pb)):
             if x == y:
-                out.append(x)
-            elif (x == WILDCARD or x.isdigit()) and (y == WILDCARD or y.isdigit()):
-                out.append(WILDCARD)
-            else:
+                continue
+            if not ((x == WILDCARD or x.isdigit()) and (y == WILDCARD or y.isdigit())):
                 break
+            out[k] = WILDCARD
         else:
-            return "".join(out)
+            return _mask_glued_identifiers(out, pa)
     # Otherwise keep a common prefix / suffix that ends / starts at a delimiter (user=bob + user=al -> user=<*>).
     n = min(len(pa), len(pb))
     i = 0
@@ -267,6 +276,46 @@ def generalise_token(a: str, b: str) -> str:
     return _REPEATED_WILDCARD.sub(WILDCARD, merged)
 
 
+def _mask_glued_identifiers(out: list[str], original: list[str]) -> str:
+    """Join pieces, widening each new wildcard that touches a letter to its whole identifier run.
+
+    ``out`` are the pieces of a token with some digit pieces replaced by wildcards, ``original`` the pieces before.
+    An identifier run is a stretch of letters, digits, ``_`` and ``-`` (and wildcards): ``name_A<*>`` becomes
+    ``<*>``, ``blk_<*>`` stays (no letter touches the number).
+    """
+    n = len(out)
+    for k in range(n):
+        if out[k] != WILDCARD or original[k] == WILDCARD:
+            continue
+        if (k > 0 and original[k - 1].isalpha()) or (k + 1 < n and original[k + 1].isalpha()):
+            return mask_whole("".join(original))
+    return _REPEATED_WILDCARD.sub(WILDCARD, "".join(out))
+
+
+def mask_whole(token: str) -> str:
+    """``token`` as one variable, keeping its wrapper: ``(name_A12),`` -> ``(<*>),``, ``id=x7`` -> ``id=<*>``."""
+    found = _WRAPPED.match(token.replace(WILDCARD, "\x00"))  # so that the > of <*> is not taken for a bracket
+    if found is None or not found.group(2):
+        return WILDCARD
+    return (found.group(1) + WILDCARD + found.group(3)).replace("\x00", WILDCARD)
+
+
+def _switches(run: str) -> int:
+    """Letter/digit switches inside ``run`` (qZ7K2WbR004311 has 5, ssh2 has 1)."""
+    return len(_SWITCH.findall(run))
+
+
+def refine_token(token: str) -> str:
+    """Static token classes the masker does not know: an identifier run with 3+ letter/digit switches is one id.
+
+    Such runs (qZ7K2WbR004311, a1b2c3d4, user_x9Y8z7) are generated values, never wording; words with a version or
+    unit number (ssh2, SOCKS5, x86_64, jk2_init) switch once or twice. The run is masked whole, wrappers kept.
+    """
+    if _HAS_DIGIT(token) is None:
+        return token
+    return _ID_RUN.sub(lambda m: WILDCARD if _switches(m.group()) >= 3 else m.group(), token)
+
+
 class TemplateMiner:
     """Online, bounded, persistent template miner (see the module docstring for the algorithm)."""
 
@@ -280,6 +329,7 @@ class TemplateMiner:
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
+        self._refined: dict[str, str] = {}
         # Text skeleton -> (template id, reader of that template's values at fixed offsets); see _params.
         self._readers: dict[bytes, tuple[str, Callable[[str], list[str]] | None]] = {}
         self._clock = 0
@@ -293,11 +343,12 @@ class TemplateMiner:
         cluster = self._exact.get(masked)
         is_new = False
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
-            cluster = self._best_cluster(masked)
+            refined = self._refine(masked)
+            cluster = self._best_cluster(refined)
             if cluster is None:
-                cluster, is_new = self._create(masked)
+                cluster, is_new = self._create(refined)
             else:
-                self._absorb(cluster, masked)  # a generalised template is not a new event type
+                self._absorb(cluster, refined)  # a generalised template is not a new event type
             cluster = self._resolve(cluster)
             self._remember_exact(masked, cluster)
         cluster.count += 1
@@ -313,7 +364,7 @@ class TemplateMiner:
         tokens, masked, skeleton = self._pre.mask_line(message)
         cluster = self._exact.get(masked)
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
-            cluster = self._best_cluster(masked, require_cover=True)
+            cluster = self._best_cluster(self._refine(masked), require_cover=True)
         if cluster is None:
             return None
         params = self._params(cluster, tokens, message, skeleton)
@@ -453,6 +504,19 @@ class TemplateMiner:
                         return None
         return (equal / len(template), -wildcards)
 
+    def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
+        """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
+        cache = self._refined
+        out = []
+        for token in masked:
+            known = cache.get(token)
+            if known is None:
+                if len(cache) >= 100_000:
+                    cache.clear()
+                known = cache[token] = refine_token(token)
+            out.append(known)
+        return tuple(out)
+
     def _word_shape(self, token: str) -> str | None:
         """``token`` without its digits if it is a word (``SOCKS5`` -> ``SOCKS``), else None.
 
@@ -461,7 +525,7 @@ class TemplateMiner:
         """
         known = self._wordlike.get(token, _UNKNOWN)
         if known is _UNKNOWN:
-            stripped = _DIGITS.sub("", token)
+            stripped = _GLUED_COUNTER.sub("", token)
             # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL".
             wordlike = _WORDLIKE.match(stripped) is not None and '"' not in token and "'" not in token
             known = stripped if wordlike else None
@@ -569,7 +633,8 @@ class TemplateMiner:
             i, blanked = key
             general = self._by_tokens.get(blanked)
             group = self._siblings.get(key, set())
-            if general is None and len(group) < self.config.min_siblings:
+            needed = self.config.min_siblings_first if i == 0 else self.config.min_siblings
+            if general is None and len(group) < needed:
                 continue
             members = [self._clusters[tid] for tid in group if tid in self._clusters]
             if general is not None:
@@ -632,7 +697,7 @@ class TemplateMiner:
             shape = self._word_shape
             keys = [
                 (i, tokens[:i] + (WILDCARD,) + tokens[i + 1 :])
-                for i in range(1, len(tokens))
+                for i in range(len(tokens))
                 if WILDCARD not in tokens[i] and shape(tokens[i]) is not None
             ] if len(tokens) >= 2 else []
             cluster.sibling_keys = keys
