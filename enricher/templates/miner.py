@@ -78,6 +78,7 @@ class MinerConfig(BaseModel):
     min_siblings_first: int = Field(
         8, ge=2, description="the same for the first word, which more often names the event (boot / halt ...)"
     )
+    merge_runs: bool = Field(True, description="join templates that differ only in the length of a run of values")
     exact_cache_size: int = Field(50_000, ge=0, description="masked messages remembered for O(1) matching")
 
 
@@ -87,15 +88,21 @@ def template_id_of(template: str) -> str:
 
 
 class _Cluster:
-    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys")
+    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
+                 "vlen", "collapsed")
 
-    def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0) -> None:
+    def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False) -> None:
+        # vlen: a bare <*> of the template may stand for a run of several variable tokens (see collapse_runs).
+        self.vlen = vlen
         self.retemplate(tokens)
         self.count = count
         self.last_seen = last_seen
 
     def retemplate(self, tokens: tuple[str, ...]) -> None:
+        if self.vlen:
+            tokens = collapse_runs(tokens)
         self.tokens = tokens
+        self.collapsed = collapse_runs(tokens)
         self.template = " ".join(tokens)
         self.template_id = template_id_of(self.template)
         # Built on first use (see prepare): many templates are generalised before a second message reads them.
@@ -105,9 +112,62 @@ class _Cluster:
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
         """Build (once per template) the reader of the template's values; returns it."""
-        self.params_of = param_extractor(self.tokens)
-        self.sliceable = _sliceable(self.tokens)
+        if self.vlen:
+            read = run_extractor(self.tokens)
+            self.params_of = lambda message_tokens: read(" ".join(message_tokens))
+            self.sliceable = False
+        else:
+            self.params_of = param_extractor(self.tokens)
+            self.sliceable = _sliceable(self.tokens)
         return self.params_of
+
+
+def _runnable(token: str) -> bool:
+    """Whether a token can be part of a run of variables: masked (holds <*>) or holding a digit (a1, node7)."""
+    return WILDCARD in token or _HAS_DIGIT(token) is not None
+
+
+def collapse_runs(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """``tokens`` with every run of two or more variable-like tokens written as one ``<*>``.
+
+    Lists of values whose length varies (hosts ``a1 a2 a3``, ``<*> <*> <*>``) then give one key whatever their
+    length. Used to find, and to write, templates that differ only in the length of such runs.
+    """
+    out: list[str] = []
+    run = 0
+    for token in tokens:
+        if _runnable(token):
+            run += 1
+            if run == 2:
+                out[-1] = WILDCARD
+            if run >= 2:
+                continue
+        else:
+            run = 0
+        out.append(token)
+    return tuple(out)
+
+
+@lru_cache(maxsize=4_096)
+def _run_pattern(tokens: tuple[str, ...]) -> re.Pattern[str]:
+    parts = []
+    for token in tokens:
+        if token == WILDCARD:
+            parts.append(r"(\S+(?: \S+)*?)")
+        else:
+            parts.append(r"(\S*?)".join(re.escape(p) for p in token.split(WILDCARD)))
+    return re.compile(" ".join(parts) + r"\Z", re.DOTALL)
+
+
+def run_extractor(tokens: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Values of a variable-length template (a bare ``<*>`` may span several tokens) from a space-joined message."""
+    pattern = _run_pattern(tokens)
+
+    def extract(text: str) -> list[str]:
+        found = pattern.match(text)
+        return list(found.groups()) if found is not None else []
+
+    return extract
 
 
 def _sliceable(tokens: tuple[str, ...]) -> bool:
@@ -324,7 +384,8 @@ class TemplateMiner:
         self._pre = Preprocessor(self.config.masking)
         self._clusters: dict[str, _Cluster] = {}  # template_id -> live cluster
         self._by_tokens: dict[tuple[str, ...], _Cluster] = {}  # the same clusters by template tokens
-        self._buckets: dict[tuple[int, str], list[_Cluster]] = {}
+        self._buckets: dict[tuple[int, str], list[_Cluster]] = {}  # fixed-length clusters by (length, anchor)
+        self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
         self._siblings: dict[tuple[int, tuple[str, ...]], set[str]] = {}  # template with one word blanked -> ids
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         self._aliases: dict[str, str] = {}
@@ -400,7 +461,10 @@ class TemplateMiner:
     def extract_params(self, template: str, message: str) -> list[str]:
         """The values that the ``<*>`` of ``template`` stand for in ``message`` ([] if they do not line up)."""
         tokens = tuple(template.split(" ")) if template else ()
-        return param_extractor(tokens)(message.split())
+        words = message.split()
+        if len(words) != len(tokens) and WILDCARD in tokens:
+            return run_extractor(tokens)(" ".join(words))  # a template whose runs of variables vary in length
+        return param_extractor(tokens)(words)
 
     def __len__(self) -> int:
         return len(self._clusters)
@@ -414,7 +478,8 @@ class TemplateMiner:
             "config": self.config.model_dump(mode="json"),
             "clock": self._clock,
             "clusters": [
-                {"template": c.template, "count": c.count, "last_seen": c.last_seen} for c in self._clusters.values()
+                {"template": c.template, "count": c.count, "last_seen": c.last_seen, **({"vlen": True} if c.vlen else {})}
+                for c in self._clusters.values()
             ],
             "aliases": dict(self._aliases),
         }
@@ -429,7 +494,9 @@ class TemplateMiner:
         miner._aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
         for row in state["clusters"]:
             tokens = tuple(row["template"].split(" ")) if row["template"] else ()
-            miner._insert(_Cluster(tokens, count=int(row["count"]), last_seen=int(row["last_seen"])))
+            cluster = _Cluster(tokens, count=int(row["count"]), last_seen=int(row["last_seen"]),
+                               vlen=bool(row.get("vlen", False)))
+            miner._insert(cluster)
         return miner
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -471,8 +538,41 @@ class TemplateMiner:
             if fit is not None and fit > best_key:
                 best, best_key = cluster, fit
         if best is None or best_key[0] < self.config.similarity:
-            return None
+            return self._best_by_runs(masked, require_cover)
         return best
+
+    def _best_by_runs(self, masked: tuple[str, ...], require_cover: bool) -> _Cluster | None:
+        """The most similar template once runs of variables are collapsed (see ``collapse_runs``), or None.
+
+        Only tried when no template of the message's own length fits: it joins events whose value lists vary in
+        length (one template per list length otherwise).
+        """
+        if not self.config.merge_runs:
+            return None
+        key = collapse_runs(masked)
+        if len(key) == len(masked) or all(_runnable(t) for t in key):
+            return None  # no run to collapse, or nothing constant left to tell events apart
+        best: _Cluster | None = None
+        for cluster in self._by_runs.get(len(key), ()):
+            if not cluster.vlen and len(cluster.tokens) == len(masked):
+                continue  # already weighed as a template of the same length
+            if self._same_skeleton(cluster.collapsed, key, require_cover) and (best is None or cluster.count > best.count):
+                best = cluster
+        return best
+
+    def _same_skeleton(self, template: tuple[str, ...], key: tuple[str, ...], require_cover: bool) -> bool:
+        """Whether two run-collapsed forms have the same constants at the same places (runs of values aside).
+
+        Stricter than similarity: a run of values may hide a word that tells two events apart.
+        """
+        for t, m in zip(template, key):
+            if t == m:
+                continue
+            if require_cover and not (WILDCARD in t and self._covers(t, m)):
+                return False
+            if not (_runnable(t) and _runnable(m)):
+                return False
+        return True
 
     def _fit(self, template: tuple[str, ...], masked: tuple[str, ...], require_cover: bool) -> tuple[float, int] | None:
         """(similarity, -wildcards) of a message to a template, or None when they must not be joined.
@@ -593,6 +693,8 @@ class TemplateMiner:
 
     def _absorb(self, cluster: _Cluster, masked: tuple[str, ...]) -> bool:
         """Generalise ``cluster`` to cover ``masked``; True if its template (and so its id) changed."""
+        if cluster.vlen or len(cluster.tokens) != len(masked):
+            return self._absorb_run(cluster, masked)
         merged = tuple(
             t if t == m or (WILDCARD in t and self._covers(t, m)) else generalise_token(t, m)
             for t, m in zip(cluster.tokens, masked)
@@ -603,6 +705,37 @@ class TemplateMiner:
             return False
         self._retemplate(cluster, merged)
         return True
+
+    def _absorb_run(self, cluster: _Cluster, masked: tuple[str, ...]) -> bool:
+        """Generalise ``cluster`` to a variable-length template covering ``masked`` (their run-collapsed forms)."""
+        key = collapse_runs(masked)
+        merged = tuple(
+            t if t == m or (WILDCARD in t and self._covers(t, m)) else generalise_token(t, m)
+            for t, m in zip(cluster.collapsed, key)
+        )
+        if cluster.vlen and merged == cluster.tokens:
+            return False
+        old_id = cluster.template_id
+        self._remove(cluster)
+        cluster.vlen = True
+        cluster.retemplate(merged)
+        self._alias(old_id, cluster.template_id)
+        twin = self._clusters.get(cluster.template_id)
+        if twin is not None:
+            self._fold_twin(cluster, twin)
+        else:
+            self._insert(cluster)
+        return True
+
+    def _fold_twin(self, cluster: _Cluster, twin: _Cluster) -> None:
+        """``cluster`` was generalised into the text of ``twin``: count it there (and widen twin to runs if needed)."""
+        twin.count += cluster.count
+        twin.last_seen = max(twin.last_seen, cluster.last_seen)
+        if cluster.vlen and not twin.vlen:
+            self._remove(twin)
+            twin.vlen = True
+            twin.retemplate(twin.tokens)
+            self._insert(twin)
 
     def _resolve(self, cluster: _Cluster) -> _Cluster:
         """The live cluster that ``cluster`` became (it may have been folded into a twin or sibling)."""
@@ -618,8 +751,7 @@ class TemplateMiner:
         self._alias(old_id, cluster.template_id)
         twin = self._clusters.get(cluster.template_id)
         if twin is not None:  # generalised into an existing template: fold into it
-            twin.count += cluster.count
-            twin.last_seen = max(twin.last_seen, cluster.last_seen)
+            self._fold_twin(cluster, twin)
             return
         self._insert(cluster)
         self._merge_siblings(cluster)
@@ -662,7 +794,9 @@ class TemplateMiner:
         self._clusters[cluster.template_id] = cluster
         self._by_tokens[cluster.tokens] = cluster
         self._aliases.pop(cluster.template_id, None)  # a live template is never an alias
-        self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
+        if not cluster.vlen:
+            self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
+        self._by_runs.setdefault(len(cluster.collapsed), []).append(cluster)
         for key in self._sibling_keys(cluster):
             self._siblings.setdefault(key, set()).add(cluster.template_id)
 
@@ -671,18 +805,22 @@ class TemplateMiner:
             del self._clusters[cluster.template_id]
         if self._by_tokens.get(cluster.tokens) is cluster:
             del self._by_tokens[cluster.tokens]
-        key = (len(cluster.tokens), _anchor(cluster.tokens))
-        bucket = self._buckets.get(key)
-        if bucket is not None:
-            self._buckets[key] = [c for c in bucket if c is not cluster]
-            if not self._buckets[key]:
-                del self._buckets[key]
+        self._unlist(self._buckets, (len(cluster.tokens), _anchor(cluster.tokens)), cluster)
+        self._unlist(self._by_runs, len(cluster.collapsed), cluster)
         for skey in self._sibling_keys(cluster):
             group = self._siblings.get(skey)
             if group is not None:
                 group.discard(cluster.template_id)
                 if not group:
                     del self._siblings[skey]
+
+    @staticmethod
+    def _unlist(index: dict[Any, list[_Cluster]], key: Any, cluster: _Cluster) -> None:
+        bucket = index.get(key)
+        if bucket is not None and cluster in bucket:
+            index[key] = [c for c in bucket if c is not cluster]
+            if not index[key]:
+                del index[key]
 
     def _sibling_keys(self, cluster: _Cluster) -> list[tuple[int, tuple[str, ...]]]:
         """Keys under which templates differing in one word only meet: the template with that word blanked.

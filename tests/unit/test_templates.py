@@ -82,7 +82,8 @@ def test_words_that_differ_beyond_digits_are_different_events() -> None:
     assert https.template_id != socks.template_id
     a = miner.add("Mounted volume storage7 read-only")
     b = miner.add("Mounted volume storage12 read-only")
-    assert b.template == "Mounted volume storage<*> read-only" and b.params == ["12"]
+    # A number glued to letters is part of one identifier: the whole token is the variable.
+    assert b.template == "Mounted volume <*> read-only" and b.params == ["storage12"]
     assert miner.canonical_id(a.template_id) == b.template_id
 
 
@@ -171,7 +172,8 @@ def test_persistence_round_trip_is_json_and_complete(tmp_path) -> None:
 
 
 def test_memory_cap_evicts_rare_old_templates() -> None:
-    miner = TemplateMiner(MinerConfig(max_templates=10))
+    # (first words never become a variable here, so that the 40 messages below stay 40 templates)
+    miner = TemplateMiner(MinerConfig(max_templates=10, min_siblings_first=1_000))
     for _ in range(50):
         miner.add("Heartbeat ok from 10.0.0.1")
     words = [a + b for a in "abcdefgh" for b in "abcde"]  # 40 distinct first words: 40 templates
