@@ -82,18 +82,25 @@ class MinerConfig(BaseModel):
     exact_cache_size: int = Field(50_000, ge=0, description="masked messages remembered for O(1) matching")
 
 
-def template_id_of(template: str) -> str:
-    """Stable id of a template text: 16 hex characters of its blake2b hash."""
-    return hashlib.blake2b(template.encode("utf-8"), digest_size=8).hexdigest()
+def template_id_of(template: str, namespace: str = "") -> str:
+    """Stable id of a template text: 16 hex characters of its blake2b hash.
+
+    ``namespace`` (a log source, see :class:`~enricher.templates.PartitionedMiner`) is hashed with the text, so the
+    same text mined from two sources gets two ids; the empty namespace gives the plain text hash.
+    """
+    data = template.encode("utf-8") if not namespace else f"{namespace}\x1f{template}".encode()
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 class _Cluster:
     __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
-                 "vlen", "collapsed")
+                 "vlen", "collapsed", "namespace")
 
-    def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False) -> None:
+    def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False,
+                 namespace: str = "") -> None:
         # vlen: a bare <*> of the template may stand for a run of several variable tokens (see collapse_runs).
         self.vlen = vlen
+        self.namespace = namespace
         self.retemplate(tokens)
         self.count = count
         self.last_seen = last_seen
@@ -104,7 +111,7 @@ class _Cluster:
         self.tokens = tokens
         self.collapsed = collapse_runs(tokens)
         self.template = " ".join(tokens)
-        self.template_id = template_id_of(self.template)
+        self.template_id = template_id_of(self.template, self.namespace)
         # Built on first use (see prepare): many templates are generalised before a second message reads them.
         self.params_of: Callable[[list[str]], list[str]] | None = None
         self.sliceable = False
@@ -379,8 +386,9 @@ def refine_token(token: str) -> str:
 class TemplateMiner:
     """Online, bounded, persistent template miner (see the module docstring for the algorithm)."""
 
-    def __init__(self, config: MinerConfig | None = None) -> None:
+    def __init__(self, config: MinerConfig | None = None, *, namespace: str = "") -> None:
         self.config = config or MinerConfig()
+        self.namespace = namespace  # hashed into template ids (see template_id_of)
         self._pre = Preprocessor(self.config.masking)
         self._clusters: dict[str, _Cluster] = {}  # template_id -> live cluster
         self._by_tokens: dict[tuple[str, ...], _Cluster] = {}  # the same clusters by template tokens
@@ -397,9 +405,13 @@ class TemplateMiner:
 
     # ------------------------------------------------------------------ public API
 
-    def add(self, message: str) -> TemplateMatch:
-        """Learn from ``message`` and return its template (with the parameters taken from ``message``)."""
-        self._clock += 1
+    def add(self, message: str, *, at: int | None = None) -> TemplateMatch:
+        """Learn from ``message`` and return its template (with the parameters taken from ``message``).
+
+        ``at`` is the logical time of the message, which orders evictions; by default the miner counts its own
+        messages (a :class:`~enricher.templates.PartitionedMiner` passes one clock shared by its miners).
+        """
+        self._clock = self._clock + 1 if at is None else at
         tokens, masked, skeleton = self._pre.mask_line(message)
         cluster = self._exact.get(masked)
         is_new = False
@@ -477,6 +489,7 @@ class TemplateMiner:
             "format": STATE_FORMAT,
             "config": self.config.model_dump(mode="json"),
             "clock": self._clock,
+            "namespace": self.namespace,
             "clusters": [
                 {"template": c.template, "count": c.count, "last_seen": c.last_seen, **({"vlen": True} if c.vlen else {})}
                 for c in self._clusters.values()
@@ -489,13 +502,13 @@ class TemplateMiner:
         """Rebuild a miner from :meth:`to_state` output (``config`` overrides the saved one)."""
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"not a template miner state (format {state.get('format')!r})")
-        miner = cls(config or MinerConfig.model_validate(state["config"]))
+        miner = cls(config or MinerConfig.model_validate(state["config"]), namespace=str(state.get("namespace", "")))
         miner._clock = int(state.get("clock", 0))
         miner._aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
         for row in state["clusters"]:
             tokens = tuple(row["template"].split(" ")) if row["template"] else ()
             cluster = _Cluster(tokens, count=int(row["count"]), last_seen=int(row["last_seen"]),
-                               vlen=bool(row.get("vlen", False)))
+                               vlen=bool(row.get("vlen", False)), namespace=miner.namespace)
             miner._insert(cluster)
         return miner
 
@@ -683,7 +696,7 @@ class TemplateMiner:
         When the new template is at once folded into a sibling family (it differs from known templates in one
         word only, and that position became or already was a variable), it is not a new event type.
         """
-        cluster = _Cluster(masked)
+        cluster = _Cluster(masked, namespace=self.namespace)
         existing = self._clusters.get(cluster.template_id)
         if existing is not None:
             return existing, False
@@ -859,6 +872,20 @@ class TemplateMiner:
         """Drop the rarest, least recently seen templates down to 90% of the cap."""
         keep = max(1, int(self.config.max_templates * 0.9))
         victims = sorted(self._clusters.values(), key=lambda c: (c.count, c.last_seen))
-        for cluster in victims[: len(self._clusters) - keep]:
-            self._remove(cluster)
+        self.evict([c.template_id for c in victims[: len(self._clusters) - keep]])
+
+    def usage(self) -> list[tuple[int, int, str]]:
+        """(count, last seen, template id) of every live template: what eviction weighs (rare and old go first)."""
+        return [(c.count, c.last_seen, c.template_id) for c in self._clusters.values()]
+
+    def evict(self, template_ids: list[str]) -> None:
+        """Forget these live templates (their ids then resolve to nothing); unknown ids are ignored."""
+        for template_id in template_ids:
+            cluster = self._clusters.get(template_id)
+            if cluster is not None:
+                self._remove(cluster)
         self._exact = {k: c for k, c in self._exact.items() if self._clusters.get(c.template_id) is c}
+
+    def knows(self, template_id: str) -> bool:
+        """Whether ``template_id`` is a live template or an alias of this miner."""
+        return template_id in self._clusters or template_id in self._aliases
