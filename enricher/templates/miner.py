@@ -286,12 +286,10 @@ def _is_variable(token: str) -> bool:
 
 
 def _anchor(tokens: tuple[str, ...]) -> str:
-    """Bucket key: the first token, or a wildcard when it holds digits or is a bare wildcard.
+    """Bucket key: the first token, or a wildcard when it holds digits or a variable (``<*>:``, ``onExtend:<*>``).
 
-    A first token partly masked (``onExtend:<*>``) stays a key of its own: masking is deterministic, so every
-    message of that shape lands in the same bucket (putting it in the wildcard bucket instead lets unrelated
-    short templates collapse into ``<*> <*> <*>``). A template whose first token varies is generalised to a bare
-    wildcard (see ``_absorb``) and lives in the wildcard bucket, which every message also searches.
+    A first token that varies (a queue id, a host, a table name) must not split an event: a template whose first
+    token holds a variable lives in the wildcard bucket, which every message of that length also searches.
     """
     if not tokens:
         return ""
@@ -300,7 +298,7 @@ def _anchor(tokens: tuple[str, ...]) -> str:
 
 @lru_cache(maxsize=65_536)
 def _anchor_of_first(first: str) -> str:
-    if first == WILDCARD or any(c.isdigit() for c in first):
+    if WILDCARD in first or _HAS_DIGIT(first) is not None:
         return WILDCARD
     return first
 
@@ -373,14 +371,24 @@ def _switches(run: str) -> int:
 
 
 def refine_token(token: str) -> str:
-    """Static token classes the masker does not know: an identifier run with 3+ letter/digit switches is one id.
+    """Static token classes the masker does not know: generated identifiers, masked whole (wrappers kept).
 
-    Such runs (qZ7K2WbR004311, a1b2c3d4, user_x9Y8z7) are generated values, never wording; words with a version or
-    unit number (ssh2, SOCKS5, x86_64, jk2_init) switch once or twice. The run is masked whole, wrappers kept.
+    An identifier run with 3+ letter/digit switches (qZ7K2WbR004311, a1b2c3d4, user_x9Y8z7), or of 8+ letters and
+    digits in one case (1LZEZGEIWB, k3jd8sla), is a generated value, never wording: words with a version or unit
+    number switch once or twice and are short or CamelCase (ssh2, SOCKS5, x86_64, jk2_init, Win32Exception).
     """
     if _HAS_DIGIT(token) is None:
         return token
-    return _ID_RUN.sub(lambda m: WILDCARD if _switches(m.group()) >= 3 else m.group(), token)
+    return _ID_RUN.sub(_mask_if_generated, token)
+
+
+def _mask_if_generated(found: re.Match[str]) -> str:
+    run = found.group()
+    if _switches(run) >= 3:
+        return WILDCARD
+    if len(run) >= 8 and run.isalnum() and not run.isdigit() and (run.isupper() or run.islower()):
+        return WILDCARD
+    return run
 
 
 class TemplateMiner:
@@ -596,7 +604,7 @@ class TemplateMiner:
         """
         if not template:
             return (1.0, 0)
-        equal = 0
+        equal = 0.0
         wildcards = 0
         for t, m in zip(template, masked):
             if t == m:
@@ -604,9 +612,11 @@ class TemplateMiner:
             elif WILDCARD in t:
                 wildcards += 1
                 if t == WILDCARD or self._covers(t, m):
-                    equal += 1
-                elif require_cover:
-                    return None
+                    # A value-like token in a variable slot agrees with it; a plain word only half: a template
+                    # made mostly of <*> must not absorb any message of its length.
+                    equal += 1.0 if WILDCARD in m or _HAS_DIGIT(m) is not None else 0.5
+                elif require_cover or (WILDCARD not in m and self._word_shape(m) is not None):
+                    return None  # a plain word where the template has other wording around a value (onExtend:<*>)
             elif require_cover:
                 return None
             else:
