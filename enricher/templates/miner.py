@@ -55,6 +55,7 @@ _ID_RUN = re.compile(r"[A-Za-z0-9_\-]+")
 _SWITCH = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 # A number glued to at most one letter is an identifier's counter (node-C3, name_A12, dn228), not wording.
 _GLUED_COUNTER = re.compile(r"[A-Za-z]?\d+")
+_NUMBERED_NAME = re.compile(r"[A-Za-z][_\-][A-Za-z]*\d").search
 # A token's wrapper, kept when its value is masked whole: brackets, quotes, a key= or key: prefix, trailing punctuation.
 _WRAPPED = re.compile(r"([(\[{<\"']*(?:[A-Za-z][\w.\-]*[=:])?[(\[{<\"']*)(.*?)([)\]}>\"',;:.]*)\Z", re.DOTALL)
 
@@ -571,12 +572,10 @@ class TemplateMiner:
         if not self.config.merge_runs:
             return None
         key = collapse_runs(masked)
-        if len(key) == len(masked) or all(_runnable(t) for t in key):
-            return None  # no run to collapse, or nothing constant left to tell events apart
+        if all(_runnable(t) for t in key):
+            return None  # nothing constant left to tell events apart
         best: _Cluster | None = None
         for cluster in self._by_runs.get(len(key), ()):
-            if not cluster.vlen and len(cluster.tokens) == len(masked):
-                continue  # already weighed as a template of the same length
             if self._same_skeleton(cluster.collapsed, key, require_cover) and (best is None or cluster.count > best.count):
                 best = cluster
         return best
@@ -593,6 +592,10 @@ class TemplateMiner:
                 return False
             if not (_runnable(t) and _runnable(m)):
                 return False
+            if WILDCARD not in t and WILDCARD not in m:
+                shape = self._word_shape(t)
+                if shape is not None and shape != self._word_shape(m):
+                    return False  # two numbered words that differ beyond their digits (ee0 vs alt0)
         return True
 
     def _fit(self, template: tuple[str, ...], masked: tuple[str, ...], require_cover: bool) -> tuple[float, int] | None:
@@ -649,8 +652,10 @@ class TemplateMiner:
         known = self._wordlike.get(token, _UNKNOWN)
         if known is _UNKNOWN:
             stripped = _GLUED_COUNTER.sub("", token)
-            # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL".
-            wordlike = _WORDLIKE.match(stripped) is not None and '"' not in token and "'" not in token
+            # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL". Names with a numbered
+            # part after a separator are values too: web-A3, tbird-admin1, name_A12 (hosts, nodes, instances).
+            wordlike = (_WORDLIKE.match(stripped) is not None and '"' not in token and "'" not in token
+                        and _NUMBERED_NAME(token) is None)
             known = stripped if wordlike else None
             if len(self._wordlike) >= 100_000:
                 self._wordlike.clear()
@@ -712,6 +717,8 @@ class TemplateMiner:
             return existing, False
         self._insert(cluster)
         self._merge_siblings(cluster)
+        if self._clusters.get(cluster.template_id) is cluster and WILDCARD in cluster.template:
+            self._fold_covered(cluster)
         return cluster, self._clusters.get(cluster.template_id) is cluster and cluster.tokens == masked
 
     def _absorb(self, cluster: _Cluster, masked: tuple[str, ...]) -> bool:
@@ -778,6 +785,25 @@ class TemplateMiner:
             return
         self._insert(cluster)
         self._merge_siblings(cluster)
+        if self._clusters.get(cluster.template_id) is cluster:
+            self._fold_covered(cluster)
+
+    def _fold_covered(self, general: _Cluster) -> None:
+        """Fold into ``general`` the templates of its length that it now covers (made before it generalised).
+
+        Otherwise a template seen first (``KOMXGJTEKD: removed``) keeps its own id while later messages of its
+        event join the general one (``<*>: removed``).
+        """
+        if general.vlen:
+            return
+        n = len(general.tokens)
+        tokens = general.tokens
+        for key in [k for k in self._buckets if k[0] == n]:
+            for other in list(self._buckets.get(key, ())):
+                if other is general or other.vlen:
+                    continue
+                if all(t == o or (WILDCARD in t and self._covers(t, o)) for t, o in zip(tokens, other.tokens)):
+                    self._fold(other, general)
 
     def _merge_siblings(self, cluster: _Cluster) -> None:
         """Make a word position a variable once ``min_siblings`` templates differ only there.
