@@ -55,6 +55,8 @@ _ID_RUN = re.compile(r"[A-Za-z0-9_\-]+")
 _SWITCH = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 # A number glued to at most one letter is an identifier's counter (node-C3, name_A12, dn228), not wording.
 _GLUED_COUNTER = re.compile(r"[A-Za-z]?\d+")
+# A decimal or a version masked piecewise (<*>.<*>, <*>.<*>.<*>) is one value.
+_DOTTED_VALUES = re.compile(r"<\*>(?:\.<\*>)+")
 _NUMBERED_NAME = re.compile(r"[A-Za-z][_\-][A-Za-z]*\d").search
 # A token's wrapper, kept when its value is masked whole: brackets, quotes, a key= or key: prefix, trailing punctuation.
 _WRAPPED = re.compile(r"([(\[{<\"']*(?:[A-Za-z][\w.\-]*[=:])?[(\[{<\"']*)(.*?)([)\]}>\"',;:.]*)\Z", re.DOTALL)
@@ -379,7 +381,7 @@ def refine_token(token: str) -> str:
     number switch once or twice and are short or CamelCase (ssh2, SOCKS5, x86_64, jk2_init, Win32Exception).
     """
     if _HAS_DIGIT(token) is None:
-        return token
+        return _DOTTED_VALUES.sub(WILDCARD, token) if "<*>.<*>" in token else token
     return _ID_RUN.sub(_mask_if_generated, token)
 
 
