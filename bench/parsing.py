@@ -107,9 +107,10 @@ def measure(runs: dict[str, Run], lines: Sequence[str], repeat: int):
 # Candidate defaults for the leave-one-out table: a small grid around the shipped ``MinerConfig()``. For each
 # held-out dataset the candidate with the best mean GA on the *other* datasets is picked, then scored on it.
 CANDIDATES: dict[str, dict[str, object]] = {
-    f"sim={sim:.1f},sib={sib}": {"similarity": sim, "min_siblings": sib}
+    f"sim={sim:.1f},sib={sib},first={first}": {"similarity": sim, "min_siblings": sib, "min_siblings_first": first}
     for sim in (0.5, 0.6, 0.7)
     for sib in (3, 4, 6)
+    for first in (4, 8)
 }
 
 
@@ -126,7 +127,7 @@ def leave_one_out(data: dict[str, tuple[list[str], list[str], list[str]]], drain
     """Print, per dataset, the GA/PA of the candidate chosen on the other datasets only."""
     grid = {name: score_config(MinerConfig(**kwargs), data) for name, kwargs in CANDIDATES.items()}
     names = list(data)
-    header = f"{'held out':<11} {'chosen on the others':<22} {'GA':>6} {'PA':>6} {'GA drain3':>9} {'GA default':>10}"
+    header = f"{'held out':<11} {'chosen on the others':<28} {'GA':>6} {'PA':>6} {'GA drain3':>9} {'GA default':>10}"
     print("\nLeave-one-out: the candidate with the best mean GA on the other datasets, scored on the held-out one")
     print("candidates: " + "; ".join(CANDIDATES))
     print(header)
@@ -144,10 +145,10 @@ def leave_one_out(data: dict[str, tuple[list[str], list[str], list[str]]], drain
         ga.append(g)
         pa.append(p)
         d3.append(drain_ga[held])
-        print(f"{held:<11} {chosen:<22} {g:>6.3f} {p:>6.3f} {drain_ga[held]:>9.3f} {default_scores[held][0]:>10.3f}")
+        print(f"{held:<11} {chosen:<28} {g:>6.3f} {p:>6.3f} {drain_ga[held]:>9.3f} {default_scores[held][0]:>10.3f}")
     print("-" * len(header))
     mean_default = sum(default_scores[n][0] for n in names) / len(names)
-    print(f"{'mean':<11} {'':<22} {sum(ga) / len(ga):>6.3f} {sum(pa) / len(pa):>6.3f} {sum(d3) / len(d3):>9.3f} {mean_default:>10.3f}")
+    print(f"{'mean':<11} {'':<28} {sum(ga) / len(ga):>6.3f} {sum(pa) / len(pa):>6.3f} {sum(d3) / len(d3):>9.3f} {mean_default:>10.3f}")
     below = [n for n, g, d in zip(names, ga, d3) if g < d]
     print(f"held-out datasets below drain3's GA: {', '.join(below) if below else 'none'}")
 

@@ -397,10 +397,14 @@ def _mask_if_generated(found: re.Match[str]) -> str:
 class TemplateMiner:
     """Online, bounded, persistent template miner (see the module docstring for the algorithm)."""
 
-    def __init__(self, config: MinerConfig | None = None, *, namespace: str = "") -> None:
+    def __init__(self, config: MinerConfig | None = None, *, namespace: str = "",
+                 preprocessor: Preprocessor | None = None) -> None:
         self.config = config or MinerConfig()
         self.namespace = namespace  # hashed into template ids (see template_id_of)
-        self._pre = Preprocessor(self.config.masking)
+        # A preprocessor built for the same masking config may be shared (its caches are bounded, not per source).
+        if preprocessor is not None and preprocessor.config != self.config.masking:
+            raise ValueError("the shared preprocessor masks with another configuration")
+        self._pre = preprocessor or Preprocessor(self.config.masking)
         self._clusters: dict[str, _Cluster] = {}  # template_id -> live cluster
         self._by_tokens: dict[tuple[str, ...], _Cluster] = {}  # the same clusters by template tokens
         self._buckets: dict[tuple[int, str], list[_Cluster]] = {}  # fixed-length clusters by (length, anchor)
@@ -509,11 +513,13 @@ class TemplateMiner:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], config: MinerConfig | None = None) -> TemplateMiner:
+    def from_state(cls, state: dict[str, Any], config: MinerConfig | None = None, *,
+                   preprocessor: Preprocessor | None = None) -> TemplateMiner:
         """Rebuild a miner from :meth:`to_state` output (``config`` overrides the saved one)."""
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"not a template miner state (format {state.get('format')!r})")
-        miner = cls(config or MinerConfig.model_validate(state["config"]), namespace=str(state.get("namespace", "")))
+        miner = cls(config or MinerConfig.model_validate(state["config"]), namespace=str(state.get("namespace", "")),
+                    preprocessor=preprocessor)
         miner._clock = int(state.get("clock", 0))
         miner._aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
         for row in state["clusters"]:

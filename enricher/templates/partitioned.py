@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from enricher.preprocess import Preprocessor
 from enricher.records import TemplateMatch
 from enricher.templates.miner import STATE_FORMAT as MINER_STATE_FORMAT
 from enricher.templates.miner import MinerConfig, TemplateMiner
@@ -33,6 +34,8 @@ class PartitionedMiner:
 
     def __init__(self, config: MinerConfig | None = None) -> None:
         self.config = config or MinerConfig()
+        # One preprocessor for all partitions: its caches (token and line skeletons) are bounded once, not per source.
+        self._pre = Preprocessor(self.config.masking)
         self._miners: dict[str, TemplateMiner] = {}
         self._owner: dict[str, str] = {}  # template id (live or alias) -> partition that issued it; a cache
         self._clock = 0
@@ -127,7 +130,7 @@ class PartitionedMiner:
         merged._clock = int(state.get("clock", 0))
         for name, miner_state in state["partitions"].items():
             inner = dict(miner_state, namespace=name)
-            miner = TemplateMiner.from_state(inner, merged._partition_config())
+            miner = TemplateMiner.from_state(inner, merged._partition_config(), preprocessor=merged._pre)
             merged._miners[name] = miner
             merged._live += len(miner)
         if merged._live > merged.config.max_templates:
@@ -160,7 +163,7 @@ class PartitionedMiner:
         return self.config.model_copy(update={"max_templates": self.config.max_templates + 1})
 
     def _new_miner(self, partition: str) -> TemplateMiner:
-        return TemplateMiner(self._partition_config(), namespace=partition)
+        return TemplateMiner(self._partition_config(), namespace=partition, preprocessor=self._pre)
 
     def _any_miner(self) -> TemplateMiner:
         return next(iter(self._miners.values()), None) or TemplateMiner(self.config)
