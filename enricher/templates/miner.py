@@ -387,6 +387,8 @@ def refine_token(token: str) -> str:
 
 def _mask_if_generated(found: re.Match[str]) -> str:
     run = found.group()
+    if run.isdigit() or len(run) < 4:
+        return run
     if _switches(run) >= 3:
         return WILDCARD
     if len(run) >= 8 and run.isalnum() and not run.isdigit() and (run.isupper() or run.islower()):
@@ -409,6 +411,7 @@ class TemplateMiner:
         self._by_tokens: dict[tuple[str, ...], _Cluster] = {}  # the same clusters by template tokens
         self._buckets: dict[tuple[int, str], list[_Cluster]] = {}  # fixed-length clusters by (length, anchor)
         self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
+        self._by_length: dict[int, list[_Cluster]] = {}  # fixed-length clusters by length (any anchor)
         self._siblings: dict[tuple[int, tuple[str, ...]], set[str]] = {}  # template with one word blanked -> ids
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         self._aliases: dict[str, str] = {}
@@ -804,14 +807,14 @@ class TemplateMiner:
         """
         if general.vlen:
             return
-        n = len(general.tokens)
         tokens = general.tokens
-        for key in [k for k in self._buckets if k[0] == n]:
-            for other in list(self._buckets.get(key, ())):
-                if other is general or other.vlen:
-                    continue
-                if all(t == o or (WILDCARD in t and self._covers(t, o)) for t, o in zip(tokens, other.tokens)):
-                    self._fold(other, general)
+        # Cheap filter first: a covered template has the same token at the general one's first constant position.
+        fixed = next((i for i, t in enumerate(tokens) if WILDCARD not in t), None)
+        for other in list(self._by_length.get(len(tokens), ())):
+            if other is general or (fixed is not None and other.tokens[fixed] != tokens[fixed]):
+                continue
+            if all(t == o or (WILDCARD in t and self._covers(t, o)) for t, o in zip(tokens, other.tokens)):
+                self._fold(other, general)
 
     def _merge_siblings(self, cluster: _Cluster) -> None:
         """Make a word position a variable once ``min_siblings`` templates differ only there.
@@ -853,6 +856,7 @@ class TemplateMiner:
         self._aliases.pop(cluster.template_id, None)  # a live template is never an alias
         if not cluster.vlen:
             self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
+            self._by_length.setdefault(len(cluster.tokens), []).append(cluster)
         self._by_runs.setdefault(len(cluster.collapsed), []).append(cluster)
         for key in self._sibling_keys(cluster):
             self._siblings.setdefault(key, set()).add(cluster.template_id)
@@ -864,6 +868,7 @@ class TemplateMiner:
             del self._by_tokens[cluster.tokens]
         self._unlist(self._buckets, (len(cluster.tokens), _anchor(cluster.tokens)), cluster)
         self._unlist(self._by_runs, len(cluster.collapsed), cluster)
+        self._unlist(self._by_length, len(cluster.tokens), cluster)
         for skey in self._sibling_keys(cluster):
             group = self._siblings.get(skey)
             if group is not None:
