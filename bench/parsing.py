@@ -106,12 +106,19 @@ def measure(runs: dict[str, Run], lines: Sequence[str], repeat: int):
 
 # Candidate defaults for the leave-one-out table: a small grid around the shipped ``MinerConfig()``. For each
 # held-out dataset the candidate with the best mean GA on the *other* datasets is picked, then scored on it.
+# The grid spans the similarity threshold, the sibling counts that make a word a variable (elsewhere / first word)
+# and whether templates differing only in the length of a run of values are joined.
 CANDIDATES: dict[str, dict[str, object]] = {
-    f"sim={sim:.1f},sib={sib},first={first}": {"similarity": sim, "min_siblings": sib, "min_siblings_first": first}
-    for sim in (0.5, 0.6, 0.7)
+    f"sim={sim:.1f},sib={sib},first={first},pair={pair}{',runs' if runs else ''}": {
+        "similarity": sim, "min_siblings": sib, "min_siblings_first": first, "min_siblings_pair": pair,
+        "merge_runs": runs,
+    }
+    for sim in (0.5, 0.7)
     for sib in (3, 4, 6)
     for first in (4, 8)
-}
+    for pair in (0, 6)
+    for runs in (False, True)
+} | {"default (sim=0.6,sib=4,first=8,pair=6,runs)": {}}
 
 
 def score_config(config: MinerConfig, data: dict[str, tuple[list[str], list[str], list[str]]]) -> dict[str, tuple[float, float]]:
@@ -127,9 +134,10 @@ def leave_one_out(data: dict[str, tuple[list[str], list[str], list[str]]], drain
     """Print, per dataset, the GA/PA of the candidate chosen on the other datasets only."""
     grid = {name: score_config(MinerConfig(**kwargs), data) for name, kwargs in CANDIDATES.items()}
     names = list(data)
-    header = f"{'held out':<11} {'chosen on the others':<28} {'GA':>6} {'PA':>6} {'GA drain3':>9} {'GA default':>10}"
+    header = f"{'held out':<11} {'chosen on the others':<44} {'GA':>6} {'PA':>6} {'GA drain3':>9} {'GA default':>10}"
     print("\nLeave-one-out: the candidate with the best mean GA on the other datasets, scored on the held-out one")
-    print("candidates: " + "; ".join(CANDIDATES))
+    print(f"{len(CANDIDATES)} candidates: similarity 0.5/0.7 x min_siblings 3/4/6 x min_siblings_first 4/8 x "
+          "min_siblings_pair 0/6 x merge_runs off/on, and the shipped defaults")
     print(header)
     print("-" * len(header))
     default_scores = score_config(MinerConfig(), data)
@@ -145,10 +153,10 @@ def leave_one_out(data: dict[str, tuple[list[str], list[str], list[str]]], drain
         ga.append(g)
         pa.append(p)
         d3.append(drain_ga[held])
-        print(f"{held:<11} {chosen:<28} {g:>6.3f} {p:>6.3f} {drain_ga[held]:>9.3f} {default_scores[held][0]:>10.3f}")
+        print(f"{held:<11} {chosen:<44} {g:>6.3f} {p:>6.3f} {drain_ga[held]:>9.3f} {default_scores[held][0]:>10.3f}")
     print("-" * len(header))
     mean_default = sum(default_scores[n][0] for n in names) / len(names)
-    print(f"{'mean':<11} {'':<28} {sum(ga) / len(ga):>6.3f} {sum(pa) / len(pa):>6.3f} {sum(d3) / len(d3):>9.3f} {mean_default:>10.3f}")
+    print(f"{'mean':<11} {'':<44} {sum(ga) / len(ga):>6.3f} {sum(pa) / len(pa):>6.3f} {sum(d3) / len(d3):>9.3f} {mean_default:>10.3f}")
     below = [n for n, g, d in zip(names, ga, d3) if g < d]
     print(f"held-out datasets below drain3's GA: {', '.join(below) if below else 'none'}")
 

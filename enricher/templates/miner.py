@@ -57,6 +57,7 @@ _SWITCH = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 _GLUED_COUNTER = re.compile(r"[A-Za-z]?\d+")
 # A decimal or a version masked piecewise (<*>.<*>, <*>.<*>.<*>) is one value.
 _DOTTED_VALUES = re.compile(r"<\*>(?:\.<\*>)+")
+_KEY = re.compile(r"[A-Za-z_][\w.\-]*[=:]")
 _NUMBERED_NAME = re.compile(r"[A-Za-z][_\-][A-Za-z]*\d").search
 # A token's wrapper, kept when its value is masked whole: brackets, quotes, a key= or key: prefix, trailing punctuation.
 _WRAPPED = re.compile(r"([(\[{<\"']*(?:[A-Za-z][\w.\-]*[=:])?[(\[{<\"']*)(.*?)([)\]}>\"',;:.]*)\Z", re.DOTALL)
@@ -78,6 +79,10 @@ class MinerConfig(BaseModel):
     min_siblings: int = Field(
         4, ge=2, description="templates differing in one word only that make that word a variable"
     )
+    min_siblings_pair: int = Field(
+        6, ge=0, description="templates differing in the same two words only that make both variables, if each "
+        "word also takes min_siblings values (0: never)"
+    )
     min_siblings_first: int = Field(
         8, ge=2, description="the same for the first word, which more often names the event (boot / halt ...)"
     )
@@ -93,6 +98,11 @@ def template_id_of(template: str, namespace: str = "") -> str:
     """
     data = template.encode("utf-8") if not namespace else f"{namespace}\x1f{template}".encode()
     return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+# (blanked positions, template with those positions blanked); see TemplateMiner._sibling_keys
+_SiblingKey = tuple[tuple[int, ...], tuple[str, ...]]
+_PAIR_WORDS = 12  # pairs of words are looked at among the first 12 words of a template (66 pairs at most)
 
 
 class _Cluster:
@@ -118,7 +128,7 @@ class _Cluster:
         # Built on first use (see prepare): many templates are generalised before a second message reads them.
         self.params_of: Callable[[list[str]], list[str]] | None = None
         self.sliceable = False
-        self.sibling_keys: list[tuple[int, tuple[str, ...]]] | None = None  # see TemplateMiner._sibling_keys
+        self.sibling_keys: list[_SiblingKey] | None = None  # see TemplateMiner._sibling_keys
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
         """Build (once per template) the reader of the template's values; returns it."""
@@ -368,6 +378,12 @@ def mask_whole(token: str) -> str:
     return (found.group(1) + WILDCARD + found.group(3)).replace("\x00", WILDCARD)
 
 
+def _key_of(token: str) -> str | None:
+    """The ``key=`` or ``key:`` a token starts with (``user=`` of ``user=root``), or None."""
+    found = _KEY.match(token)
+    return found.group() if found else None
+
+
 def _switches(run: str) -> int:
     """Letter/digit switches inside ``run`` (qZ7K2WbR004311 has 5, ssh2 has 1)."""
     return len(_SWITCH.findall(run))
@@ -412,7 +428,7 @@ class TemplateMiner:
         self._buckets: dict[tuple[int, str], list[_Cluster]] = {}  # fixed-length clusters by (length, anchor)
         self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
         self._by_length: dict[int, list[_Cluster]] = {}  # fixed-length clusters by length (any anchor)
-        self._siblings: dict[tuple[int, tuple[str, ...]], set[str]] = {}  # template with one word blanked -> ids
+        self._siblings: dict[_SiblingKey, set[str]] = {}  # template with one or two words blanked -> ids
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
@@ -637,8 +653,11 @@ class TemplateMiner:
                 shape = self._word_shape(t)
                 if shape is not None:
                     other = self._word_shape(m)
-                    if other is not None and other != shape:
-                        return None
+                    if other is not None:
+                        if other != shape:
+                            return None
+                    elif WILDCARD in m and m != WILDCARD and (_key_of(t) is None or _key_of(m) != _key_of(t)):
+                        return None  # a word where the message has other wording around a value (job_<*>_<*>)
         return (equal / len(template), -wildcards)
 
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
@@ -822,27 +841,44 @@ class TemplateMiner:
         Also folds ``cluster`` into an existing template that already has a wildcard at such a position.
         """
         for key in self._sibling_keys(cluster):
-            i, blanked = key
+            positions, blanked = key
             general = self._by_tokens.get(blanked)
             group = self._siblings.get(key, set())
-            needed = self.config.min_siblings_first if i == 0 else self.config.min_siblings
-            if general is None and len(group) < needed:
+            if general is None and len(group) < self._siblings_needed(positions):
                 continue
             members = [self._clusters[tid] for tid in group if tid in self._clusters]
+            if general is None and len(positions) > 1 and not self._each_varies(members, positions):
+                continue
             if general is not None:
                 target, merged = general, blanked
             else:
                 target = max(members, key=lambda c: (c.count, c.template_id))
-                token = members[0].tokens[i]
-                for member in members[1:]:
-                    token = generalise_token(token, member.tokens[i])
-                merged = blanked[:i] + (token,) + blanked[i + 1 :]
+                out = list(blanked)
+                for i in positions:
+                    token = members[0].tokens[i]
+                    for member in members[1:]:
+                        token = generalise_token(token, member.tokens[i])
+                    out[i] = token
+                merged = tuple(out)
             for member in members:
                 if member is not target:
                     self._fold(member, target)
             if target.tokens != merged:
                 self._retemplate(target, merged)
             return
+
+    def _each_varies(self, members: list[_Cluster], positions: tuple[int, ...]) -> bool:
+        """Whether each blanked word takes ``min_siblings`` values among ``members`` (a pair family).
+
+        Two words that each take few values (LOOKING / LEADING / FOLLOWING) are states naming events; words
+        that take many (the states of a long life cycle) are the values of one event.
+        """
+        return all(len({m.tokens[i] for m in members}) >= self.config.min_siblings for i in positions)
+
+    def _siblings_needed(self, positions: tuple[int, ...]) -> int:
+        if len(positions) > 1:
+            return self.config.min_siblings_pair
+        return self.config.min_siblings_first if positions[0] == 0 else self.config.min_siblings
 
     def _fold(self, member: _Cluster, target: _Cluster) -> None:
         self._remove(member)
@@ -884,22 +920,26 @@ class TemplateMiner:
             if not index[key]:
                 del index[key]
 
-    def _sibling_keys(self, cluster: _Cluster) -> list[tuple[int, tuple[str, ...]]]:
-        """Keys under which templates differing in one word only meet: the template with that word blanked.
+    def _sibling_keys(self, cluster: _Cluster) -> list[_SiblingKey]:
+        """Keys under which templates differing in one or two words only meet: the template with them blanked.
 
-        The first token is never blanked (as in Drain, it is taken as a constant: "Starting X" vs "Ending X"),
-        and a template needs two tokens or more (one-word messages are all distinct events). Computed once per
-        template (kept on the cluster until it is retemplated).
+        One word: ``min_siblings`` templates (``min_siblings_first`` for the first word, which more often names
+        the event) make it a variable. Two words (``from NEW to RUNNING``, ``from RUNNING to DONE``):
+        ``min_siblings_pair`` templates, among the first words of the template. A template needs two tokens or
+        more (one-word messages are all distinct events). Computed once per template (kept until retemplated).
         """
         keys = cluster.sibling_keys
         if keys is None:
             tokens = cluster.tokens
             shape = self._word_shape
-            keys = [
-                (i, tokens[:i] + (WILDCARD,) + tokens[i + 1 :])
-                for i in range(len(tokens))
-                if WILDCARD not in tokens[i] and shape(tokens[i]) is not None
-            ] if len(tokens) >= 2 else []
+            words = [i for i in range(len(tokens)) if WILDCARD not in tokens[i] and shape(tokens[i]) is not None]
+            keys = [((i,), tokens[:i] + (WILDCARD,) + tokens[i + 1 :]) for i in words] if len(tokens) >= 2 else []
+            # Two blanked words need context that still tells events apart: three more plain words at least.
+            if self.config.min_siblings_pair and len(words) >= 5:
+                firsts = words[:_PAIR_WORDS]
+                for a, i in enumerate(firsts):
+                    for j in firsts[a + 1 :]:
+                        keys.append(((i, j), tokens[:i] + (WILDCARD,) + tokens[i + 1 : j] + (WILDCARD,) + tokens[j + 1 :]))
             cluster.sibling_keys = keys
         return keys
 

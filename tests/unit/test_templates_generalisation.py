@@ -121,3 +121,26 @@ def test_variable_length_templates_survive_a_restart() -> None:
     again = restored.add("peers c1 c2 c3 c4 c5 joined")
     assert again.template_id == last.template_id and not again.is_new
     assert again.params == ["c1 c2 c3 c4 c5"]
+
+
+def test_two_words_that_each_take_many_values_become_variables() -> None:
+    states = ["NEW", "UNASSIGNED", "ASSIGNED", "RUNNING", "COMMIT_PENDING", "SUCCEEDED", "KILLED", "FAILED"]
+    rng = random.Random(4)
+    miner = TemplateMiner()
+    lines = []
+    for _ in range(300):
+        a = rng.randrange(len(states) - 1)
+        lines.append(f"attempt_{rng.randint(1, 99)}_m_{rng.randint(1, 9999)} TaskAttempt Transitioned from "
+                     f"{states[a]} to {states[a + 1]}")
+    assert len(set(groups_of(miner, lines))) == 1
+    assert [t for _, t, _ in miner.templates()] == ["attempt_<*>_m_<*> TaskAttempt Transitioned from <*> to <*>"]
+
+
+def test_two_words_with_few_values_stay_part_of_the_event() -> None:
+    miner = TemplateMiner()
+    states = ["LOOKING", "LEADING", "FOLLOWING"]
+    for mine in states:
+        for theirs in states:
+            for n in range(3):
+                miner.add(f"Notification: {n} (n.leader), {theirs} (n.state), {n} (n.sid), {mine} (my state)")
+    assert len(miner) == 9  # three states each: the pairs name nine events
