@@ -5,18 +5,34 @@ How a message is processed (``TemplateMiner.add``):
 1. The :class:`~enricher.preprocess.Preprocessor` masks variable-looking spans (numbers, IPs, hex, paths...) with
    ``<*>`` and the result is split on whitespace.
 2. Exact hit: a masked message identical to a known template is resolved by one dict lookup (the common case).
-3. Otherwise candidates are the clusters with the same token count and the same *anchor* (the first token that
-   is a plain word). The most similar one, above ``similarity``, absorbs the message: its template keeps the
-   tokens they share and generalises the others (``storage12`` + ``storage7`` -> ``storage<*>``, two different
-   words -> ``<*>``). Two *words* that differ beyond their digits (``HTTPS`` vs ``SOCKS5``, ``user=root`` vs
-   ``user=guest``) are never joined this way: they usually name different events. Such a position becomes a
-   variable only once ``min_siblings`` templates differ there and nowhere else (sibling merging). A message with
-   no similar cluster starts a new one, and only then is ``TemplateMatch.is_new`` True.
-4. Template ids are the blake2b hash of the template text, so the same template gets the same id in every
-   process, replica and restart. When a template is generalised (or two clusters merge), the old id is aliased
-   to the new one; :meth:`TemplateMiner.canonical_id` follows the aliases, so ids already written to documents
-   still resolve.
-5. Memory is bounded by ``max_templates``: past the cap, the rarest, least recently seen templates are evicted.
+3. Otherwise static token classes are applied (:func:`refine_token`): a generated identifier (3+ letter/digit
+   switches as in ``qZ7K2WbR004311``, or 8+ letters and digits in one case) is one variable, masked whole with
+   its wrapper kept (``(<*>)``, ``id=<*>``); a dotted run of values (``<*>.<*>``) is one value.
+4. Candidates are the clusters with the same token count whose first token is the message's, plus those whose
+   first token holds a variable (the *wildcard bucket*): a first token that varies (queue id, host, table) never
+   splits an event. The most similar one, above ``similarity``, absorbs the message: its template keeps the
+   tokens they share and generalises the others. A number glued to letters is part of one identifier, which
+   becomes a variable as a whole (``name_A12`` + ``name_B7`` -> ``<*>``, not ``name_<*>``); two different
+   words -> ``<*>``. Two *words* that differ beyond their digits (``HTTPS`` vs ``SOCKS5``, ``user=root`` vs
+   ``user=guest``) are never joined this way, nor a word and other wording around a value (``TaskAttempt`` vs
+   ``job_<*>``): they usually name different events. Such a position becomes a variable once ``min_siblings``
+   templates differ there and nowhere else (``min_siblings_first`` for the first word, which more often names the
+   event); two positions together once ``min_siblings_pair`` templates differ only there and each takes
+   ``min_siblings`` values (``from NEW to RUNNING`` ...). Numbered names (``web-A3``, ``tbird-admin1``) are values.
+5. A message that fits no template of its length is compared with the templates once runs of value-like tokens
+   are collapsed (:func:`collapse_runs`): ``peers a1 a2 a3`` and ``peers b4`` are one event whose template,
+   ``peers <*>``, is *variable-length* (its ``<*>`` spans one or more tokens). Only when the constant words are
+   the same at the same places (``merge_runs``).
+6. A message with no similar cluster starts a new one, and only then is ``TemplateMatch.is_new`` True. A new or
+   generalised template absorbs the older, more specific templates it covers.
+7. Template ids are the blake2b hash of the template text (and of the ``namespace``, the log source of a
+   :class:`~enricher.templates.PartitionedMiner`), so the same template gets the same id in every process,
+   replica and restart. When a template is generalised (or two clusters merge), the old id is aliased to the new
+   one; :meth:`TemplateMiner.canonical_id` follows the aliases, so ids already written to documents still resolve.
+8. Memory is bounded by ``max_templates``: past the cap, the rarest, least recently seen templates are evicted.
+
+No rule names a vocabulary: every rule looks at token shapes (letters, digits, separators, brackets) and at how
+many distinct values a position takes.
 """
 
 from __future__ import annotations
