@@ -118,7 +118,10 @@ def template_id_of(template: str, namespace: str = "") -> str:
 
 # (blanked positions, template with those positions blanked); see TemplateMiner._sibling_keys
 _SiblingKey = tuple[tuple[int, ...], tuple[str, ...]]
-_PAIR_WORDS = 12  # pairs of words are looked at among the first 12 words of a template (66 pairs at most)
+# Pairs of words are looked at among the first 12 words of a template, each word with the next 3 (at most 30 pairs:
+# the two values of one event are usually close, as in "from <*> to <*>").
+_PAIR_WORDS = 12
+_PAIR_SPAN = 3
 
 
 class _Cluster:
@@ -941,7 +944,7 @@ class TemplateMiner:
 
         One word: ``min_siblings`` templates (``min_siblings_first`` for the first word, which more often names
         the event) make it a variable. Two words (``from NEW to RUNNING``, ``from RUNNING to DONE``):
-        ``min_siblings_pair`` templates, among the first words of the template. A template needs two tokens or
+        ``min_siblings_pair`` templates, among the first words of the template and close to each other. A template needs two tokens or
         more (one-word messages are all distinct events). Computed once per template (kept until retemplated).
         """
         keys = cluster.sibling_keys
@@ -954,7 +957,7 @@ class TemplateMiner:
             if self.config.min_siblings_pair and len(words) >= 5:
                 firsts = words[:_PAIR_WORDS]
                 for a, i in enumerate(firsts):
-                    for j in firsts[a + 1 :]:
+                    for j in firsts[a + 1 : a + 1 + _PAIR_SPAN]:
                         keys.append(((i, j), tokens[:i] + (WILDCARD,) + tokens[i + 1 : j] + (WILDCARD,) + tokens[j + 1 :]))
             cluster.sibling_keys = keys
         return keys
