@@ -446,6 +446,7 @@ class TemplateMiner:
         self._by_tokens: dict[tuple[str, ...], _Cluster] = {}  # the same clusters by template tokens
         self._buckets: dict[tuple[int, str], list[_Cluster]] = {}  # fixed-length clusters by (length, anchor)
         self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
+        self._ragged: dict[int, list[_Cluster]] = {}  # those that are variable-length or hold a run of values
         self._by_length: dict[int, list[_Cluster]] = {}  # fixed-length clusters by length (any anchor)
         self._siblings: dict[_SiblingKey, set[str]] = {}  # template with one or two words blanked -> ids
         self._exact: dict[tuple[str, ...], _Cluster] = {}
@@ -618,10 +619,12 @@ class TemplateMiner:
         if not self.config.merge_runs:
             return None
         key = collapse_runs(masked)
-        if all(_runnable(t) for t in key):
+        # Without a run to collapse, only templates with runs are new candidates (the others were weighed).
+        pool = self._by_runs.get(len(key), ()) if len(key) < len(masked) else self._ragged.get(len(key), ())
+        if not pool or all(_runnable(t) for t in key):
             return None  # nothing constant left to tell events apart
         best: _Cluster | None = None
-        for cluster in self._by_runs.get(len(key), ()):
+        for cluster in pool:
             if self._same_skeleton(cluster.collapsed, key, require_cover) and (best is None or cluster.count > best.count):
                 best = cluster
         return best
@@ -859,11 +862,18 @@ class TemplateMiner:
 
         Also folds ``cluster`` into an existing template that already has a wildcard at such a position.
         """
+        config = self.config
+        single, first, pair = config.min_siblings, config.min_siblings_first, config.min_siblings_pair
         for key in self._sibling_keys(cluster):
             positions, blanked = key
-            general = self._by_tokens.get(blanked)
-            group = self._siblings.get(key, set())
-            if general is None and len(group) < self._siblings_needed(positions):
+            group = self._siblings.get(key, ())
+            if len(positions) > 1:
+                needed = pair
+                general = None  # (a template already general at both words: folded by _fold_covered)
+            else:
+                needed = first if positions[0] == 0 else single
+                general = self._by_tokens.get(blanked)
+            if general is None and len(group) < needed:
                 continue
             members = [self._clusters[tid] for tid in group if tid in self._clusters]
             if general is None and len(positions) > 1 and not self._each_varies(members, positions):
@@ -894,11 +904,6 @@ class TemplateMiner:
         """
         return all(len({m.tokens[i] for m in members}) >= self.config.min_siblings for i in positions)
 
-    def _siblings_needed(self, positions: tuple[int, ...]) -> int:
-        if len(positions) > 1:
-            return self.config.min_siblings_pair
-        return self.config.min_siblings_first if positions[0] == 0 else self.config.min_siblings
-
     def _fold(self, member: _Cluster, target: _Cluster) -> None:
         self._remove(member)
         self._alias(member.template_id, target.template_id)
@@ -913,6 +918,8 @@ class TemplateMiner:
             self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
             self._by_length.setdefault(len(cluster.tokens), []).append(cluster)
         self._by_runs.setdefault(len(cluster.collapsed), []).append(cluster)
+        if cluster.vlen or len(cluster.collapsed) < len(cluster.tokens):
+            self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
         for key in self._sibling_keys(cluster):
             self._siblings.setdefault(key, set()).add(cluster.template_id)
 
@@ -923,6 +930,7 @@ class TemplateMiner:
             del self._by_tokens[cluster.tokens]
         self._unlist(self._buckets, (len(cluster.tokens), _anchor(cluster.tokens)), cluster)
         self._unlist(self._by_runs, len(cluster.collapsed), cluster)
+        self._unlist(self._ragged, len(cluster.collapsed), cluster)
         self._unlist(self._by_length, len(cluster.tokens), cluster)
         for skey in self._sibling_keys(cluster):
             group = self._siblings.get(skey)
