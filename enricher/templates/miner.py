@@ -162,8 +162,9 @@ class _Cluster:
 
 
 def _runnable(token: str) -> bool:
-    """Whether a token can be part of a run of variables: masked (holds <*>) or holding a digit (a1, node7)."""
-    return WILDCARD in token or _HAS_DIGIT(token) is not None
+    """Whether a token can be part of a run of values: masked (holds <*>), holding a digit (a1, node7) or a path
+    separator (the pieces of a path with spaces: ``/data/My Documents/x.txt``)."""
+    return WILDCARD in token or _HAS_DIGIT(token) is not None or "/" in token or "\\" in token
 
 
 def collapse_runs(tokens: tuple[str, ...]) -> tuple[str, ...]:

@@ -144,3 +144,12 @@ def test_two_words_with_few_values_stay_part_of_the_event() -> None:
             for n in range(3):
                 miner.add(f"Notification: {n} (n.leader), {theirs} (n.state), {n} (n.sid), {mine} (my state)")
     assert len(miner) == 9  # three states each: the pairs name nine events
+
+
+def test_paths_with_spaces_are_one_value() -> None:
+    miner = TemplateMiner()
+    plain = miner.add("Opening file /data/reports/q1.txt for read")
+    spaced = miner.add("Opening file /data/My Documents/report 2.txt for read")
+    assert miner.canonical_id(plain.template_id) == spaced.template_id
+    assert spaced.template == "Opening file <*> for read"
+    assert spaced.params == ["/data/My Documents/report 2.txt"]
