@@ -73,6 +73,7 @@ _SWITCH = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 _GLUED_COUNTER = re.compile(r"[A-Za-z]?\d+")
 # A decimal or a version masked piecewise (<*>.<*>, <*>.<*>.<*>) is one value.
 _DOTTED_VALUES = re.compile(r"<\*>(?:\.<\*>)+")
+_UNIT = re.compile(r"[A-Za-z]{1,2}[,;:.)\]]?\Z").match
 _KEY = re.compile(r"[A-Za-z_][\w.\-]*[=:]")
 _NUMBERED_NAME = re.compile(r"[A-Za-z][_\-][A-Za-z]*\d").search
 # A token's wrapper, kept when its value is masked whole: brackets, quotes, a key= or key: prefix, trailing punctuation.
@@ -398,6 +399,11 @@ def mask_whole(token: str) -> str:
     return (found.group(1) + WILDCARD + found.group(3)).replace("\x00", WILDCARD)
 
 
+def _is_unit(token: str) -> bool:
+    """A word of one or two letters, trailing punctuation aside (B, KB, ms, s,): a unit when it follows a value."""
+    return _UNIT(token) is not None
+
+
 def _key_of(token: str) -> str | None:
     """The ``key=`` or ``key:`` a token starts with (``user=`` of ``user=root``), or None."""
     found = _KEY.match(token)
@@ -659,7 +665,12 @@ class TemplateMiner:
             return (1.0, 0)
         equal = 0.0
         wildcards = 0
+        after_value = False  # whether the previous template token is a bare value
         for t, m in zip(template, masked):
+            if after_value and t != m and _is_unit(t) and _is_unit(m):
+                after_value = False
+                continue  # a unit after a value (93.0 B, 5.2 KB) belongs to the value, not to the wording
+            after_value = t == WILDCARD
             if t == m:
                 equal += 1
             elif WILDCARD in t:

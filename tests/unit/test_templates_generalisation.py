@@ -153,3 +153,11 @@ def test_paths_with_spaces_are_one_value() -> None:
     assert miner.canonical_id(plain.template_id) == spaced.template_id
     assert spaced.template == "Opening file <*> for read"
     assert spaced.params == ["/data/My Documents/report 2.txt"]
+
+
+def test_a_unit_after_a_value_belongs_to_the_value() -> None:
+    miner = TemplateMiner()
+    small = miner.add("Block rdd_1 stored in memory (estimated size 93.0 B, free 317.1 KB)")
+    large = miner.add("Block rdd_2 stored in memory (estimated size 5.2 KB, free 310.4 MB)")
+    assert miner.canonical_id(small.template_id) == large.template_id
+    assert large.template == "Block rdd_<*> stored in memory (estimated size <*> <*>, free <*> <*>)"
