@@ -117,12 +117,8 @@ def template_id_of(template: str, namespace: str = "") -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
-# (blanked positions, template with those positions blanked); see TemplateMiner._sibling_keys
+# ((blanked position,), template with that position blanked); see TemplateMiner._sibling_keys
 _SiblingKey = tuple[tuple[int, ...], tuple[str, ...]]
-# Pairs of words are looked at among the first 12 words of a template, each word with the next 3 (at most 30 pairs:
-# the two values of one event are usually close, as in "from <*> to <*>").
-_PAIR_WORDS = 12
-_PAIR_SPAN = 3
 
 
 class _Cluster:
@@ -455,7 +451,7 @@ class TemplateMiner:
         self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
         self._ragged: dict[int, list[_Cluster]] = {}  # those that are variable-length or hold a run of values
         self._by_length: dict[int, list[_Cluster]] = {}  # fixed-length clusters by length (any anchor)
-        self._siblings: dict[_SiblingKey, set[str]] = {}  # template with one or two words blanked -> ids
+        self._siblings: dict[_SiblingKey, set[str]] = {}  # template with one word blanked -> ids
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
@@ -875,38 +871,72 @@ class TemplateMiner:
         Also folds ``cluster`` into an existing template that already has a wildcard at such a position.
         """
         config = self.config
-        single, first, pair = config.min_siblings, config.min_siblings_first, config.min_siblings_pair
         for key in self._sibling_keys(cluster):
             positions, blanked = key
+            general = self._by_tokens.get(blanked)
             group = self._siblings.get(key, ())
-            if len(positions) > 1:
-                needed = pair
-                general = None  # (a template already general at both words: folded by _fold_covered)
-            else:
-                needed = first if positions[0] == 0 else single
-                general = self._by_tokens.get(blanked)
+            needed = config.min_siblings_first if positions[0] == 0 else config.min_siblings
             if general is None and len(group) < needed:
                 continue
             members = [self._clusters[tid] for tid in group if tid in self._clusters]
-            if general is None and len(positions) > 1 and not self._each_varies(members, positions):
-                continue
             if general is not None:
-                target, merged = general, blanked
+                self._join(members, general, blanked)
             else:
-                target = max(members, key=lambda c: (c.count, c.template_id))
-                out = list(blanked)
-                for i in positions:
-                    token = members[0].tokens[i]
-                    for member in members[1:]:
-                        token = generalise_token(token, member.tokens[i])
-                    out[i] = token
-                merged = tuple(out)
-            for member in members:
-                if member is not target:
-                    self._fold(member, target)
-            if target.tokens != merged:
-                self._retemplate(target, merged)
+                self._join(members, None, self._generalised(members, blanked, positions))
             return
+        if config.min_siblings_pair:
+            self._merge_pair(cluster)
+
+    def _generalised(self, members: list[_Cluster], tokens: tuple[str, ...], positions: tuple[int, ...]) -> tuple[str, ...]:
+        """``tokens`` with each of ``positions`` the token pattern covering all ``members`` there."""
+        out = list(tokens)
+        for i in positions:
+            token = members[0].tokens[i]
+            for member in members[1:]:
+                token = generalise_token(token, member.tokens[i])
+            out[i] = token
+        return tuple(out)
+
+    def _join(self, members: list[_Cluster], target: _Cluster | None, tokens: tuple[str, ...]) -> None:
+        """Fold ``members`` into ``target`` (default: the most frequent member), whose template becomes ``tokens``."""
+        if target is None:
+            target = max(members, key=lambda c: (c.count, c.template_id))
+        for member in members:
+            if member is not target:
+                self._fold(member, target)
+        if target.tokens != tokens:
+            self._retemplate(target, tokens)
+
+    def _merge_pair(self, cluster: _Cluster) -> None:
+        """Make two word positions variables once ``min_siblings_pair`` templates differ only there.
+
+        Found by comparing ``cluster`` with the templates of its length (only when a template is made, so no index
+        is kept). The template needs three more plain words, so that what is left still tells events apart.
+        """
+        tokens = cluster.tokens
+        words = {i for i, t in enumerate(tokens) if WILDCARD not in t and self._word_shape(t) is not None}
+        if len(words) < 5:
+            return
+        groups: dict[tuple[int, ...], list[_Cluster]] = {}
+        for other in self._by_length.get(len(tokens), ()):
+            if other is cluster or other.tokens[0] != tokens[0] and 0 not in words:
+                continue
+            diff: list[int] = []
+            for k, (a, b) in enumerate(zip(tokens, other.tokens)):
+                if a != b:
+                    diff.append(k)
+                    if len(diff) > 2:
+                        break
+            if len(diff) == 2 and diff[0] in words and diff[1] in words:
+                groups.setdefault(tuple(diff), []).append(other)
+        for positions, members in groups.items():
+            members.append(cluster)
+            if len(members) < self.config.min_siblings_pair or not self._each_varies(members, positions):
+                continue
+            if all(WILDCARD not in m.tokens[i] and self._word_shape(m.tokens[i]) is not None
+                   for m in members for i in positions):
+                self._join(members, None, self._generalised(members, tokens, positions))
+                return
 
     def _each_varies(self, members: list[_Cluster], positions: tuple[int, ...]) -> bool:
         """Whether each blanked word takes ``min_siblings`` values among ``members`` (a pair family).
@@ -960,12 +990,11 @@ class TemplateMiner:
                 del index[key]
 
     def _sibling_keys(self, cluster: _Cluster) -> list[_SiblingKey]:
-        """Keys under which templates differing in one or two words only meet: the template with them blanked.
+        """Keys under which templates differing in one word only meet: the template with that word blanked.
 
-        One word: ``min_siblings`` templates (``min_siblings_first`` for the first word, which more often names
-        the event) make it a variable. Two words (``from NEW to RUNNING``, ``from RUNNING to DONE``):
-        ``min_siblings_pair`` templates, among the first words of the template and close to each other. A template needs two tokens or
-        more (one-word messages are all distinct events). Computed once per template (kept until retemplated).
+        ``min_siblings`` templates (``min_siblings_first`` for the first word, which more often names the event)
+        make it a variable (see ``_merge_pair`` for two words). A template needs two tokens or more (one-word
+        messages are all distinct events). Computed once per template (kept until retemplated).
         """
         keys = cluster.sibling_keys
         if keys is None:
@@ -973,12 +1002,6 @@ class TemplateMiner:
             shape = self._word_shape
             words = [i for i in range(len(tokens)) if WILDCARD not in tokens[i] and shape(tokens[i]) is not None]
             keys = [((i,), tokens[:i] + (WILDCARD,) + tokens[i + 1 :]) for i in words] if len(tokens) >= 2 else []
-            # Two blanked words need context that still tells events apart: three more plain words at least.
-            if self.config.min_siblings_pair and len(words) >= 5:
-                firsts = words[:_PAIR_WORDS]
-                for a, i in enumerate(firsts):
-                    for j in firsts[a + 1 : a + 1 + _PAIR_SPAN]:
-                        keys.append(((i, j), tokens[:i] + (WILDCARD,) + tokens[i + 1 : j] + (WILDCARD,) + tokens[j + 1 :]))
             cluster.sibling_keys = keys
         return keys
 
