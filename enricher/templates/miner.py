@@ -63,7 +63,6 @@ _REPEATED_WILDCARD = re.compile(r"(?:<\*>){2,}")
 # A plain word, possibly wrapped in punctuation: "initialization.", "(TID", "CBS_E_INVALID".
 # In key=value or key:value tokens only the value is judged (user=root vs user=guest are different words).
 _WORDLIKE = re.compile(r"(?:[^\s=:]*[=:])?[^\w]*[A-Za-z][A-Za-z_\-]*(?:\.[A-Za-z][A-Za-z_\-]*)*[^\w]*\Z")
-_DIGITS = re.compile(r"\d+")
 _HAS_DIGIT = re.compile(r"\d").search
 _UNKNOWN = object()
 _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
@@ -309,10 +308,6 @@ def param_extractor(tokens: tuple[str, ...]) -> Callable[[list[str]], list[str]]
 def token_pattern(pattern: str) -> re.Pattern[str]:
     """Regex of a template token: each ``<*>`` becomes a lazy group, anchored at both ends."""
     return re.compile("(.*?)".join(re.escape(p) for p in pattern.split(WILDCARD)) + r"\Z", re.DOTALL)
-
-
-def _is_variable(token: str) -> bool:
-    return WILDCARD in token
 
 
 def _anchor(tokens: tuple[str, ...]) -> str:
