@@ -481,7 +481,7 @@ class TemplateMiner:
         params = self._params(cluster, tokens, message, skeleton)
         match = TemplateMatch(cluster.template_id, cluster.template, params, is_new)
         if len(self._clusters) > self.config.max_templates:
-            self._evict()
+            self._evict(spare=cluster.template_id)
         return match
 
     def match(self, message: str) -> TemplateMatch | None:
@@ -1014,10 +1014,12 @@ class TemplateMiner:
             self._exact.clear()  # cheap bounded reset; the cache refills with the hot messages at once
         self._exact[masked] = cluster
 
-    def _evict(self) -> None:
-        """Drop the rarest, least recently seen templates down to 90% of the cap."""
+    def _evict(self, spare: str) -> None:
+        """Drop the rarest, least recently seen templates down to 90% of the cap (never ``spare``, the template
+        just returned: its id is about to be written, it must resolve)."""
         keep = max(1, int(self.config.max_templates * 0.9))
-        victims = sorted(self._clusters.values(), key=lambda c: (c.count, c.last_seen))
+        victims = sorted((c for c in self._clusters.values() if c.template_id != spare),
+                         key=lambda c: (c.count, c.last_seen))
         self.evict([c.template_id for c in victims[: len(self._clusters) - keep]])
 
     def usage(self) -> list[tuple[int, int, str]]:

@@ -54,7 +54,7 @@ class PartitionedMiner:
         self._owner[match.template_id] = partition
         self._live += len(miner) - before
         if self._live > self.config.max_templates:
-            self._evict()
+            self._evict(spare=match.template_id)
         elif len(self._owner) > 2 * (self.config.max_templates + self.config.max_aliases):
             self._forget_owners()
         return match
@@ -134,7 +134,7 @@ class PartitionedMiner:
             merged._miners[name] = miner
             merged._live += len(miner)
         if merged._live > merged.config.max_templates:
-            merged._evict()  # the cap may have been lowered since the state was saved
+            merged._evict(spare="")  # the cap may have been lowered since the state was saved
         return merged
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -181,16 +181,20 @@ class PartitionedMiner:
                 return miner
         return None
 
-    def _evict(self) -> None:
-        """Drop the rarest, least recently seen templates of any partition, down to 90% of the cap."""
+    def _evict(self, spare: str) -> None:
+        """Drop the rarest, least recently seen templates of any partition, down to 90% of the cap.
+
+        Never ``spare``, the template just returned: its id is about to be written, it must resolve.
+        """
         keep = max(1, int(self.config.max_templates * 0.9))
         usage = sorted(
             (count, last_seen, name, template_id)
             for name, miner in self._miners.items()
             for count, last_seen, template_id in miner.usage()
+            if template_id != spare
         )
         victims: dict[str, list[str]] = {}
-        for _, _, name, template_id in usage[: len(usage) - keep]:
+        for _, _, name, template_id in usage[: max(0, self._live - keep)]:
             victims.setdefault(name, []).append(template_id)
         for name, ids in victims.items():
             self._miners[name].evict(ids)

@@ -235,3 +235,14 @@ def test_params_read_at_cached_offsets_match_token_by_token_extraction() -> None
         line = rng.choice(shapes).format(a=rng.randint(1000, 9999), b=rng.randint(10, 99))
         match = miner.add(line)
         assert match.params == miner.extract_params(match.template, line), line
+
+
+def test_the_template_just_returned_is_never_evicted() -> None:
+    miner = TemplateMiner(MinerConfig(max_templates=2, min_siblings_first=1_000))
+    for _ in range(5):
+        miner.add("Heartbeat ok from 10.0.0.1")
+        miner.add("Queue drained in 5 ms")
+    for word in ["alpha", "bravo", "charlie"]:
+        fresh = miner.add(f"{word} happened")
+        assert miner.template_of(fresh.template_id) == f"{word} happened"
+        assert len(miner) <= 2

@@ -109,3 +109,43 @@ def test_lowered_cap_applies_on_load_and_bad_state_is_refused() -> None:
     assert len(smaller) <= 4
     with pytest.raises(ValueError):
         PartitionedMiner.from_state({"format": "something else"})
+
+
+def test_random_traffic_keeps_counts_consistent_and_state_round_trips() -> None:
+    import random
+
+    rng = random.Random(9)
+    shapes = ["peers {h} joined", "user {u} logged in from 10.0.{a}.{b}", "{w} happened at {a}", "disk sd{c} at {a}% full",
+              "job {j} moved from {s} to {t}"]
+    miner = PartitionedMiner(MinerConfig(max_templates=25))
+    issued = []
+    for _ in range(1500):
+        line = rng.choice(shapes).format(
+            h=" ".join(f"n{rng.randint(1, 9)}" for _ in range(rng.randint(1, 4))), u=rng.choice("abcdefgh") * 3,
+            a=rng.randint(0, 99), b=rng.randint(0, 99), w=rng.choice(["boot", "halt", "sync", "scan"]),
+            c=rng.choice("abc"), j=rng.randint(1, 9), s=rng.choice(["NEW", "RUN", "WAIT", "DONE", "FAIL"]),
+            t=rng.choice(["NEW", "RUN", "WAIT", "DONE", "FAIL"]))
+        issued.append(miner.add(line, rng.choice(["p1", "p2", "p3"])).template_id)
+        assert len(miner) <= 25
+    assert len(miner) == sum(len(miner.templates(p)) for p in miner.partitions()) == len(miner.templates())
+    live = {tid for tid, _, _ in miner.templates()}
+    resolved = [tid for tid in issued if miner.template_of(tid) is not None]
+    assert len(resolved) > len(issued) // 2  # the frequent templates survive the cap
+    for tid in resolved:  # and their ids lead to a live template of the partition that issued them
+        current = miner.canonical_id(tid)
+        assert current in live and miner.partition_of(current) == miner.partition_of(tid)
+    copy = PartitionedMiner.from_state(json.loads(json.dumps(miner.to_state())))
+    assert copy.templates() == miner.templates()
+    assert [copy.canonical_id(t) for t in issued] == [miner.canonical_id(t) for t in issued]
+
+
+def test_the_template_just_returned_is_never_evicted() -> None:
+    miner = PartitionedMiner(MinerConfig(max_templates=3, min_siblings_first=1_000))
+    for _ in range(5):
+        miner.add("Heartbeat ok from 10.0.0.1", "a")
+        miner.add("Queue drained in 5 ms", "b")
+        miner.add("Cache warmed in 7 ms", "b")
+    for word in ["alpha", "bravo", "charlie", "delta"]:
+        fresh = miner.add(f"{word} happened", "c")  # the rarest template at once: eviction must spare it
+        assert miner.template_of(fresh.template_id) == f"{word} happened"
+        assert len(miner) <= 3
