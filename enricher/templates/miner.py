@@ -96,7 +96,7 @@ class MinerConfig(BaseModel):
         4, ge=2, description="templates differing in one word only that make that word a variable"
     )
     min_siblings_pair: int = Field(
-        6, ge=0, description="templates differing in the same two words only that make both variables, if each "
+        4, ge=0, description="templates differing in the same two words only that make both variables, if each "
         "word also takes min_siblings values (0: never)"
     )
     min_siblings_first: int = Field(
