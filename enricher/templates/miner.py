@@ -72,8 +72,11 @@ _SWITCH = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
 _GLUED_COUNTER = re.compile(r"[A-Za-z]?\d+")
 # A decimal or a version masked piecewise (<*>.<*>, <*>.<*>.<*>) is one value.
 _DOTTED_VALUES = re.compile(r"<\*>(?:\.<\*>)+")
+# One or two letters (B, KB, ms): a unit when it follows a value (see TemplateMiner._fit).
 _UNIT = re.compile(r"[A-Za-z]{1,2}[,;:.)\]]?\Z").match
+# The key of a key=value or key:value token.
 _KEY = re.compile(r"[A-Za-z_][\w.\-]*[=:]")
+# A name with a numbered part after a separator (web-A3, tbird-admin1, name_A12): a host, node or instance name.
 _NUMBERED_NAME = re.compile(r"[A-Za-z][_\-][A-Za-z]*\d").search
 # A token's wrapper, kept when its value is masked whole: brackets, quotes, a key= or key: prefix, trailing punctuation.
 _WRAPPED = re.compile(r"([(\[{<\"']*(?:[A-Za-z][\w.\-]*[=:])?[(\[{<\"']*)(.*?)([)\]}>\"',;:.]*)\Z", re.DOTALL)
@@ -89,7 +92,9 @@ class MinerConfig(BaseModel):
     """Settings of :class:`TemplateMiner`. The defaults are meant to work on any log source."""
 
     masking: MaskingConfig = Field(default_factory=_default_masking)
-    similarity: float = Field(0.6, ge=0.0, le=1.0, description="min share of equal tokens to join a cluster")
+    similarity: float = Field(
+        0.6, ge=0.0, le=1.0, description="min share of equal tokens to join a cluster (a word in a value slot: half)"
+    )
     max_templates: int = Field(20_000, ge=1, description="cap on templates kept; rare, old ones are evicted")
     max_aliases: int = Field(200_000, ge=0, description="cap on the alias map (oldest entries dropped first)")
     min_siblings: int = Field(
