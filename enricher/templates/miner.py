@@ -125,6 +125,10 @@ def template_id_of(template: str, namespace: str = "") -> str:
 _SiblingKey = tuple[tuple[int, ...], tuple[str, ...]]
 
 
+def _by_id(cluster: _Cluster) -> str:
+    return cluster.template_id
+
+
 class _Cluster:
     __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
                  "vlen", "collapsed", "namespace")
@@ -878,7 +882,8 @@ class TemplateMiner:
             needed = config.min_siblings_first if positions[0] == 0 else config.min_siblings
             if general is None and len(group) < needed:
                 continue
-            members = [self._clusters[tid] for tid in group if tid in self._clusters]
+            # In id order: sets iterate in a per-process order, and the merged text must not depend on it.
+            members = sorted((self._clusters[tid] for tid in group if tid in self._clusters), key=_by_id)
             if general is not None:
                 self._join(members, general, blanked)
             else:

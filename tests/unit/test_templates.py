@@ -246,3 +246,29 @@ def test_the_template_just_returned_is_never_evicted() -> None:
         fresh = miner.add(f"{word} happened")
         assert miner.template_of(fresh.template_id) == f"{word} happened"
         assert len(miner) <= 2
+
+
+def test_ids_are_the_same_in_processes_with_other_hash_seeds() -> None:
+    # Sets and dicts of strings iterate in a per-process order (hash randomisation); template texts must not follow it.
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import random, json\n"
+        "from enricher.templates import TemplateMiner\n"
+        "rng = random.Random(5)\n"
+        "words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'fox', 'golf']\n"
+        "m = TemplateMiner()\n"
+        "lines = [f'job {rng.choice(words)} moved from {rng.choice(words)}_{rng.randint(1, 9)} to "
+        "{rng.choice(words)}-x{rng.randint(1, 99)} on {rng.choice(words)}' for _ in range(400)]\n"
+        "ids = [m.add(line).template_id for line in lines]\n"
+        "print(json.dumps([m.canonical_id(i) for i in ids] + sorted(t for _, t, _ in m.templates())))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=root)
+        outputs.add(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                                   check=True).stdout)
+    assert len(outputs) == 1
