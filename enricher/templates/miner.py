@@ -17,7 +17,8 @@ How a message is processed (``TemplateMiner.add``):
    ``user=guest``) are never joined this way, nor a word and other wording around a value (``TaskAttempt`` vs
    ``job_<*>``): they usually name different events. Such a position becomes a variable once ``min_siblings``
    templates differ there and nowhere else (``min_siblings_first`` for the first word, which more often names the
-   event); two positions together once ``min_siblings_pair`` templates differ only there and each takes
+   event, or ``min_siblings - 1`` words that also start another event together: tables, hosts, queues); two
+   positions together once ``min_siblings_pair`` templates differ only there and each takes
    ``min_siblings`` values (``from NEW to RUNNING`` ...). Numbered names (``web-A3``, ``tbird-admin1``) are values.
 5. A message that fits no template of its length is compared with the templates once runs of value-like tokens
    are collapsed (:func:`collapse_runs`): ``peers a1 a2 a3`` and ``peers b4`` are one event whose template,
@@ -456,6 +457,8 @@ class TemplateMiner:
         self._ragged: dict[int, list[_Cluster]] = {}  # those that are variable-length or hold a run of values
         self._by_length: dict[int, list[_Cluster]] = {}  # fixed-length clusters by length (any anchor)
         self._siblings: dict[_SiblingKey, set[str]] = {}  # template with one word blanked -> ids
+        self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
+        self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
@@ -556,6 +559,7 @@ class TemplateMiner:
                 for c in self._clusters.values()
             ],
             "aliases": dict(self._aliases),
+            "first_values": sorted(self._first_values),
         }
 
     @classmethod
@@ -568,6 +572,7 @@ class TemplateMiner:
                     preprocessor=preprocessor)
         miner._clock = int(state.get("clock", 0))
         miner._aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
+        miner._first_values = {str(word) for word in state.get("first_values", ())}
         for row in state["clusters"]:
             tokens = tuple(row["template"].split(" ")) if row["template"] else ()
             cluster = _Cluster(tokens, count=int(row["count"]), last_seen=int(row["last_seen"]),
@@ -880,7 +885,7 @@ class TemplateMiner:
             general = self._by_tokens.get(blanked)
             group = self._siblings.get(key, ())
             needed = config.min_siblings_first if positions[0] == 0 else config.min_siblings
-            if general is None and len(group) < needed:
+            if general is None and len(group) < needed and not (positions[0] == 0 and self._shared_firsts(key)):
                 continue
             # In id order: sets iterate in a per-process order, and the merged text must not depend on it.
             members = sorted((self._clusters[tid] for tid in group if tid in self._clusters), key=_by_id)
@@ -891,6 +896,32 @@ class TemplateMiner:
             return
         if config.min_siblings_pair:
             self._merge_pair(cluster)
+
+    def _shared_firsts(self, key: _SiblingKey) -> bool:
+        """Whether the first words of this family also start another family (another event) together.
+
+        Table names, hosts or queues that start several events are values; the words that name events (boot,
+        halt) come with one tail each. Needs ``min_siblings - 1`` shared words.
+        """
+        words = self._first_words(key)
+        need = self.config.min_siblings - 1
+        if len(words) < need:
+            return False
+        if len(words & self._first_values) >= need:
+            return True  # they were found to be values before (their other families are already merged)
+        others: set[_SiblingKey] = set()
+        for word in words:
+            others.update(self._starts.get(word, ()))
+        others.discard(key)
+        if any(len(words & self._first_words(other)) >= need for other in others):
+            if len(self._first_values) >= 10_000:
+                self._first_values.clear()  # bounded; only a hint for later families
+            self._first_values.update(words)
+            return True
+        return False
+
+    def _first_words(self, key: _SiblingKey) -> set[str]:
+        return {self._clusters[tid].tokens[0] for tid in self._siblings.get(key, ()) if tid in self._clusters}
 
     def _generalised(self, members: list[_Cluster], tokens: tuple[str, ...], positions: tuple[int, ...]) -> tuple[str, ...]:
         """``tokens`` with each of ``positions`` the token pattern covering all ``members`` there."""
@@ -969,6 +1000,8 @@ class TemplateMiner:
             self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
         for key in self._sibling_keys(cluster):
             self._siblings.setdefault(key, set()).add(cluster.template_id)
+            if key[0][0] == 0:
+                self._starts.setdefault(cluster.tokens[0], set()).add(key)
 
     def _remove(self, cluster: _Cluster) -> None:
         if self._clusters.get(cluster.template_id) is cluster:
@@ -985,6 +1018,11 @@ class TemplateMiner:
                 group.discard(cluster.template_id)
                 if not group:
                     del self._siblings[skey]
+                    starts = self._starts.get(cluster.tokens[0])
+                    if skey[0][0] == 0 and starts is not None:
+                        starts.discard(skey)
+                        if not starts:
+                            del self._starts[cluster.tokens[0]]
 
     @staticmethod
     def _unlist(index: dict[Any, list[_Cluster]], key: Any, cluster: _Cluster) -> None:

@@ -161,3 +161,20 @@ def test_a_unit_after_a_value_belongs_to_the_value() -> None:
     large = miner.add("Block rdd_2 stored in memory (estimated size 5.2 KB, free 310.4 MB)")
     assert miner.canonical_id(small.template_id) == large.template_id
     assert large.template == "Block rdd_<*> stored in memory (estimated size <*> <*>, free <*> <*>)"
+
+
+def test_first_words_that_start_several_events_are_values_even_when_few() -> None:
+    rng = random.Random(1)
+    tables = ["users", "orders", "payments", "carts", "stock"]  # fewer than min_siblings_first
+    miner = TemplateMiner()
+    lines, truth = [], []
+    for _ in range(300):
+        kind = rng.randrange(3)
+        table = rng.choice(tables)
+        lines.append([f"{table}: inserted {rng.randint(1, 500)} rows in {rng.randint(1, 90)} ms",
+                      f"{table}: lock wait timeout exceeded",
+                      f"{table}: vacuum finished, {rng.randint(0, 99)} dead tuples removed"][kind])
+        truth.append(str(kind))
+    assert same_partition(truth, groups_of(miner, lines))
+    restored = TemplateMiner.from_state(miner.to_state())
+    assert restored.add("audit: lock wait timeout exceeded").template == "<*>: lock wait timeout exceeded"
