@@ -950,12 +950,13 @@ class TemplateMiner:
         is kept). The template needs three more plain words, so that what is left still tells events apart.
         """
         tokens = cluster.tokens
-        words = {i for i, t in enumerate(tokens) if WILDCARD not in t and self._word_shape(t) is not None}
+        # Not the first word: it more often names the event (X is deprecated, use Y), see min_siblings_first.
+        words = {i for i, t in enumerate(tokens) if i and WILDCARD not in t and self._word_shape(t) is not None}
         if len(words) < 5:
             return
         groups: dict[tuple[int, ...], list[_Cluster]] = {}
         for other in self._by_length.get(len(tokens), ()):
-            if other is cluster or other.tokens[0] != tokens[0] and 0 not in words:
+            if other is cluster or other.tokens[0] != tokens[0]:
                 continue
             diff: list[int] = []
             for k, (a, b) in enumerate(zip(tokens, other.tokens)):
