@@ -179,10 +179,13 @@ def collapse_runs(tokens: tuple[str, ...]) -> tuple[str, ...]:
     Lists of values whose length varies (hosts ``a1 a2 a3``, ``<*> <*> <*>``) then give one key whatever their
     length. Used to find, and to write, templates that differ only in the length of such runs.
     """
+    flags = [WILDCARD in t or _HAS_DIGIT(t) is not None or "/" in t or "\\" in t for t in tokens]  # _runnable, inlined
+    if True not in map(bool.__and__, flags, flags[1:]):
+        return tokens  # no run of two: the common case
     out: list[str] = []
     run = 0
-    for token in tokens:
-        if _runnable(token):
+    for token, runnable in zip(tokens, flags):
+        if runnable:
             run += 1
             if run == 2:
                 out[-1] = WILDCARD
