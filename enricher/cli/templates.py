@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -24,6 +25,9 @@ def mine(
                                 help="--final (default) reports each line's template as it is after the whole file "
                                      "was mined; --online reports it as it was when the line arrived."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on standard error."),
+    partition: Optional[str] = typer.Option(None, "--partition",
+                                            help="Log source the lines come from: mined apart from other sources "
+                                                 "kept in the same --state file (ids differ per source)."),
 ) -> None:
     """Mine templates from INPUT; write one JSON object per input line, in order.
 
@@ -32,13 +36,18 @@ def mine(
     """
     from tqdm import tqdm
 
-    from enricher.templates import MinerConfig, TemplateMiner
+    from enricher.templates import MinerConfig, PartitionedMiner, TemplateMiner
 
-    miner = TemplateMiner.load(state) if state is not None and state.exists() else TemplateMiner(MinerConfig())
+    miner: TemplateMiner | PartitionedMiner
+    if partition is not None:
+        miner = PartitionedMiner.load(state) if state is not None and state.exists() else PartitionedMiner(MinerConfig())
+        feed = partial(miner.add, partition=partition)
+    else:
+        miner = TemplateMiner.load(state) if state is not None and state.exists() else TemplateMiner(MinerConfig())
+        feed = miner.add
     with input.open(encoding="utf-8", errors="replace", newline="") as fh:
         lines = [line.rstrip("\r\n") for line in fh]
-    matches = [miner.add(line) for line in tqdm(lines, desc="mining", unit="line", disable=not progress,
-                                                file=sys.stderr)]
+    matches = [feed(line) for line in tqdm(lines, desc="mining", unit="line", disable=not progress, file=sys.stderr)]
     out = output.open("w", encoding="utf-8") if output is not None else sys.stdout
     try:
         for line, match in zip(lines, matches):

@@ -5,18 +5,35 @@ How a message is processed (``TemplateMiner.add``):
 1. The :class:`~enricher.preprocess.Preprocessor` masks variable-looking spans (numbers, IPs, hex, paths...) with
    ``<*>`` and the result is split on whitespace.
 2. Exact hit: a masked message identical to a known template is resolved by one dict lookup (the common case).
-3. Otherwise candidates are the clusters with the same token count and the same *anchor* (the first token that
-   is a plain word). The most similar one, above ``similarity``, absorbs the message: its template keeps the
-   tokens they share and generalises the others (``storage12`` + ``storage7`` -> ``storage<*>``, two different
-   words -> ``<*>``). Two *words* that differ beyond their digits (``HTTPS`` vs ``SOCKS5``, ``user=root`` vs
-   ``user=guest``) are never joined this way: they usually name different events. Such a position becomes a
-   variable only once ``min_siblings`` templates differ there and nowhere else (sibling merging). A message with
-   no similar cluster starts a new one, and only then is ``TemplateMatch.is_new`` True.
-4. Template ids are the blake2b hash of the template text, so the same template gets the same id in every
-   process, replica and restart. When a template is generalised (or two clusters merge), the old id is aliased
-   to the new one; :meth:`TemplateMiner.canonical_id` follows the aliases, so ids already written to documents
-   still resolve.
-5. Memory is bounded by ``max_templates``: past the cap, the rarest, least recently seen templates are evicted.
+3. Otherwise static token classes are applied (:func:`refine_token`): a generated identifier (3+ letter/digit
+   switches as in ``qZ7K2WbR004311``, or 8+ letters and digits in one case) is one variable, masked whole with
+   its wrapper kept (``(<*>)``, ``id=<*>``); a dotted run of values (``<*>.<*>``) is one value.
+4. Candidates are the clusters with the same token count whose first token is the message's, plus those whose
+   first token holds a variable (the *wildcard bucket*): a first token that varies (queue id, host, table) never
+   splits an event. The most similar one, above ``similarity``, absorbs the message: its template keeps the
+   tokens they share and generalises the others. A number glued to letters is part of one identifier, which
+   becomes a variable as a whole (``name_A12`` + ``name_B7`` -> ``<*>``, not ``name_<*>``); two different
+   words -> ``<*>``. Two *words* that differ beyond their digits (``HTTPS`` vs ``SOCKS5``, ``user=root`` vs
+   ``user=guest``) are never joined this way, nor a word and other wording around a value (``TaskAttempt`` vs
+   ``job_<*>``): they usually name different events. Such a position becomes a variable once ``min_siblings``
+   templates differ there and nowhere else (``min_siblings_first`` for the first word, which more often names the
+   event, or ``min_siblings - 1`` words that also start another event together: tables, hosts, queues); two
+   positions together once ``min_siblings_pair`` templates differ only there and each takes
+   ``min_siblings`` values (``from NEW to RUNNING`` ...). Numbered names (``web-A3``, ``tbird-admin1``) are values.
+5. A message that fits no template of its length is compared with the templates once runs of value-like tokens
+   are collapsed (:func:`collapse_runs`): ``peers a1 a2 a3`` and ``peers b4`` are one event whose template,
+   ``peers <*>``, is *variable-length* (its ``<*>`` spans one or more tokens). Only when the constant words are
+   the same at the same places (``merge_runs``).
+6. A message with no similar cluster starts a new one, and only then is ``TemplateMatch.is_new`` True. A new or
+   generalised template absorbs the older, more specific templates it covers.
+7. Template ids are the blake2b hash of the template text (and of the ``namespace``, the log source of a
+   :class:`~enricher.templates.PartitionedMiner`), so the same template gets the same id in every process,
+   replica and restart. When a template is generalised (or two clusters merge), the old id is aliased to the new
+   one; :meth:`TemplateMiner.canonical_id` follows the aliases, so ids already written to documents still resolve.
+8. Memory is bounded by ``max_templates``: past the cap, the rarest, least recently seen templates are evicted.
+
+No rule names a vocabulary: every rule looks at token shapes (letters, digits, separators, brackets) and at how
+many distinct values a position takes.
 """
 
 from __future__ import annotations
@@ -47,10 +64,23 @@ _REPEATED_WILDCARD = re.compile(r"(?:<\*>){2,}")
 # A plain word, possibly wrapped in punctuation: "initialization.", "(TID", "CBS_E_INVALID".
 # In key=value or key:value tokens only the value is judged (user=root vs user=guest are different words).
 _WORDLIKE = re.compile(r"(?:[^\s=:]*[=:])?[^\w]*[A-Za-z][A-Za-z_\-]*(?:\.[A-Za-z][A-Za-z_\-]*)*[^\w]*\Z")
-_DIGITS = re.compile(r"\d+")
 _HAS_DIGIT = re.compile(r"\d").search
 _UNKNOWN = object()
 _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
+_ID_RUN = re.compile(r"[A-Za-z0-9_\-]+")
+_SWITCH = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+# A number glued to at most one letter is an identifier's counter (node-C3, name_A12, dn228), not wording.
+_GLUED_COUNTER = re.compile(r"[A-Za-z]?\d+")
+# A decimal or a version masked piecewise (<*>.<*>, <*>.<*>.<*>) is one value.
+_DOTTED_VALUES = re.compile(r"<\*>(?:\.<\*>)+")
+# One or two letters (B, KB, ms): a unit when it follows a value (see TemplateMiner._fit).
+_UNIT = re.compile(r"[A-Za-z]{1,2}[,;:.)\]]?\Z").match
+# The key of a key=value or key:value token.
+_KEY = re.compile(r"[A-Za-z_][\w.\-]*[=:]")
+# A name with a numbered part after a separator (web-A3, tbird-admin1, name_A12): a host, node or instance name.
+_NUMBERED_NAME = re.compile(r"[A-Za-z][_\-][A-Za-z]*\d").search
+# A token's wrapper, kept when its value is masked whole: brackets, quotes, a key= or key: prefix, trailing punctuation.
+_WRAPPED = re.compile(r"([(\[{<\"']*(?:[A-Za-z][\w.\-]*[=:])?[(\[{<\"']*)(.*?)([)\]}>\"',;:.]*)\Z", re.DOTALL)
 
 
 def _default_masking() -> MaskingConfig:
@@ -63,42 +93,130 @@ class MinerConfig(BaseModel):
     """Settings of :class:`TemplateMiner`. The defaults are meant to work on any log source."""
 
     masking: MaskingConfig = Field(default_factory=_default_masking)
-    similarity: float = Field(0.6, ge=0.0, le=1.0, description="min share of equal tokens to join a cluster")
+    similarity: float = Field(
+        0.6, ge=0.0, le=1.0, description="min share of equal tokens to join a cluster (a word in a value slot: half)"
+    )
     max_templates: int = Field(20_000, ge=1, description="cap on templates kept; rare, old ones are evicted")
     max_aliases: int = Field(200_000, ge=0, description="cap on the alias map (oldest entries dropped first)")
     min_siblings: int = Field(
         4, ge=2, description="templates differing in one word only that make that word a variable"
     )
+    min_siblings_pair: int = Field(
+        4, ge=0, description="templates differing in the same two words only that make both variables, if each "
+        "word also takes min_siblings values (0: never)"
+    )
+    min_siblings_first: int = Field(
+        8, ge=2, description="the same for the first word, which more often names the event (boot / halt ...)"
+    )
+    merge_runs: bool = Field(True, description="join templates that differ only in the length of a run of values")
     exact_cache_size: int = Field(50_000, ge=0, description="masked messages remembered for O(1) matching")
 
 
-def template_id_of(template: str) -> str:
-    """Stable id of a template text: 16 hex characters of its blake2b hash."""
-    return hashlib.blake2b(template.encode("utf-8"), digest_size=8).hexdigest()
+def template_id_of(template: str, namespace: str = "") -> str:
+    """Stable id of a template text: 16 hex characters of its blake2b hash.
+
+    ``namespace`` (a log source, see :class:`~enricher.templates.PartitionedMiner`) is hashed with the text, so the
+    same text mined from two sources gets two ids; the empty namespace gives the plain text hash.
+    """
+    data = template.encode("utf-8") if not namespace else f"{namespace}\x1f{template}".encode()
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+# ((blanked position,), template with that position blanked); see TemplateMiner._sibling_keys
+_SiblingKey = tuple[tuple[int, ...], tuple[str, ...]]
+
+
+def _by_id(cluster: _Cluster) -> str:
+    return cluster.template_id
 
 
 class _Cluster:
-    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys")
+    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
+                 "vlen", "collapsed", "namespace")
 
-    def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0) -> None:
+    def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False,
+                 namespace: str = "") -> None:
+        # vlen: a bare <*> of the template may stand for a run of several variable tokens (see collapse_runs).
+        self.vlen = vlen
+        self.namespace = namespace
         self.retemplate(tokens)
         self.count = count
         self.last_seen = last_seen
 
     def retemplate(self, tokens: tuple[str, ...]) -> None:
+        if self.vlen:
+            tokens = collapse_runs(tokens)
         self.tokens = tokens
+        self.collapsed = collapse_runs(tokens)
         self.template = " ".join(tokens)
-        self.template_id = template_id_of(self.template)
+        self.template_id = template_id_of(self.template, self.namespace)
         # Built on first use (see prepare): many templates are generalised before a second message reads them.
         self.params_of: Callable[[list[str]], list[str]] | None = None
         self.sliceable = False
-        self.sibling_keys: list[tuple[int, tuple[str, ...]]] | None = None  # see TemplateMiner._sibling_keys
+        self.sibling_keys: list[_SiblingKey] | None = None  # see TemplateMiner._sibling_keys
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
         """Build (once per template) the reader of the template's values; returns it."""
-        self.params_of = param_extractor(self.tokens)
-        self.sliceable = _sliceable(self.tokens)
+        if self.vlen:
+            read = run_extractor(self.tokens)
+            self.params_of = lambda message_tokens: read(" ".join(message_tokens))
+            self.sliceable = False
+        else:
+            self.params_of = param_extractor(self.tokens)
+            self.sliceable = _sliceable(self.tokens)
         return self.params_of
+
+
+def _runnable(token: str) -> bool:
+    """Whether a token can be part of a run of values: masked (holds <*>), holding a digit (a1, node7) or a path
+    separator (the pieces of a path with spaces: ``/data/My Documents/x.txt``)."""
+    return WILDCARD in token or _HAS_DIGIT(token) is not None or "/" in token or "\\" in token
+
+
+def collapse_runs(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """``tokens`` with every run of two or more variable-like tokens written as one ``<*>``.
+
+    Lists of values whose length varies (hosts ``a1 a2 a3``, ``<*> <*> <*>``) then give one key whatever their
+    length. Used to find, and to write, templates that differ only in the length of such runs.
+    """
+    flags = [WILDCARD in t or _HAS_DIGIT(t) is not None or "/" in t or "\\" in t for t in tokens]  # _runnable, inlined
+    if True not in map(bool.__and__, flags, flags[1:]):
+        return tokens  # no run of two: the common case
+    out: list[str] = []
+    run = 0
+    for token, runnable in zip(tokens, flags):
+        if runnable:
+            run += 1
+            if run == 2:
+                out[-1] = WILDCARD
+            if run >= 2:
+                continue
+        else:
+            run = 0
+        out.append(token)
+    return tuple(out)
+
+
+@lru_cache(maxsize=4_096)
+def _run_pattern(tokens: tuple[str, ...]) -> re.Pattern[str]:
+    parts = []
+    for token in tokens:
+        if token == WILDCARD:
+            parts.append(r"(\S+(?: \S+)*?)")
+        else:
+            parts.append(r"(\S*?)".join(re.escape(p) for p in token.split(WILDCARD)))
+    return re.compile(" ".join(parts) + r"\Z", re.DOTALL)
+
+
+def run_extractor(tokens: tuple[str, ...]) -> Callable[[str], list[str]]:
+    """Values of a variable-length template (a bare ``<*>`` may span several tokens) from a space-joined message."""
+    pattern = _run_pattern(tokens)
+
+    def extract(text: str) -> list[str]:
+        found = pattern.match(text)
+        return list(found.groups()) if found is not None else []
+
+    return extract
 
 
 def _sliceable(tokens: tuple[str, ...]) -> bool:
@@ -205,17 +323,11 @@ def token_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("(.*?)".join(re.escape(p) for p in pattern.split(WILDCARD)) + r"\Z", re.DOTALL)
 
 
-def _is_variable(token: str) -> bool:
-    return WILDCARD in token
-
-
 def _anchor(tokens: tuple[str, ...]) -> str:
-    """Bucket key: the first token, or a wildcard when it holds digits or is a bare wildcard.
+    """Bucket key: the first token, or a wildcard when it holds digits or a variable (``<*>:``, ``onExtend:<*>``).
 
-    A first token partly masked (``onExtend:<*>``) stays a key of its own: masking is deterministic, so every
-    message of that shape lands in the same bucket (putting it in the wildcard bucket instead lets unrelated
-    short templates collapse into ``<*> <*> <*>``). A template whose first token varies is generalised to a bare
-    wildcard (see ``_absorb``) and lives in the wildcard bucket, which every message also searches.
+    A first token that varies (a queue id, a host, a table name) must not split an event: a template whose first
+    token holds a variable lives in the wildcard bucket, which every message of that length also searches.
     """
     if not tokens:
         return ""
@@ -224,7 +336,7 @@ def _anchor(tokens: tuple[str, ...]) -> str:
 
 @lru_cache(maxsize=65_536)
 def _anchor_of_first(first: str) -> str:
-    if first == WILDCARD or any(c.isdigit() for c in first):
+    if WILDCARD in first or _HAS_DIGIT(first) is not None:
         return WILDCARD
     return first
 
@@ -238,17 +350,17 @@ def generalise_token(a: str, b: str) -> str:
     pa = _PIECES.findall(a)
     pb = _PIECES.findall(b)
     if len(pa) == len(pb):
-        # Same shape, differing only in numbers: keep the shape (storage12 + storage7 -> storage<*>).
-        out = []
-        for x, y in zip(pa, pb):
+        # Same shape, differing only in numbers: keep the shape (blk_12 + blk_7 -> blk_<*>), except that a number
+        # glued to letters is part of one identifier, which is a variable as a whole (name_A12 + name_A7 -> <*>).
+        out = list(pa)
+        for k, (x, y) in enumerate(zip(pa, pb)):
             if x == y:
-                out.append(x)
-            elif (x == WILDCARD or x.isdigit()) and (y == WILDCARD or y.isdigit()):
-                out.append(WILDCARD)
-            else:
+                continue
+            if not ((x == WILDCARD or x.isdigit()) and (y == WILDCARD or y.isdigit())):
                 break
+            out[k] = WILDCARD
         else:
-            return "".join(out)
+            return _mask_glued_identifiers(out, pa)
     # Otherwise keep a common prefix / suffix that ends / starts at a delimiter (user=bob + user=al -> user=<*>).
     n = min(len(pa), len(pb))
     i = 0
@@ -267,37 +379,116 @@ def generalise_token(a: str, b: str) -> str:
     return _REPEATED_WILDCARD.sub(WILDCARD, merged)
 
 
+def _mask_glued_identifiers(out: list[str], original: list[str]) -> str:
+    """Join pieces, widening each new wildcard that touches a letter to its whole identifier run.
+
+    ``out`` are the pieces of a token with some digit pieces replaced by wildcards, ``original`` the pieces before.
+    An identifier run is a stretch of letters, digits, ``_`` and ``-`` (and wildcards): ``name_A<*>`` becomes
+    ``<*>``, ``blk_<*>`` stays (no letter touches the number).
+    """
+    n = len(out)
+    for k in range(n):
+        if out[k] != WILDCARD or original[k] == WILDCARD:
+            continue
+        if (k > 0 and original[k - 1].isalpha()) or (k + 1 < n and original[k + 1].isalpha()):
+            return mask_whole("".join(original))
+    return _REPEATED_WILDCARD.sub(WILDCARD, "".join(out))
+
+
+def mask_whole(token: str) -> str:
+    """``token`` as one variable, keeping its wrapper: ``(name_A12),`` -> ``(<*>),``, ``id=x7`` -> ``id=<*>``."""
+    found = _WRAPPED.match(token.replace(WILDCARD, "\x00"))  # so that the > of <*> is not taken for a bracket
+    if found is None or not found.group(2):
+        return WILDCARD
+    return (found.group(1) + WILDCARD + found.group(3)).replace("\x00", WILDCARD)
+
+
+def _is_unit(token: str) -> bool:
+    """A word of one or two letters, trailing punctuation aside (B, KB, ms, s,): a unit when it follows a value."""
+    return _UNIT(token) is not None
+
+
+def _key_of(token: str) -> str | None:
+    """The ``key=`` or ``key:`` a token starts with (``user=`` of ``user=root``), or None."""
+    found = _KEY.match(token)
+    return found.group() if found else None
+
+
+def _switches(run: str) -> int:
+    """Letter/digit switches inside ``run`` (qZ7K2WbR004311 has 5, ssh2 has 1)."""
+    return len(_SWITCH.findall(run))
+
+
+def refine_token(token: str) -> str:
+    """Static token classes the masker does not know: generated identifiers, masked whole (wrappers kept).
+
+    An identifier run with 3+ letter/digit switches (qZ7K2WbR004311, a1b2c3d4, user_x9Y8z7), or of 8+ letters and
+    digits in one case (1LZEZGEIWB, k3jd8sla), is a generated value, never wording: words with a version or unit
+    number switch once or twice and are short or CamelCase (ssh2, SOCKS5, x86_64, jk2_init, Win32Exception).
+    """
+    if _HAS_DIGIT(token) is None:
+        return _DOTTED_VALUES.sub(WILDCARD, token) if "<*>.<*>" in token else token
+    return _ID_RUN.sub(_mask_if_generated, token)
+
+
+def _mask_if_generated(found: re.Match[str]) -> str:
+    run = found.group()
+    if run.isdigit() or len(run) < 4:
+        return run
+    if _switches(run) >= 3:
+        return WILDCARD
+    if len(run) >= 8 and run.isalnum() and not run.isdigit() and (run.isupper() or run.islower()):
+        return WILDCARD
+    return run
+
+
 class TemplateMiner:
     """Online, bounded, persistent template miner (see the module docstring for the algorithm)."""
 
-    def __init__(self, config: MinerConfig | None = None) -> None:
+    def __init__(self, config: MinerConfig | None = None, *, namespace: str = "",
+                 preprocessor: Preprocessor | None = None) -> None:
         self.config = config or MinerConfig()
-        self._pre = Preprocessor(self.config.masking)
+        self.namespace = namespace  # hashed into template ids (see template_id_of)
+        # A preprocessor built for the same masking config may be shared (its caches are bounded, not per source).
+        if preprocessor is not None and preprocessor.config != self.config.masking:
+            raise ValueError("the shared preprocessor masks with another configuration")
+        self._pre = preprocessor or Preprocessor(self.config.masking)
         self._clusters: dict[str, _Cluster] = {}  # template_id -> live cluster
         self._by_tokens: dict[tuple[str, ...], _Cluster] = {}  # the same clusters by template tokens
-        self._buckets: dict[tuple[int, str], list[_Cluster]] = {}
-        self._siblings: dict[tuple[int, tuple[str, ...]], set[str]] = {}  # template with one word blanked -> ids
+        self._buckets: dict[tuple[int, str], list[_Cluster]] = {}  # fixed-length clusters by (length, anchor)
+        self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
+        self._ragged: dict[int, list[_Cluster]] = {}  # those that are variable-length or hold a run of values
+        self._by_length: dict[int, list[_Cluster]] = {}  # fixed-length clusters by length (any anchor)
+        self._siblings: dict[_SiblingKey, set[str]] = {}  # template with one word blanked -> ids
+        self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
+        self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
+        self._refined: dict[str, str] = {}
         # Text skeleton -> (template id, reader of that template's values at fixed offsets); see _params.
         self._readers: dict[bytes, tuple[str, Callable[[str], list[str]] | None]] = {}
         self._clock = 0
 
     # ------------------------------------------------------------------ public API
 
-    def add(self, message: str) -> TemplateMatch:
-        """Learn from ``message`` and return its template (with the parameters taken from ``message``)."""
-        self._clock += 1
+    def add(self, message: str, *, at: int | None = None) -> TemplateMatch:
+        """Learn from ``message`` and return its template (with the parameters taken from ``message``).
+
+        ``at`` is the logical time of the message, which orders evictions; by default the miner counts its own
+        messages (a :class:`~enricher.templates.PartitionedMiner` passes one clock shared by its miners).
+        """
+        self._clock = self._clock + 1 if at is None else at
         tokens, masked, skeleton = self._pre.mask_line(message)
         cluster = self._exact.get(masked)
         is_new = False
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
-            cluster = self._best_cluster(masked)
+            refined = self._refine(masked)
+            cluster = self._best_cluster(refined)
             if cluster is None:
-                cluster, is_new = self._create(masked)
+                cluster, is_new = self._create(refined)
             else:
-                self._absorb(cluster, masked)  # a generalised template is not a new event type
+                self._absorb(cluster, refined)  # a generalised template is not a new event type
             cluster = self._resolve(cluster)
             self._remember_exact(masked, cluster)
         cluster.count += 1
@@ -305,7 +496,7 @@ class TemplateMiner:
         params = self._params(cluster, tokens, message, skeleton)
         match = TemplateMatch(cluster.template_id, cluster.template, params, is_new)
         if len(self._clusters) > self.config.max_templates:
-            self._evict()
+            self._evict(spare=cluster.template_id)
         return match
 
     def match(self, message: str) -> TemplateMatch | None:
@@ -313,7 +504,7 @@ class TemplateMiner:
         tokens, masked, skeleton = self._pre.mask_line(message)
         cluster = self._exact.get(masked)
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
-            cluster = self._best_cluster(masked, require_cover=True)
+            cluster = self._best_cluster(self._refine(masked), require_cover=True)
         if cluster is None:
             return None
         params = self._params(cluster, tokens, message, skeleton)
@@ -349,7 +540,10 @@ class TemplateMiner:
     def extract_params(self, template: str, message: str) -> list[str]:
         """The values that the ``<*>`` of ``template`` stand for in ``message`` ([] if they do not line up)."""
         tokens = tuple(template.split(" ")) if template else ()
-        return param_extractor(tokens)(message.split())
+        words = message.split()
+        if len(words) != len(tokens) and WILDCARD in tokens:
+            return run_extractor(tokens)(" ".join(words))  # a template whose runs of variables vary in length
+        return param_extractor(tokens)(words)
 
     def __len__(self) -> int:
         return len(self._clusters)
@@ -362,23 +556,31 @@ class TemplateMiner:
             "format": STATE_FORMAT,
             "config": self.config.model_dump(mode="json"),
             "clock": self._clock,
+            "namespace": self.namespace,
             "clusters": [
-                {"template": c.template, "count": c.count, "last_seen": c.last_seen} for c in self._clusters.values()
+                {"template": c.template, "count": c.count, "last_seen": c.last_seen, **({"vlen": True} if c.vlen else {})}
+                for c in self._clusters.values()
             ],
             "aliases": dict(self._aliases),
+            "first_values": sorted(self._first_values),
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], config: MinerConfig | None = None) -> TemplateMiner:
+    def from_state(cls, state: dict[str, Any], config: MinerConfig | None = None, *,
+                   preprocessor: Preprocessor | None = None) -> TemplateMiner:
         """Rebuild a miner from :meth:`to_state` output (``config`` overrides the saved one)."""
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"not a template miner state (format {state.get('format')!r})")
-        miner = cls(config or MinerConfig.model_validate(state["config"]))
+        miner = cls(config or MinerConfig.model_validate(state["config"]), namespace=str(state.get("namespace", "")),
+                    preprocessor=preprocessor)
         miner._clock = int(state.get("clock", 0))
         miner._aliases = {str(k): str(v) for k, v in state.get("aliases", {}).items()}
+        miner._first_values = {str(word) for word in state.get("first_values", ())}
         for row in state["clusters"]:
             tokens = tuple(row["template"].split(" ")) if row["template"] else ()
-            miner._insert(_Cluster(tokens, count=int(row["count"]), last_seen=int(row["last_seen"])))
+            cluster = _Cluster(tokens, count=int(row["count"]), last_seen=int(row["last_seen"]),
+                               vlen=bool(row.get("vlen", False)), namespace=miner.namespace)
+            miner._insert(cluster)
         return miner
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -420,8 +622,45 @@ class TemplateMiner:
             if fit is not None and fit > best_key:
                 best, best_key = cluster, fit
         if best is None or best_key[0] < self.config.similarity:
-            return None
+            return self._best_by_runs(masked, require_cover)
         return best
+
+    def _best_by_runs(self, masked: tuple[str, ...], require_cover: bool) -> _Cluster | None:
+        """The most similar template once runs of variables are collapsed (see ``collapse_runs``), or None.
+
+        Only tried when no template of the message's own length fits: it joins events whose value lists vary in
+        length (one template per list length otherwise).
+        """
+        if not self.config.merge_runs:
+            return None
+        key = collapse_runs(masked)
+        # Without a run to collapse, only templates with runs are new candidates (the others were weighed).
+        pool = self._by_runs.get(len(key), ()) if len(key) < len(masked) else self._ragged.get(len(key), ())
+        if not pool or all(_runnable(t) for t in key):
+            return None  # nothing constant left to tell events apart
+        best: _Cluster | None = None
+        for cluster in pool:
+            if self._same_skeleton(cluster.collapsed, key, require_cover) and (best is None or cluster.count > best.count):
+                best = cluster
+        return best
+
+    def _same_skeleton(self, template: tuple[str, ...], key: tuple[str, ...], require_cover: bool) -> bool:
+        """Whether two run-collapsed forms have the same constants at the same places (runs of values aside).
+
+        Stricter than similarity: a run of values may hide a word that tells two events apart.
+        """
+        for t, m in zip(template, key):
+            if t == m:
+                continue
+            if require_cover and not (WILDCARD in t and self._covers(t, m)):
+                return False
+            if not (_runnable(t) and _runnable(m)):
+                return False
+            if WILDCARD not in t and WILDCARD not in m:
+                shape = self._word_shape(t)
+                if shape is not None and shape != self._word_shape(m):
+                    return False  # two numbered words that differ beyond their digits (ee0 vs alt0)
+        return True
 
     def _fit(self, template: tuple[str, ...], masked: tuple[str, ...], require_cover: bool) -> tuple[float, int] | None:
         """(similarity, -wildcards) of a message to a template, or None when they must not be joined.
@@ -432,26 +671,49 @@ class TemplateMiner:
         """
         if not template:
             return (1.0, 0)
-        equal = 0
+        equal = 0.0
         wildcards = 0
+        after_value = False  # whether the previous template token is a bare value
         for t, m in zip(template, masked):
+            if after_value and t != m and _is_unit(t) and _is_unit(m):
+                after_value = False
+                continue  # a unit after a value (93.0 B, 5.2 KB) belongs to the value, not to the wording
+            after_value = t == WILDCARD
             if t == m:
                 equal += 1
             elif WILDCARD in t:
                 wildcards += 1
                 if t == WILDCARD or self._covers(t, m):
-                    equal += 1
-                elif require_cover:
-                    return None
+                    # A value-like token in a variable slot agrees with it; a plain word only half: a template
+                    # made mostly of <*> must not absorb any message of its length.
+                    equal += 1.0 if WILDCARD in m or _HAS_DIGIT(m) is not None else 0.5
+                elif require_cover or (WILDCARD not in m and self._word_shape(m) is not None):
+                    return None  # a plain word where the template has other wording around a value (onExtend:<*>)
             elif require_cover:
                 return None
             else:
                 shape = self._word_shape(t)
                 if shape is not None:
                     other = self._word_shape(m)
-                    if other is not None and other != shape:
-                        return None
+                    if other is not None:
+                        if other != shape:
+                            return None
+                    elif WILDCARD in m and m != WILDCARD and (_key_of(t) is None or _key_of(m) != _key_of(t)):
+                        return None  # a word where the message has other wording around a value (job_<*>_<*>)
         return (equal / len(template), -wildcards)
+
+    def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
+        """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
+        cache = self._refined
+        out = []
+        for token in masked:
+            known = cache.get(token)
+            if known is None:
+                if len(cache) >= 100_000:
+                    cache.clear()
+                known = cache[token] = refine_token(token)
+            out.append(known)
+        return tuple(out)
 
     def _word_shape(self, token: str) -> str | None:
         """``token`` without its digits if it is a word (``SOCKS5`` -> ``SOCKS``), else None.
@@ -461,9 +723,11 @@ class TemplateMiner:
         """
         known = self._wordlike.get(token, _UNKNOWN)
         if known is _UNKNOWN:
-            stripped = _DIGITS.sub("", token)
-            # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL".
-            wordlike = _WORDLIKE.match(stripped) is not None and '"' not in token and "'" not in token
+            stripped = _GLUED_COUNTER.sub("", token)
+            # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL". Names with a numbered
+            # part after a separator are values too: web-A3, tbird-admin1, name_A12 (hosts, nodes, instances).
+            wordlike = (_WORDLIKE.match(stripped) is not None and '"' not in token and "'" not in token
+                        and _NUMBERED_NAME(token) is None)
             known = stripped if wordlike else None
             if len(self._wordlike) >= 100_000:
                 self._wordlike.clear()
@@ -519,16 +783,20 @@ class TemplateMiner:
         When the new template is at once folded into a sibling family (it differs from known templates in one
         word only, and that position became or already was a variable), it is not a new event type.
         """
-        cluster = _Cluster(masked)
+        cluster = _Cluster(masked, namespace=self.namespace)
         existing = self._clusters.get(cluster.template_id)
         if existing is not None:
             return existing, False
         self._insert(cluster)
         self._merge_siblings(cluster)
+        if self._clusters.get(cluster.template_id) is cluster and WILDCARD in cluster.template:
+            self._fold_covered(cluster)
         return cluster, self._clusters.get(cluster.template_id) is cluster and cluster.tokens == masked
 
     def _absorb(self, cluster: _Cluster, masked: tuple[str, ...]) -> bool:
         """Generalise ``cluster`` to cover ``masked``; True if its template (and so its id) changed."""
+        if cluster.vlen or len(cluster.tokens) != len(masked):
+            return self._absorb_run(cluster, masked)
         merged = tuple(
             t if t == m or (WILDCARD in t and self._covers(t, m)) else generalise_token(t, m)
             for t, m in zip(cluster.tokens, masked)
@@ -539,6 +807,37 @@ class TemplateMiner:
             return False
         self._retemplate(cluster, merged)
         return True
+
+    def _absorb_run(self, cluster: _Cluster, masked: tuple[str, ...]) -> bool:
+        """Generalise ``cluster`` to a variable-length template covering ``masked`` (their run-collapsed forms)."""
+        key = collapse_runs(masked)
+        merged = tuple(
+            t if t == m or (WILDCARD in t and self._covers(t, m)) else generalise_token(t, m)
+            for t, m in zip(cluster.collapsed, key)
+        )
+        if cluster.vlen and merged == cluster.tokens:
+            return False
+        old_id = cluster.template_id
+        self._remove(cluster)
+        cluster.vlen = True
+        cluster.retemplate(merged)
+        self._alias(old_id, cluster.template_id)
+        twin = self._clusters.get(cluster.template_id)
+        if twin is not None:
+            self._fold_twin(cluster, twin)
+        else:
+            self._insert(cluster)
+        return True
+
+    def _fold_twin(self, cluster: _Cluster, twin: _Cluster) -> None:
+        """``cluster`` was generalised into the text of ``twin``: count it there (and widen twin to runs if needed)."""
+        twin.count += cluster.count
+        twin.last_seen = max(twin.last_seen, cluster.last_seen)
+        if cluster.vlen and not twin.vlen:
+            self._remove(twin)
+            twin.vlen = True
+            twin.retemplate(twin.tokens)
+            self._insert(twin)
 
     def _resolve(self, cluster: _Cluster) -> _Cluster:
         """The live cluster that ``cluster`` became (it may have been folded into a twin or sibling)."""
@@ -554,38 +853,138 @@ class TemplateMiner:
         self._alias(old_id, cluster.template_id)
         twin = self._clusters.get(cluster.template_id)
         if twin is not None:  # generalised into an existing template: fold into it
-            twin.count += cluster.count
-            twin.last_seen = max(twin.last_seen, cluster.last_seen)
+            self._fold_twin(cluster, twin)
             return
         self._insert(cluster)
         self._merge_siblings(cluster)
+        if self._clusters.get(cluster.template_id) is cluster:
+            self._fold_covered(cluster)
+
+    def _fold_covered(self, general: _Cluster) -> None:
+        """Fold into ``general`` the templates of its length that it now covers (made before it generalised).
+
+        Otherwise a template seen first (``KOMXGJTEKD: removed``) keeps its own id while later messages of its
+        event join the general one (``<*>: removed``).
+        """
+        if general.vlen:
+            return
+        tokens = general.tokens
+        # Cheap filter first: a covered template has the same token at the general one's first constant position.
+        fixed = next((i for i, t in enumerate(tokens) if WILDCARD not in t), None)
+        for other in list(self._by_length.get(len(tokens), ())):
+            if other is general or (fixed is not None and other.tokens[fixed] != tokens[fixed]):
+                continue
+            if all(t == o or (WILDCARD in t and self._covers(t, o)) for t, o in zip(tokens, other.tokens)):
+                self._fold(other, general)
 
     def _merge_siblings(self, cluster: _Cluster) -> None:
         """Make a word position a variable once ``min_siblings`` templates differ only there.
 
         Also folds ``cluster`` into an existing template that already has a wildcard at such a position.
         """
+        config = self.config
         for key in self._sibling_keys(cluster):
-            i, blanked = key
+            positions, blanked = key
             general = self._by_tokens.get(blanked)
-            group = self._siblings.get(key, set())
-            if general is None and len(group) < self.config.min_siblings:
+            group = self._siblings.get(key, ())
+            needed = config.min_siblings_first if positions[0] == 0 else config.min_siblings
+            if general is None and len(group) < needed and not (positions[0] == 0 and self._shared_firsts(key)):
                 continue
-            members = [self._clusters[tid] for tid in group if tid in self._clusters]
+            # In id order: sets iterate in a per-process order, and the merged text must not depend on it.
+            members = sorted((self._clusters[tid] for tid in group if tid in self._clusters), key=_by_id)
             if general is not None:
-                target, merged = general, blanked
+                self._join(members, general, blanked)
             else:
-                target = max(members, key=lambda c: (c.count, c.template_id))
-                token = members[0].tokens[i]
-                for member in members[1:]:
-                    token = generalise_token(token, member.tokens[i])
-                merged = blanked[:i] + (token,) + blanked[i + 1 :]
-            for member in members:
-                if member is not target:
-                    self._fold(member, target)
-            if target.tokens != merged:
-                self._retemplate(target, merged)
+                self._join(members, None, self._generalised(members, blanked, positions))
             return
+        if config.min_siblings_pair:
+            self._merge_pair(cluster)
+
+    def _shared_firsts(self, key: _SiblingKey) -> bool:
+        """Whether the first words of this family also start another family (another event) together.
+
+        Table names, hosts or queues that start several events are values; the words that name events (boot,
+        halt) come with one tail each. Needs ``min_siblings - 1`` shared words.
+        """
+        words = self._first_words(key)
+        need = self.config.min_siblings - 1
+        if len(words) < need:
+            return False
+        if len(words & self._first_values) >= need:
+            return True  # they were found to be values before (their other families are already merged)
+        others: set[_SiblingKey] = set()
+        for word in words:
+            others.update(self._starts.get(word, ()))
+        others.discard(key)
+        if any(len(words & self._first_words(other)) >= need for other in others):
+            if len(self._first_values) >= 10_000:
+                self._first_values.clear()  # bounded; only a hint for later families
+            self._first_values.update(words)
+            return True
+        return False
+
+    def _first_words(self, key: _SiblingKey) -> set[str]:
+        return {self._clusters[tid].tokens[0] for tid in self._siblings.get(key, ()) if tid in self._clusters}
+
+    def _generalised(self, members: list[_Cluster], tokens: tuple[str, ...], positions: tuple[int, ...]) -> tuple[str, ...]:
+        """``tokens`` with each of ``positions`` the token pattern covering all ``members`` there."""
+        out = list(tokens)
+        for i in positions:
+            token = members[0].tokens[i]
+            for member in members[1:]:
+                token = generalise_token(token, member.tokens[i])
+            out[i] = token
+        return tuple(out)
+
+    def _join(self, members: list[_Cluster], target: _Cluster | None, tokens: tuple[str, ...]) -> None:
+        """Fold ``members`` into ``target`` (default: the most frequent member), whose template becomes ``tokens``."""
+        if target is None:
+            target = max(members, key=lambda c: (c.count, c.template_id))
+        for member in members:
+            if member is not target:
+                self._fold(member, target)
+        if target.tokens != tokens:
+            self._retemplate(target, tokens)
+
+    def _merge_pair(self, cluster: _Cluster) -> None:
+        """Make two word positions variables once ``min_siblings_pair`` templates differ only there.
+
+        Found by comparing ``cluster`` with the templates of its length (only when a template is made, so no index
+        is kept). The template needs three more plain words, so that what is left still tells events apart.
+        """
+        tokens = cluster.tokens
+        # Not the first word: it more often names the event (X is deprecated, use Y), see min_siblings_first.
+        words = {i for i, t in enumerate(tokens) if i and WILDCARD not in t and self._word_shape(t) is not None}
+        if len(words) < 5:
+            return
+        groups: dict[tuple[int, ...], list[_Cluster]] = {}
+        for other in self._by_length.get(len(tokens), ()):
+            if other is cluster or other.tokens[0] != tokens[0]:
+                continue
+            diff: list[int] = []
+            for k, (a, b) in enumerate(zip(tokens, other.tokens)):
+                if a != b:
+                    diff.append(k)
+                    if len(diff) > 2:
+                        break
+            if len(diff) == 2 and diff[0] in words and diff[1] in words:
+                groups.setdefault(tuple(diff), []).append(other)
+        for positions, members in groups.items():
+            members.append(cluster)
+            if len(members) < self.config.min_siblings_pair or not self._each_varies(members, positions):
+                continue
+            if all(WILDCARD not in m.tokens[i] and self._word_shape(m.tokens[i]) is not None
+                   for m in members for i in positions):
+                self._join(members, None, self._generalised(members, tokens, positions))
+                return
+
+    def _each_varies(self, members: list[_Cluster], positions: tuple[int, ...]) -> bool:
+        """Whether each blanked word takes ``min_siblings`` values among ``members`` (a pair family).
+
+        Two words that each take few values (LOOKING / LEADING / FOLLOWING) are states naming events; words
+        that take many (the states of a long life cycle) are the values of one event.
+        """
+        return all(len({m.tokens[i] for m in members}) >= self.config.min_siblings for i in positions)
 
     def _fold(self, member: _Cluster, target: _Cluster) -> None:
         self._remove(member)
@@ -597,44 +996,59 @@ class TemplateMiner:
         self._clusters[cluster.template_id] = cluster
         self._by_tokens[cluster.tokens] = cluster
         self._aliases.pop(cluster.template_id, None)  # a live template is never an alias
-        self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
+        if not cluster.vlen:
+            self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
+            self._by_length.setdefault(len(cluster.tokens), []).append(cluster)
+        self._by_runs.setdefault(len(cluster.collapsed), []).append(cluster)
+        if cluster.vlen or len(cluster.collapsed) < len(cluster.tokens):
+            self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
         for key in self._sibling_keys(cluster):
             self._siblings.setdefault(key, set()).add(cluster.template_id)
+            if key[0][0] == 0:
+                self._starts.setdefault(cluster.tokens[0], set()).add(key)
 
     def _remove(self, cluster: _Cluster) -> None:
         if self._clusters.get(cluster.template_id) is cluster:
             del self._clusters[cluster.template_id]
         if self._by_tokens.get(cluster.tokens) is cluster:
             del self._by_tokens[cluster.tokens]
-        key = (len(cluster.tokens), _anchor(cluster.tokens))
-        bucket = self._buckets.get(key)
-        if bucket is not None:
-            self._buckets[key] = [c for c in bucket if c is not cluster]
-            if not self._buckets[key]:
-                del self._buckets[key]
+        self._unlist(self._buckets, (len(cluster.tokens), _anchor(cluster.tokens)), cluster)
+        self._unlist(self._by_runs, len(cluster.collapsed), cluster)
+        self._unlist(self._ragged, len(cluster.collapsed), cluster)
+        self._unlist(self._by_length, len(cluster.tokens), cluster)
         for skey in self._sibling_keys(cluster):
             group = self._siblings.get(skey)
             if group is not None:
                 group.discard(cluster.template_id)
                 if not group:
                     del self._siblings[skey]
+                    starts = self._starts.get(cluster.tokens[0])
+                    if skey[0][0] == 0 and starts is not None:
+                        starts.discard(skey)
+                        if not starts:
+                            del self._starts[cluster.tokens[0]]
 
-    def _sibling_keys(self, cluster: _Cluster) -> list[tuple[int, tuple[str, ...]]]:
+    @staticmethod
+    def _unlist(index: dict[Any, list[_Cluster]], key: Any, cluster: _Cluster) -> None:
+        bucket = index.get(key)
+        if bucket is not None and cluster in bucket:
+            index[key] = [c for c in bucket if c is not cluster]
+            if not index[key]:
+                del index[key]
+
+    def _sibling_keys(self, cluster: _Cluster) -> list[_SiblingKey]:
         """Keys under which templates differing in one word only meet: the template with that word blanked.
 
-        The first token is never blanked (as in Drain, it is taken as a constant: "Starting X" vs "Ending X"),
-        and a template needs two tokens or more (one-word messages are all distinct events). Computed once per
-        template (kept on the cluster until it is retemplated).
+        ``min_siblings`` templates (``min_siblings_first`` for the first word, which more often names the event)
+        make it a variable (see ``_merge_pair`` for two words). A template needs two tokens or more (one-word
+        messages are all distinct events). Computed once per template (kept until retemplated).
         """
         keys = cluster.sibling_keys
         if keys is None:
             tokens = cluster.tokens
             shape = self._word_shape
-            keys = [
-                (i, tokens[:i] + (WILDCARD,) + tokens[i + 1 :])
-                for i in range(1, len(tokens))
-                if WILDCARD not in tokens[i] and shape(tokens[i]) is not None
-            ] if len(tokens) >= 2 else []
+            words = [i for i in range(len(tokens)) if WILDCARD not in tokens[i] and shape(tokens[i]) is not None]
+            keys = [((i,), tokens[:i] + (WILDCARD,) + tokens[i + 1 :]) for i in words] if len(tokens) >= 2 else []
             cluster.sibling_keys = keys
         return keys
 
@@ -652,10 +1066,26 @@ class TemplateMiner:
             self._exact.clear()  # cheap bounded reset; the cache refills with the hot messages at once
         self._exact[masked] = cluster
 
-    def _evict(self) -> None:
-        """Drop the rarest, least recently seen templates down to 90% of the cap."""
+    def _evict(self, spare: str) -> None:
+        """Drop the rarest, least recently seen templates down to 90% of the cap (never ``spare``, the template
+        just returned: its id is about to be written, it must resolve)."""
         keep = max(1, int(self.config.max_templates * 0.9))
-        victims = sorted(self._clusters.values(), key=lambda c: (c.count, c.last_seen))
-        for cluster in victims[: len(self._clusters) - keep]:
-            self._remove(cluster)
+        victims = sorted((c for c in self._clusters.values() if c.template_id != spare),
+                         key=lambda c: (c.count, c.last_seen))
+        self.evict([c.template_id for c in victims[: len(self._clusters) - keep]])
+
+    def usage(self) -> list[tuple[int, int, str]]:
+        """(count, last seen, template id) of every live template: what eviction weighs (rare and old go first)."""
+        return [(c.count, c.last_seen, c.template_id) for c in self._clusters.values()]
+
+    def evict(self, template_ids: list[str]) -> None:
+        """Forget these live templates (their ids then resolve to nothing); unknown ids are ignored."""
+        for template_id in template_ids:
+            cluster = self._clusters.get(template_id)
+            if cluster is not None:
+                self._remove(cluster)
         self._exact = {k: c for k, c in self._exact.items() if self._clusters.get(c.template_id) is c}
+
+    def knows(self, template_id: str) -> bool:
+        """Whether ``template_id`` is a live template or an alias of this miner."""
+        return template_id in self._clusters or template_id in self._aliases

@@ -1,0 +1,180 @@
+"""The miner on log shapes it was not tuned on: variable first tokens, generated ids, value lists, wrapped values.
+
+Each test builds a small synthetic source whose true events are known and checks the grouping, so a rule that
+only holds on the Loghub samples fails here.
+"""
+
+import random
+
+from enricher.templates import MinerConfig, TemplateMiner
+
+
+def groups_of(miner: TemplateMiner, lines: list[str]) -> list[str]:
+    ids = [miner.add(line).template_id for line in lines]
+    return [miner.canonical_id(i) for i in ids]
+
+
+def same_partition(truth: list[str], predicted: list[str]) -> bool:
+    """Whether the predicted groups are exactly the true groups (grouping accuracy 1.0)."""
+    pairs = set(zip(truth, predicted))
+    return len(pairs) == len(set(truth)) == len(set(predicted))
+
+
+def test_identifier_with_digits_glued_to_letters_is_one_variable() -> None:
+    miner = TemplateMiner()
+    miner.add("Scheduling task on worker name_A12 now")
+    match = miner.add("Scheduling task on worker name_B7 now")
+    assert match.template == "Scheduling task on worker <*> now"
+    assert match.params == ["name_B7"]
+    miner.add("node-C3 went offline")
+    assert miner.add("node-D14 went offline").template == "<*> went offline"
+
+
+def test_generated_ids_are_masked_at_first_sight() -> None:
+    miner = TemplateMiner()
+    first = miner.add("session qZ7K2WbR004311 created")
+    assert first.template == "session <*> created" and first.params == ["qZ7K2WbR004311"]
+    assert miner.add("session 1LZEZGEIWB created").template_id == first.template_id
+    # Words with a version or unit number are wording, not ids.
+    assert miner.add("negotiated ssh2 with SOCKS5 proxy").template == "negotiated ssh2 with SOCKS5 proxy"
+
+
+def test_variable_first_token_does_not_split_events() -> None:
+    rng = random.Random(1)
+    tables = ["users", "orders", "payments", "sessions", "invoices", "products", "carts", "stock", "audit", "events"]
+    lines, truth = [], []
+    for _ in range(400):
+        kind = rng.randrange(3)
+        table = rng.choice(tables)
+        lines.append([f"{table}: inserted {rng.randint(1, 500)} rows in {rng.randint(1, 90)} ms",
+                      f"{table}: lock wait timeout exceeded",
+                      f"{rng.choice(['web-a1', 'db-b2', 'cache-c3', 'web-a4'])} heartbeat received"][kind])
+        truth.append(str(kind))
+    assert same_partition(truth, groups_of(TemplateMiner(), lines))
+
+
+def test_first_word_that_names_the_event_is_kept() -> None:
+    miner = TemplateMiner()
+    for verb in ["boot", "halt", "wait"]:
+        for n in range(5):
+            miner.add(f"{verb} (command {n})")
+    assert sorted(t for _, t, _ in miner.templates()) == ["boot (command <*>)", "halt (command <*>)",
+                                                         "wait (command <*>)"]
+
+
+def test_queue_id_first_token_without_digits_is_folded_into_the_general_template() -> None:
+    rng = random.Random(2)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    lines = [f"{''.join(rng.choice(letters) for _ in range(10))}: removed" for _ in range(200)]
+    lines.insert(0, "KOMXGJTEKD: removed")  # no digit: looks like a word until more messages arrive
+    miner = TemplateMiner()
+    assert len(set(groups_of(miner, lines))) == 1
+    assert [t for _, t, _ in miner.templates()] == ["<*>: removed"]
+
+
+def test_value_lists_of_any_length_are_one_event() -> None:
+    rng = random.Random(3)
+    miner = TemplateMiner()
+    lines = [f"replicating shard {rng.randint(0, 40)} to "
+             + " ".join(f"{rng.choice('abxyz')}{rng.randint(1, 40)}" for _ in range(rng.randint(1, 6)))
+             for _ in range(200)]
+    lines += [f"Fan speeds ( {' '.join(str(rng.randint(1000, 5000)) for _ in range(rng.randint(2, 6)))} )"
+              for _ in range(100)]
+    predicted = groups_of(miner, lines)
+    assert len(set(predicted[:200])) == 1 and len(set(predicted[200:])) == 1
+    assert set(predicted[:200]).isdisjoint(predicted[200:])
+    assert sorted(t for _, t, _ in miner.templates()) == ["Fan speeds ( <*> )", "replicating shard <*> to <*>"]
+    match = miner.add("replicating shard 7 to a1 b2 x3")
+    assert match.params == ["7", "a1 b2 x3"]
+    assert miner.extract_params(match.template, "replicating shard 9 to z9") == ["9", "z9"]
+
+
+def test_value_lists_stay_apart_when_the_wording_differs() -> None:
+    miner = TemplateMiner()
+    miner.add("quorum reached with peers a1 a2 a3")
+    miner.add("quorum reached with peers b4 b5")
+    lost = miner.add("quorum lost with peers a1 a2")
+    assert lost.template == "quorum lost with peers a1 a2" and lost.is_new
+    assert miner.match("quorum reached with peers c9 c8 c7 c6") is not None
+
+
+def test_list_lengths_can_be_switched_off() -> None:
+    miner = TemplateMiner(MinerConfig(merge_runs=False))
+    a = miner.add("quorum reached with peers a1 a2 a3")
+    b = miner.add("quorum reached with peers b4 b5")
+    assert a.template_id != b.template_id
+
+
+def test_wrapped_values_are_masked_whole() -> None:
+    miner = TemplateMiner()
+    miner.add("rrdtool update failed (/var/lib/collectd/rrd/web-a1/cpu-0/cpu-idle.rrd) permission denied")
+    match = miner.add("rrdtool update failed (/var/lib/collectd/rrd/db-b2/cpu-3/cpu-user.rrd) permission denied")
+    assert match.template == "rrdtool update failed (<*>) permission denied"
+    assert miner.add("worker exited [pid 4321] status 0").template == "worker exited [pid <*>] status <*>"
+
+
+def test_variable_length_templates_survive_a_restart() -> None:
+    miner = TemplateMiner()
+    for hosts in ["a1", "a1 a2", "b1 b2 b3"]:
+        last = miner.add(f"peers {hosts} joined")
+    restored = TemplateMiner.from_state(miner.to_state())
+    again = restored.add("peers c1 c2 c3 c4 c5 joined")
+    assert again.template_id == last.template_id and not again.is_new
+    assert again.params == ["c1 c2 c3 c4 c5"]
+
+
+def test_two_words_that_each_take_many_values_become_variables() -> None:
+    states = ["NEW", "UNASSIGNED", "ASSIGNED", "RUNNING", "COMMIT_PENDING", "SUCCEEDED", "KILLED", "FAILED"]
+    rng = random.Random(4)
+    miner = TemplateMiner()
+    lines = []
+    for _ in range(300):
+        a = rng.randrange(len(states) - 1)
+        lines.append(f"attempt_{rng.randint(1, 99)}_m_{rng.randint(1, 9999)} TaskAttempt Transitioned from "
+                     f"{states[a]} to {states[a + 1]}")
+    assert len(set(groups_of(miner, lines))) == 1
+    assert [t for _, t, _ in miner.templates()] == ["attempt_<*>_m_<*> TaskAttempt Transitioned from <*> to <*>"]
+
+
+def test_two_words_with_few_values_stay_part_of_the_event() -> None:
+    miner = TemplateMiner()
+    states = ["LOOKING", "LEADING", "FOLLOWING"]
+    for mine in states:
+        for theirs in states:
+            for n in range(3):
+                miner.add(f"Notification: {n} (n.leader), {theirs} (n.state), {n} (n.sid), {mine} (my state)")
+    assert len(miner) == 9  # three states each: the pairs name nine events
+
+
+def test_paths_with_spaces_are_one_value() -> None:
+    miner = TemplateMiner()
+    plain = miner.add("Opening file /data/reports/q1.txt for read")
+    spaced = miner.add("Opening file /data/My Documents/report 2.txt for read")
+    assert miner.canonical_id(plain.template_id) == spaced.template_id
+    assert spaced.template == "Opening file <*> for read"
+    assert spaced.params == ["/data/My Documents/report 2.txt"]
+
+
+def test_a_unit_after_a_value_belongs_to_the_value() -> None:
+    miner = TemplateMiner()
+    small = miner.add("Block rdd_1 stored in memory (estimated size 93.0 B, free 317.1 KB)")
+    large = miner.add("Block rdd_2 stored in memory (estimated size 5.2 KB, free 310.4 MB)")
+    assert miner.canonical_id(small.template_id) == large.template_id
+    assert large.template == "Block rdd_<*> stored in memory (estimated size <*> <*>, free <*> <*>)"
+
+
+def test_first_words_that_start_several_events_are_values_even_when_few() -> None:
+    rng = random.Random(1)
+    tables = ["users", "orders", "payments", "carts", "stock"]  # fewer than min_siblings_first
+    miner = TemplateMiner()
+    lines, truth = [], []
+    for _ in range(300):
+        kind = rng.randrange(3)
+        table = rng.choice(tables)
+        lines.append([f"{table}: inserted {rng.randint(1, 500)} rows in {rng.randint(1, 90)} ms",
+                      f"{table}: lock wait timeout exceeded",
+                      f"{table}: vacuum finished, {rng.randint(0, 99)} dead tuples removed"][kind])
+        truth.append(str(kind))
+    assert same_partition(truth, groups_of(miner, lines))
+    restored = TemplateMiner.from_state(miner.to_state())
+    assert restored.add("audit: lock wait timeout exceeded").template == "<*>: lock wait timeout exceeded"
