@@ -142,6 +142,23 @@ class ModelsConfig(_Section):
     )
 
 
+class TemplatesConfig(MinerConfig):
+    """The template miner's settings, and how documents are split into log sources for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partition_fields: list[str] = Field(
+        default=["service.name", "service", "log.file.path", "log.file"],
+        description="fields tried in order for a document's log source: each source gets its own miner, so "
+        "sources sharing an index do not mix their templates ([]: one miner for everything)",
+    )
+    max_partitions: int = Field(
+        default=1000, ge=1,
+        description="cap on distinct sources; documents of sources beyond it share one miner (a field with "
+        "per-document values must not make a miner per document)",
+    )
+
+
 class ScheduleConfig(_Section):
     interval_seconds: float = Field(default=60.0, gt=0, description="time between enrichment passes")
     max_batches_per_pass: int | None = Field(default=None, ge=1, description="cap on batches in one pass")
@@ -169,7 +186,7 @@ class Settings(BaseSettings):
     opensearch: OpenSearchConfig = Field(default_factory=OpenSearchConfig)
     source: SourceConfig = Field(default_factory=SourceConfig)
     sink: SinkConfig = Field(default_factory=SinkConfig)
-    templates: MinerConfig = Field(default_factory=MinerConfig)
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="serve Prometheus metrics here")

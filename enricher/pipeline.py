@@ -29,7 +29,7 @@ from enricher.records import (
     TemplateMatch,
 )
 from enricher.severity import normalize_severity
-from enricher.templates import TemplateMiner
+from enricher.templates import PartitionedMiner
 
 __all__ = ["OK", "ERROR", "LogInput", "NoveltyCandidate", "EnrichmentPipeline", "AnomalyScorer", "combine_verdicts"]
 
@@ -70,7 +70,7 @@ class AnomalyScorer:
 
 @dataclass
 class EnrichmentPipeline:
-    miner: TemplateMiner
+    miner: PartitionedMiner
     pipeline_version: str
     max_message_bytes: int = 65_536
     classifier: ClassifierLike | None = None
@@ -108,7 +108,7 @@ class EnrichmentPipeline:
             problem = self._validate(item.message)
             if problem is None:
                 try:
-                    matches[position] = self.miner.add(item.message)
+                    matches[position] = self.miner.add(item.message, partition=self._partition(item.partition))
                 except Exception as exc:  # one unparseable message must not stop the batch
                     problem = f"template mining failed: {type(exc).__name__}: {exc}"[:500]
             if problem is not None:
@@ -126,6 +126,14 @@ class EnrichmentPipeline:
         if self.scorers:
             self._score_anomalies(positions, matches, inputs, results)
         return results
+
+    def _partition(self, partition: str) -> str:
+        """The source's own miner, unless there are too many sources already (they then share one)."""
+        limit = getattr(self.miner.config, "max_partitions", None)
+        if not partition or limit is None or self.miner.miner(partition) is not None \
+                or len(self.miner.partitions()) < limit:
+            return partition
+        return ""
 
     def _validate(self, message: Any) -> str | None:
         if message is None:

@@ -19,6 +19,7 @@ class LogInput:
     timestamp: float | None = None  # seconds since the epoch, when known
     ref: tuple[str, str] | None = None  # (index, id) of the document, when it comes from OpenSearch
     level: str | None = None  # the severity the document itself states (log.level, level...), if any
+    partition: str = ""  # the log source it comes from (its own template miner); "" = the shared one
 
 
 @dataclass(slots=True)

@@ -31,7 +31,7 @@ from enricher.retry import RetryPolicy
 from enricher.sink import BulkSink
 from enricher.source import DocumentSource, SourceDocument, get_field
 from enricher.state import Checkpoint, PassProgress, StateStore, TemplateStore, source_state_id
-from enricher.templates import TemplateMiner
+from enricher.templates import PartitionedMiner
 from enricher.writer import ConflictAwareWriter, DocumentOutcome, Fate
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
 
         torch.set_num_threads(settings.models.torch_threads)  # process-wide: the service owns its process
     miner_state = (saved_state or {}).get("miner")
-    miner = TemplateMiner.from_state(miner_state, settings.templates) if miner_state else TemplateMiner(settings.templates)
+    miner = PartitionedMiner.from_state(miner_state, settings.templates) if miner_state \
+        else PartitionedMiner(settings.templates)
     pipeline = EnrichmentPipeline(
         miner=miner, pipeline_version=settings.pipeline_version,
         max_message_bytes=settings.source.max_message_bytes,
@@ -153,7 +154,8 @@ class EnrichmentService:
         namespace = settings.sink.namespace
         self.source = DocumentSource(
             client, settings.source, namespace=namespace, pipeline_version=settings.pipeline_version,
-            extra_fields=(f"{namespace}.template.id", f"{namespace}.template.novel"), policy=policy,
+            extra_fields=(f"{namespace}.template.id", f"{namespace}.template.novel"),
+            partition_fields=tuple(settings.templates.partition_fields), policy=policy,
         )
         self.sink = BulkSink(client, settings.sink, on_retry=self.metrics.retries.inc)
         self.writer = ConflictAwareWriter(

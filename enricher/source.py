@@ -78,6 +78,7 @@ class DocumentSource:
         namespace: str,
         pipeline_version: str,
         extra_fields: tuple[str, ...] = (),
+        partition_fields: tuple[str, ...] = (),
         policy: RetryPolicy | None = None,
     ) -> None:
         self.client = client
@@ -88,8 +89,10 @@ class DocumentSource:
         self.excluded: dict[str, str] = {}  # index -> why it is left out of every read
         self.loaded_models: list[str] = []  # kinds whose documents enriched without them are pending again
         self._session_keys = SessionKeys(config.session)
+        self._partition_fields = partition_fields
         self._fields = sorted({
-            config.message_field, config.timestamp_field, *config.session.fields, *config.level_fields, *extra_fields,
+            config.message_field, config.timestamp_field, *config.session.fields, *config.level_fields,
+            *partition_fields, *extra_fields,
             f"{namespace}.pipeline_version", f"{namespace}.enriched_at",
         })
 
@@ -122,14 +125,8 @@ class DocumentSource:
         message = get_field(doc.source, self.config.message_field)
         return LogInput(message=message, session_key=self._session_keys(doc.source, message),
                         timestamp=epoch_seconds(get_field(doc.source, self.config.timestamp_field)), ref=doc.ref,
-                        level=self._level(doc.source))
-
-    def _level(self, document: dict[str, Any]) -> str | None:
-        for name in self.config.level_fields:
-            value = get_field(document, name)
-            if isinstance(value, str) and value.strip():
-                return value
-        return None
+                        level=_first_text(doc.source, self.config.level_fields),
+                        partition=_first_text(doc.source, self._partition_fields) or "")
 
     def pending_query(
         self, since: TimeBound | None, until: TimeBound | None = None, *, pending_only: bool = True
@@ -270,6 +267,15 @@ class DocumentSource:
 
 def _bound(value: TimeBound) -> str:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _first_text(document: dict[str, Any], fields: list[str] | tuple[str, ...]) -> str | None:
+    """The first of ``fields`` that holds non-blank text."""
+    for name in fields:
+        value = get_field(document, name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def _check_shards(response: dict[str, Any]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from enricher.pipeline import AnomalyScorer, EnrichmentPipeline, LogInput, combine_verdicts
 from enricher.records import AnomalyVerdict, Classification
-from enricher.templates import MinerConfig, TemplateMiner
+from enricher.config import TemplatesConfig
+from enricher.templates import PartitionedMiner
 
 
 class CountingClassifier:
@@ -45,7 +46,8 @@ class WrittenForm(EnrichmentPipeline):
 
 
 def pipeline(**kwargs):
-    return WrittenForm(miner=TemplateMiner(MinerConfig()), pipeline_version="7", **kwargs)
+    return WrittenForm(miner=PartitionedMiner(TemplatesConfig(**kwargs.pop("templates", {}))), pipeline_version="7",
+                       **kwargs)
 
 
 def test_bad_messages_are_marked_and_the_rest_enriched():
@@ -161,3 +163,14 @@ def test_combine_takes_the_most_alarmed_model_per_family():
     assert combined["kind"] == ["autoencoder"] and combined["reason_code"] == ["unusual_session"]
     assert combined["sequence"]["is_anomaly"] is False
     assert combined["reasons"] == ["autoencoder-vae: score 30 above threshold 10"]
+
+
+def test_sources_get_their_own_templates_up_to_the_partition_cap():
+    p = pipeline(templates={"max_partitions": 2})
+    lines = [f"Worker {i} started" for i in range(6)]
+    results = p.enrich([LogInput(line, "s", partition=source) for line in lines for source in ("a", "b", "c")])
+    ids = {source: {r["template"]["id"] for r in results[k::3]} for k, source in enumerate("abc")}
+    assert len(ids["a"]) == len(ids["b"]) == 1 and ids["a"] != ids["b"], "one template per source, unmixed"
+    assert p.miner.partitions() == ["a", "b"] or sorted(p.miner.partitions()) == ["", "a", "b"]
+    shared = pipeline().enrich([LogInput(line, "s") for line in lines])
+    assert ids["c"] == {shared[-1]["template"]["id"]}, "a source past the cap shares the unpartitioned miner"
