@@ -1,0 +1,49 @@
+"""(a) SIGKILL at random moments: no document lost or written twice, originals unchanged, novelty kept."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import pytest
+
+from .helpers import check_enriched_once, count_enriched, fetch_all, load, novelty_problems, sample_docs
+
+pytestmark = [pytest.mark.faults, pytest.mark.integration]
+
+KILLS = 10
+DOCS_PER_INDEX = 10_000
+
+
+def test_repeated_sigkill_then_clean_pass_enriches_every_document_exactly_once(opensearch, enricher, fnames, proxy):
+    first, second = fnames.index("logs-a"), fnames.index("logs-b")
+    originals = {
+        first: load(opensearch, first, sample_docs(DOCS_PER_INDEX, seed=1), shards=2),
+        second: load(opensearch, second, sample_docs(DOCS_PER_INDEX, seed=2)),
+    }
+    total = sum(len(docs) for docs in originals.values())
+    # Slow writes down a little so that each process is killed while it works, not after it is done.
+    proxy.add("delay", path=r"/_bulk", seconds=0.1)
+    config = enricher.config(source={"batch_size": 150})
+    rng = random.Random(20)
+    progress = []
+    for kill in range(KILLS):
+        process = enricher.start("run" if kill % 3 == 2 else "once", config=config)
+        time.sleep(rng.uniform(1.2, 3.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        progress.append(count_enriched(opensearch, f"{fnames.prefix}-logs*"))
+    assert 0 < progress[-1] < total, f"the kills should land mid-run (enriched after each kill: {progress})"
+    assert len(set(progress)) >= KILLS // 2, f"most kills should interrupt real work: {progress}"
+
+    proxy.clear()
+    final = enricher.once(config=config)
+    assert final.returncode == 0, final.stderr[-3000:]
+
+    for index, docs in originals.items():
+        stored = fetch_all(opensearch, index)
+        check_enriched_once(stored, docs)
+    stored_all = {**fetch_all(opensearch, first), **fetch_all(opensearch, second)}
+    problems = novelty_problems(stored_all, opensearch, fnames.templates)
+    assert not problems, f"{len(problems)} novelty problems after {KILLS} kills, e.g. {problems[:5]}"
