@@ -81,7 +81,7 @@ class Enricher:
     host: str
     patterns: list[str]
     overrides: dict[str, Any] = field(default_factory=dict)
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    processes: list["Service"] = field(default_factory=list)
 
     def config(self, **overrides: Any) -> Path:
         settings: dict[str, Any] = {
@@ -122,15 +122,20 @@ class Enricher:
             report = json.loads(done.stdout[start:]) if start >= 0 else None
         return PassResult(done.returncode, report, done.stdout, done.stderr)
 
-    def start(self, verb: str = "run", config: Path | None = None, **overrides: Any) -> subprocess.Popen:
+    def start(self, verb: str = "run", config: Path | None = None, **overrides: Any) -> "Service":
+        """Start a CLI command in the background; its output goes to files (a full pipe would block it)."""
         config = config or self.config(**overrides)
         args = [verb, "--config", str(config)]
         if verb == "once":
             args += ["--no-progress", "--json"]
-        process = subprocess.Popen(self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env=self.env(), cwd=REPO_ROOT)
-        self.processes.append(process)
-        return process
+        tag = uuid.uuid4().hex[:6]
+        out, err = self.workdir / f"{verb}-{tag}.out", self.workdir / f"{verb}-{tag}.err"
+        with out.open("w") as stdout, err.open("w") as stderr:
+            process = subprocess.Popen(self.command(*args), stdout=stdout, stderr=stderr, text=True,
+                                       env=self.env(), cwd=REPO_ROOT)
+        service = Service(process, out, err)
+        self.processes.append(service)
+        return service
 
     def status(self, config: Path | None = None, **overrides: Any) -> dict[str, Any]:
         config = config or self.config(**overrides)
@@ -145,10 +150,53 @@ class Enricher:
                               timeout=300, env=self.env(), cwd=REPO_ROOT)
 
     def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=30)
+        for service in self.processes:
+            if service.poll() is None:
+                service.send_signal(signal.SIGKILL)
+                service.wait(timeout=30)
+
+
+@dataclass
+class Service:
+    """A CLI process started in the background, with its output in files."""
+
+    process: subprocess.Popen
+    stdout_path: Path
+    stderr_path: Path
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def send_signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.process.wait(timeout=timeout)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, then wait for the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def report(self) -> dict[str, Any] | None:
+        text = self.stdout()
+        start = text.find("{")
+        return json.loads(text[start:]) if start >= 0 and self.process.returncode == 0 else None
 
 
 # -- documents -------------------------------------------------------------------------------------
