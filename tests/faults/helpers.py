@@ -60,6 +60,11 @@ class PassResult:
         return parse_logs(self.stderr)
 
 
+def tail(text: str, lines: int = 12) -> str:
+    """The end of a process's output, for assertion messages."""
+    return "\n".join(text.strip().splitlines()[-lines:])[-3000:]
+
+
 def parse_logs(text: str) -> list[dict[str, Any]]:
     records = []
     for line in text.splitlines():
@@ -308,7 +313,9 @@ def pushback_lines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for record in records:
         if record.get("level") not in ("WARNING", "ERROR", "CRITICAL"):
             continue
-        text = json.dumps(record).lower()
+        # The message and the fields that carry a cause (not paths, which hold the test's name).
+        said = [record.get("message", "")] + [str(record.get(key, "")) for key in ("status", "reason", "error")]
+        text = " ".join(said).lower()
         if any(word in text for word in words):
             found.append(record)
     return found

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .helpers import check_enriched_once, count_enriched, fetch_all, load, novelty_problems, sample_docs
+from .helpers import tail, check_enriched_once, count_enriched, fetch_all, load, novelty_problems, sample_docs
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -39,7 +39,7 @@ def test_repeated_sigkill_then_clean_pass_enriches_every_document_exactly_once(o
 
     proxy.clear()
     final = enricher.once(config=config)
-    assert final.returncode == 0, final.stderr[-3000:]
+    assert final.returncode == 0, tail(final.stderr)
 
     for index, docs in originals.items():
         stored = fetch_all(opensearch, index)

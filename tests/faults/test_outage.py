@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from .helpers import check_enriched_once, count_enriched, fetch_all, load, sample_docs, wait_for
+from .helpers import tail, check_enriched_once, count_enriched, fetch_all, load, sample_docs, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -19,7 +19,7 @@ def test_running_service_survives_an_outage_and_catches_up(opensearch, enricher,
     service = enricher.start("run", schedule={"interval_seconds": 2})
     assert wait_for(lambda: count_enriched(opensearch, index) == len(before) or service.poll() is not None, 120), \
         "the service did not enrich the first documents"
-    assert service.poll() is None, service.stderr()[-3000:]
+    assert service.poll() is None, tail(service.stderr())
 
     proxy.down(OUTAGE_SECONDS)
     during = load(opensearch, index, sample_docs(1500, seed=2, hours_ago=0.05), prefix="late", create=False)
@@ -32,9 +32,9 @@ def test_running_service_survives_an_outage_and_catches_up(opensearch, enricher,
     alive = service.poll() is None
     service.stop()
     stderr = service.stderr()
-    assert alive, f"the service exited after the outage (code {service.returncode}): {stderr[-3000:]}"
-    assert caught_up, f"not every document was enriched after the outage: {stderr[-3000:]}"
-    assert service.returncode == 0, f"SIGTERM should stop the service cleanly: {stderr[-3000:]}"
+    assert alive, f"the service exited after the outage (code {service.returncode}): {tail(stderr)}"
+    assert caught_up, f"not every document was enriched after the outage: {tail(stderr)}"
+    assert service.returncode == 0, f"SIGTERM should stop the service cleanly: {tail(stderr)}"
     check_enriched_once(fetch_all(opensearch, index), everything)
 
 
@@ -48,6 +48,6 @@ def test_service_started_while_the_cluster_is_down_waits_for_it(opensearch, enri
     service.stop()
     stderr = service.stderr()
     assert proxy.down_hits > 0, "the service should have found the cluster down at start"
-    assert exited is None, f"the service gave up instead of waiting for the cluster (exit code {exited}): {stderr[-1500:]}"
-    assert finished, f"the documents were not enriched once the cluster came back: {stderr[-3000:]}"
+    assert exited is None, f"the service gave up instead of waiting for the cluster (exit code {exited}): {tail(stderr)}"
+    assert finished, f"the documents were not enriched once the cluster came back: {tail(stderr)}"
     check_enriched_once(fetch_all(opensearch, index), docs)
