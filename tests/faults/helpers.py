@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -313,9 +314,9 @@ def pushback_lines(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for record in records:
         if record.get("level") not in ("WARNING", "ERROR", "CRITICAL"):
             continue
-        # The message and the fields that carry a cause (not paths, which hold the test's name).
+        # The message and the fields that carry a cause, without paths (they hold the test's name).
         said = [record.get("message", "")] + [str(record.get(key, "")) for key in ("status", "reason", "error")]
-        text = " ".join(said).lower()
+        text = re.sub(r"\S*/\S*", " ", " ".join(said)).lower()
         if any(word in text for word in words):
             found.append(record)
     return found
