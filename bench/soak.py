@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -84,6 +85,7 @@ class Ingest(threading.Thread):
         self.newest: datetime | None = None
         self.error: str | None = None
         self._sequence = 0
+        self._samples: Iterator[dict[str, Any]] | None = None
 
     def message(self) -> dict[str, Any]:
         self._sequence += 1
@@ -91,11 +93,12 @@ class Ingest(threading.Thread):
             words = " ".join(self.rng.choice(WORDS) for _ in range(4))
             text = f"{words} event {self.rng.randint(1, 10 ** 6)} on node-{self.rng.randint(1, 50)} {self.rng.choice(WORDS)}"
             return {"message": text, "trace_id": f"t-{self._sequence // 5}"}
-        from enricher.samples import generate
+        if self._samples is None:
+            from enricher.samples import generate
 
-        doc = next(generate(1, start=datetime.now(timezone.utc), seed=self._sequence))
-        return {"message": doc["message"], "trace_id": f"{doc.get('trace_id')}-{self._sequence // 5}",
-                "host": doc["host"], "level": doc["level"]}
+            self._samples = generate(10 ** 12, start=datetime.now(timezone.utc), seed=1, anomaly_rate=0.02)
+        doc = next(self._samples)  # whole request and job flows, so sessions look real
+        return {"message": doc["message"], "trace_id": doc.get("trace_id"), "host": doc["host"], "level": doc["level"]}
 
     def run(self) -> None:
         tick = 0.25
