@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,10 @@ from typing import Any
 import yaml
 from opensearchpy import OpenSearch, helpers
 
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM = os.environ.get("ENRICHER_TEST_OPENSEARCH", "http://127.0.0.1:9200")
 NAMESPACE = "enrichment"
+
 
 @dataclass
 class Names:
