@@ -91,7 +91,8 @@ class Ingest(threading.Thread):
         self._sequence += 1
         if self.cardinality == "high":  # word choices in fixed positions: the miner keeps finding new templates
             words = " ".join(self.rng.choice(WORDS) for _ in range(4))
-            text = f"{words} event {self.rng.randint(1, 10 ** 6)} on node-{self.rng.randint(1, 50)} {self.rng.choice(WORDS)}"
+            node, word = self.rng.randint(1, 50), self.rng.choice(WORDS)
+            text = f"{words} event {self.rng.randint(1, 10 ** 6)} on node-{node} {word}"
             return {"message": text, "trace_id": f"t-{self._sequence // 5}"}
         if self._samples is None:
             from enricher.samples import generate

@@ -219,7 +219,8 @@ def create_index(client: OpenSearch, index: str, mappings: dict[str, Any] | None
 
 
 def load(client: OpenSearch, index: str, docs: Iterable[dict[str, Any]], *, prefix: str = "d",
-         start: int = 0, create: bool = True, mappings: dict[str, Any] | None = None, shards: int = 1) -> dict[str, dict]:
+         start: int = 0, create: bool = True, mappings: dict[str, Any] | None = None,
+         shards: int = 1) -> dict[str, dict]:
     """Index documents with ids ``{prefix}{n:06d}``; return them by id."""
     if create and not client.indices.exists(index=index):
         create_index(client, index, mappings, shards)
@@ -272,7 +273,8 @@ def check_enriched_once(stored: dict[str, dict], originals: dict[str, dict], *, 
         hit = stored[doc_id]
         source = dict(hit["_source"])
         enrichment = source.pop(NAMESPACE, None)
-        if not isinstance(enrichment, dict) or enrichment.get("status") not in (("ok", "error") if allow_error else ("ok",)):
+        wanted = ("ok", "error") if allow_error else ("ok",)
+        if not isinstance(enrichment, dict) or enrichment.get("status") not in wanted:
             not_enriched.append(doc_id)
         if source != original:
             changed.append(doc_id)
@@ -301,9 +303,11 @@ def novelty_problems(stored: dict[str, dict], client: OpenSearch, templates_inde
                 novel[template["id"]] = novel.get(template["id"], 0) + 1
     problems = [f"template {tid}: {novel.get(tid, 0)} novel documents" for tid in sorted(known)
                 if novel.get(tid, 0) != 1]
-    problems += [f"template {tid}: novel on documents but not in the templates index" for tid in sorted(set(novel) - known)]
+    problems += [f"template {tid}: novel on documents but not in the templates index"
+                 for tid in sorted(set(novel) - known)]
     if include_unknown:
-        problems += [f"template {tid}: used by documents but not in the templates index" for tid in sorted(used - known)]
+        problems += [f"template {tid}: used by documents but not in the templates index"
+                     for tid in sorted(used - known)]
     return problems
 
 

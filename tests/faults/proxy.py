@@ -308,7 +308,8 @@ def _parse_bulk(body: bytes, default_index: str) -> list[tuple[str, str, str, li
         action = json.loads(lines[position])
         op, meta = next(iter(action.items()))
         count = 1 if op == "delete" else 2
-        items.append((op, meta.get("_index", default_index), str(meta.get("_id", "")), lines[position:position + count]))
+        index, doc_id = meta.get("_index", default_index), str(meta.get("_id", ""))
+        items.append((op, index, doc_id, lines[position:position + count]))
         position += count
     return items
 

@@ -88,7 +88,8 @@ def _outputs(*results) -> str:
 
 
 @pytest.mark.parametrize("time_type", ["text", "long"])
-def test_index_with_a_non_date_timestamp_is_reported_and_others_enriched(opensearch, enricher, fnames, proxy, time_type):
+def test_index_with_a_non_date_timestamp_is_reported_and_others_enriched(opensearch, enricher, fnames, proxy,
+                                                                         time_type):
     good, bad = fnames.index("logs-good"), fnames.index(f"logs-bad{time_type}")
     docs = load(opensearch, good, sample_docs(300, seed=26))
     bad_docs = sample_docs(100, seed=27)

@@ -44,6 +44,7 @@ def test_two_configurations_with_overlapping_patterns_both_install(opensearch, e
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, f"the second configuration could not install: {second.stderr}"
     index = fnames.index("logs-app-2")
-    opensearch.index(index=index, body={"@timestamp": "2026-01-01T00:00:00Z", "message": "m"}, params={"refresh": "true"})
+    opensearch.index(index=index, body={"@timestamp": "2026-01-01T00:00:00Z", "message": "m"},
+                     params={"refresh": "true"})
     mapping = opensearch.indices.get_mapping(index=index)[index]["mappings"]["properties"]
     assert NAMESPACE in mapping, "a new index matching both configurations should get the enrichment mapping"

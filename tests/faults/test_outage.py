@@ -28,7 +28,8 @@ def test_running_service_survives_an_outage_and_catches_up(opensearch, enricher,
     assert service.poll() is None, f"the service exited during the outage (code {service.returncode})"
 
     everything = {**before, **during}
-    caught_up = wait_for(lambda: count_enriched(opensearch, index) == len(everything) or service.poll() is not None, 120)
+    caught_up = wait_for(lambda: count_enriched(opensearch, index) == len(everything) or service.poll() is not None,
+                         120)
     alive = service.poll() is None
     service.stop()
     stderr = service.stderr()
@@ -48,6 +49,7 @@ def test_service_started_while_the_cluster_is_down_waits_for_it(opensearch, enri
     service.stop()
     stderr = service.stderr()
     assert proxy.down_hits > 0, "the service should have found the cluster down at start"
-    assert exited is None, f"the service gave up instead of waiting for the cluster (exit code {exited}): {tail(stderr)}"
+    assert exited is None, \
+        f"the service gave up instead of waiting for the cluster (exit code {exited}): {tail(stderr)}"
     assert finished, f"the documents were not enriched once the cluster came back: {tail(stderr)}"
     check_enriched_once(fetch_all(opensearch, index), docs)
