@@ -243,6 +243,7 @@ def main() -> int:
         if process.poll() is None:
             time.sleep(args.interval * 2)  # one more pass over the last documents ingested
             row = sample(client, names, process.pid, ingest)
+            peak_rss = max(peak_rss, row["rss_mb"] or 0.0)
             print_row(time.monotonic() - started, row)
         else:
             print(f"the enricher exited early with code {process.returncode}; see {log_path}")
