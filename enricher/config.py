@@ -67,6 +67,15 @@ class SessionConfig(_Section):
         description=r"regex applied to the message; its first group (or whole match) is the key, e.g. (blk_-?\d+)",
     )
     default_key: str = Field(default="default", description="key for documents with no session field or match")
+    max_gap: timedelta | None = Field(
+        default=timedelta(minutes=30),
+        description="anomaly models: a session restarts (as a new one) after this long without events; "
+        "sessions keyed by host or service have no natural end (null: never)",
+    )
+    max_events: int | None = Field(
+        default=1000, ge=1,
+        description="anomaly models: a session restarts (as a new one) after this many events (null: never)",
+    )
 
     @field_validator("regex")
     @classmethod

@@ -37,6 +37,8 @@ class ClassifierLike(Protocol):
 
 
 class AnomalyStageLike(Protocol):
+    known_templates: list[str]  # template ids the model was trained on
+
     def score(self, events: list[AnomalyEvent]) -> list[AnomalyVerdict]: ...
 
     def to_state(self) -> dict[str, Any]: ...
@@ -175,7 +177,7 @@ class EnrichmentPipeline:
         A template that generalised after training has a new id; the miner's alias map leads from the
         id the model knows to the current one, so the model still recognises it.
         """
-        trained_ids = getattr(getattr(getattr(scorer.stage, "detector", None), "vocab", None), "keys", None)
+        trained_ids = scorer.stage.known_templates
         if not trained_ids:
             return events
         known = set(trained_ids)

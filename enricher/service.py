@@ -21,8 +21,9 @@ from opensearchpy import OpenSearch
 from enricher.config import Settings
 from enricher.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
-from enricher.pipeline import ERROR, AnomalyScorer, EnrichmentPipeline, LogInput
-from enricher.registry import ModelIntegrityError, ModelRegistry
+from enricher.loading import load_anomaly_scorers, resolve_or_skip
+from enricher.pipeline import ERROR, EnrichmentPipeline, LogInput
+from enricher.registry import ModelRegistry
 from enricher.sink import BulkSink, DocumentUpdate
 from enricher.source import DocumentSource, SessionKeys, SourceDocument, get_field
 from enricher.state import Checkpoint, StateStore, source_state_id
@@ -63,36 +64,6 @@ class PassReport:
     stopped_early: bool = False
 
 
-def load_scorers(settings: Settings, registry: ModelRegistry) -> list[AnomalyScorer]:
-    """The promoted anomaly models of every configured kind (skipping absent ones unless told to fail)."""
-    wanted = [("sequence", kind) for kind in settings.models.sequence_kinds]
-    wanted += [("autoencoder", kind) for kind in settings.models.autoencoder_kinds]
-    scorers = []
-    for family, kind in wanted:
-        resolved = _resolve_or_skip(registry, kind, settings)
-        if resolved is None:
-            continue
-        from enricher import anomaly  # torch is imported only when a model is configured and present
-
-        folder, manifest = resolved
-        if family == "sequence":
-            stage = anomaly.SequenceStage(anomaly.SequenceDetector.from_pretrained(folder), model_version=manifest.version)
-        else:
-            stage = anomaly.AutoencoderStage(anomaly.AutoencoderDetector.from_pretrained(folder), model_version=manifest.version)
-        scorers.append(AnomalyScorer(kind=kind, family=family, version=manifest.version, stage=stage))
-    return scorers
-
-
-def _resolve_or_skip(registry: ModelRegistry, kind: str, settings: Settings):
-    try:
-        return registry.resolve(kind)
-    except ModelIntegrityError as exc:
-        if settings.models.missing_model == "fail" or "refusing" in str(exc):
-            raise
-        log.warning("%s model not loaded, enriching without it: %s", kind, exc, extra={"kind": kind})
-        return None
-
-
 def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None) -> EnrichmentPipeline:
     registry = ModelRegistry(settings.models.registry)
     if settings.models.torch_threads and (settings.models.classifier or settings.models.sequence_kinds
@@ -107,7 +78,7 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
         max_message_bytes=settings.source.max_message_bytes,
     )
     if settings.models.classifier:
-        resolved = _resolve_or_skip(registry, "classifier", settings)
+        resolved = resolve_or_skip(registry, "classifier", settings)
         if resolved is not None:
             from enricher.classify import ClassifierStage, LogClassifier
 
@@ -116,7 +87,7 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
             classifier.predict(["service started"])  # warm up (first-call allocations) before the first pass
             pipeline.classifier = ClassifierStage(classifier, model_version=manifest.version)
             pipeline.classifier_version = manifest.version
-    pipeline.scorers = load_scorers(settings, registry)
+    pipeline.scorers = load_anomaly_scorers(settings, registry)
     pipeline.load_scorer_states((saved_state or {}).get("scorers", {}))
     return pipeline
 
