@@ -31,7 +31,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from enricher.anomaly.kinds import estimator_class
+from enricher.anomaly.kinds import DEFAULT_TIME_BUDGET_SECONDS, estimator_class
 from enricher.anomaly.training import (
     CONFIG_FILE,
     TimeBudget,
@@ -74,7 +74,7 @@ class EstimatorConfig(BaseModel):
     calibration_quantile: float = Field(0.995, ge=0.0, le=1.0, description="of held-out normal session scores")
     threshold_margin: float = Field(1.0, gt=0.0, description="times the quantile (> 1 widens the normal band)")
     time_budget_seconds: float | None = Field(
-        300.0, gt=0.0,
+        DEFAULT_TIME_BUDGET_SECONDS, gt=0.0,
         description="wall-clock budget of the whole fit, calibration included: epochs stop early when it is "
         "spent (null: epochs alone decide)",
     )

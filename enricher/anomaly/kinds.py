@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from enricher.anomaly.base import AnomalyEstimator
 
+# Default wall-clock budget of one fit, calibration included (``EstimatorConfig.time_budget_seconds``);
+# here so that the command line shows it without importing torch.
+DEFAULT_TIME_BUDGET_SECONDS = 300.0
+
 # kind -> "module:class". Strings, so that reading the table imports no model code.
 ANOMALY_KINDS: dict[str, str] = {
     "sequence-lstm": "enricher.anomaly.sequence:LstmSequenceDetector",
