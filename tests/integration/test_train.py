@@ -35,9 +35,10 @@ def test_trained_sequence_model_flags_injected_anomalies(opensearch, names, make
                                 untrained, settings)
     assert sessions.documents == len(history)
     registry = ModelRegistry(settings.models.registry)
-    [manifest] = train_anomaly_models(sessions, settings, registry, promote=True, progress=False,
-                                      hyper={"calibration_folds": 2, "epochs": 10})
-    assert manifest.kind == "sequence-lstm" and manifest.thresholds["event"] > 0
+    [trained] = train_anomaly_models(sessions, settings, registry, promote=True, progress=False,
+                                     hyper={"calibration_folds": 2, "epochs": 10})
+    manifest = trained.manifest
+    assert manifest.kind == "sequence-lstm" and trained.thresholds["event"] > 0
     assert registry.promoted_version("sequence-lstm") == manifest.version
     service.state.save(service.state_id, "source", {"pipeline": {"miner": untrained.miner.to_state()}})
 

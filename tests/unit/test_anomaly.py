@@ -301,3 +301,22 @@ def test_training_sessions_are_cut_like_the_service_cuts_them() -> None:
     ids, texts = sessions.as_lists()
     assert sorted(ids) == [["0", "1", "2"], ["3", "4"], ["5"], ["x"]] and sessions.documents == 7
     assert sorted(texts)[0] == ["line 0", "line 1", "line 2"]
+
+
+def test_loading_builds_a_stage_per_promoted_kind_with_the_session_window(tmp_path) -> None:
+    from enricher.config import Settings
+    from enricher.loading import load_anomaly_scorers
+    from enricher.registry import ModelRegistry
+
+    registry = ModelRegistry(tmp_path / "registry")
+    vae = VaeDetector(**TINY).fit(normal_sessions(20))
+    registry.promote("autoencoder-vae", vae.save_pretrained(registry.new_version_dir("autoencoder-vae")).name)
+    settings = Settings(
+        models={"registry": str(tmp_path / "registry"), "sequence_kinds": ["sequence-lstm"],
+                "autoencoder_kinds": ["autoencoder-vae"]},
+        source={"session": {"max_gap": "PT10M", "max_events": 50}},
+    )
+    [scorer] = load_anomaly_scorers(settings, registry)  # no promoted sequence-lstm: skipped
+    assert (scorer.kind, scorer.family, scorer.version) == ("autoencoder-vae", "autoencoder", "v1")
+    assert isinstance(scorer.stage, AnomalyStage) and scorer.stage.known_templates == vae.known_templates
+    assert scorer.stage.max_events == 50 and scorer.stage.max_gap_seconds == 600.0
