@@ -223,8 +223,10 @@ class AnomalyEstimator(ABC):
         """Train on normal sessions; calibrate the thresholds on normal sessions held out from training."""
         cfg = self.config
         data = Sessions(list(sessions), None if event_texts is None else list(event_texts))
-        use_folds = self._calibrates and cfg.calibration_folds >= 2 and len(data) >= 2 * cfg.calibration_folds
-        trainings = (cfg.calibration_folds + 1 if use_folds else 1) * self.networks_per_fit
+        # Few sessions (logs keyed by host have a handful): fewer folds, at least two sessions in each.
+        folds = min(cfg.calibration_folds, len(data) // 2)
+        use_folds = self._calibrates and folds >= 2
+        trainings = (folds + 1 if use_folds else 1) * self.networks_per_fit
         budget = TimeBudget(cfg.time_budget_seconds, trainings)
         if use_folds or not self._calibrates:
             train, held_out = data, Sessions([])
@@ -232,7 +234,7 @@ class AnomalyEstimator(ABC):
             train_idx, held_idx = split_calibration(len(data), cfg.calibration_fraction, cfg.seed)
             train, held_out = data.take(train_idx), data.take(held_idx)
         self.vocab_ = Vocab.build(train.keys)
-        pooled = kfold_calibration_scores(self, data, budget, progress) if use_folds else None
+        pooled = kfold_calibration_scores(self, data, folds, budget, progress) if use_folds else None
         history, n_rows = self._fit_networks(
             train, seed=cfg.seed, budget=budget, progress=progress, description=f"train {self.kind}"
         )
@@ -245,7 +247,7 @@ class AnomalyEstimator(ABC):
         self.metrics_ = {
             "train_sessions": len(train),
             "calibration_sessions": calibration_sessions,
-            "calibration": f"{cfg.calibration_folds}-fold" if use_folds else "held-out slice",
+            "calibration": f"{folds}-fold" if use_folds else "held-out slice",
             "distinct_training_rows": n_rows,
             "final_loss": history[-1] if history else None,
             "final_epochs": len(history),
@@ -352,7 +354,7 @@ class AnomalyEstimator(ABC):
 
 
 def kfold_calibration_scores(
-    estimator: AnomalyEstimator, data: Sessions, budget: TimeBudget, progress: bool
+    estimator: AnomalyEstimator, data: Sessions, k: int, budget: TimeBudget, progress: bool
 ) -> Scores:
     """Calibration scores of every session from a model that did not train on it (k-fold).
 
@@ -362,7 +364,6 @@ def kfold_calibration_scores(
     fold never saw is left out, since the final model knows that template.
     """
     cfg = estimator.config
-    k = cfg.calibration_folds
     fold_of = fold_assignment(len(data), k, cfg.seed)
     pooled: list[Scores] = []
     for fold in range(k):

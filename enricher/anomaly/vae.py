@@ -36,6 +36,11 @@ PREFIX = "prefix"  # the running-session VAE's file stem and array prefix
 
 
 class VaeConfig(EstimatorConfig):
+    # One training row per distinct session (HDFS: 55 of 3,107): epochs are cheap and it needs many
+    # full-batch steps; smaller batches instead (min_batches) raised the false positives fivefold on HDFS.
+    epochs: int = Field(400, ge=1, description="most passes over the distinct whole-session vectors")
+    prefix_epochs: int = Field(150, ge=1, description="most passes over the distinct running-session vectors")
+    min_batches: int = Field(1, ge=1, description="small data: shrink the batch until an epoch has this many steps")
     hidden: int = Field(64, ge=1)
     latent: int = Field(4, ge=1, description="size of the latent space (small: it must not rebuild anything)")
     beta: float = Field(0.1, ge=0.0, description="weight of the KL term")
@@ -93,19 +98,21 @@ class VaeDetector(AnomalyEstimator):
         whole = np.stack([self._vectors(s, prefixes=False)[-1] for s in train.keys])
         self.network_ = self._build_network()
         self.input_mean_, self.input_std_, history, n_rows = self._fit_count_vae(
-            self.network_, whole, seed, budget, progress, description
+            self.network_, whole, self.config.epochs, seed, budget, progress, description
         )
         self.prefix_network_ = None
         if self.config.train_prefixes:
             prefixes = np.concatenate([self._vectors(s, prefixes=True)[:-1] for s in train.keys if s])
             self.prefix_network_ = self._build_network()
             self.prefix_mean_, self.prefix_std_, _, _ = self._fit_count_vae(
-                self.prefix_network_, prefixes, seed, budget, progress, f"{description} (prefixes)"
+                self.prefix_network_, prefixes, self.config.prefix_epochs, seed, budget, progress,
+                f"{description} (prefixes)",
             )
         return history, n_rows
 
     def _fit_count_vae(
-        self, network: torch.nn.Module, vectors: np.ndarray, seed: int, budget: TimeBudget, progress: bool, description: str
+        self, network: torch.nn.Module, vectors: np.ndarray, epochs: int, seed: int, budget: TimeBudget,
+        progress: bool, description: str,
     ) -> tuple[np.ndarray, np.ndarray, list[float], int]:
         cfg = self.config
         # Standardise so that a template every normal session has (low spread) weighs more when missing.
@@ -119,7 +126,7 @@ class VaeDetector(AnomalyEstimator):
 
         history = train_weighted(
             network, [torch.from_numpy(distinct)], torch.from_numpy(counts).float(), row_loss,
-            epochs=cfg.epochs, batch_size=cfg.batch_size, min_batches=cfg.min_batches,
+            epochs=epochs, batch_size=cfg.batch_size, min_batches=cfg.min_batches,
             learning_rate=cfg.learning_rate, seed=seed, progress=progress, description=description, budget=budget,
         )
         return mean, std, history, len(distinct)

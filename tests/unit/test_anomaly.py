@@ -136,7 +136,7 @@ def test_lstm_autoencoder_flags_a_broken_flow_and_calibrates_out_of_fold(lstm_ae
 
 def test_vae_flags_truncation_and_scores_running_sessions_with_a_prefix_model(tmp_path) -> None:
     sessions = normal_sessions(80)
-    vae = VaeDetector(hidden=16, epochs=30, calibration_folds=3).fit(sessions)
+    vae = VaeDetector(hidden=16, epochs=100, prefix_epochs=30, calibration_folds=3).fit(sessions)
     assert vae.predict([["1", "2"]])[0]
     folder = vae.save_pretrained(tmp_path / "vae")
     assert (folder / "prefix.safetensors").is_file() and vae.event_threshold_ != vae.threshold_
