@@ -37,7 +37,8 @@ class ClassifierLike(Protocol):
 
 
 class AnomalyStageLike(Protocol):
-    known_templates: list[str]  # template ids the model was trained on
+    @property
+    def known_templates(self) -> list[str]: ...  # template ids the model was trained on
 
     def score(self, events: list[AnomalyEvent]) -> list[AnomalyVerdict]: ...
 

@@ -204,12 +204,9 @@ class AnomalyEstimator(ABC):
         """Fitted arrays saved in ``arrays.safetensors``."""
         return {}
 
+    @abstractmethod
     def _restore(self, folder: Path, fitted: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Set fitted values and load the networks of a saved folder (vocabulary already set)."""
-        self._set_network("model", self._load_network(folder, "model"))
-
-    def _set_network(self, name: str, network: Any) -> None:
-        setattr(self, "network_" if name == "model" else f"{name}_network_", network)
 
     @classmethod
     def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
