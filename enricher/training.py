@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from enricher.anomaly.window import SessionWindow
 from enricher.config import SessionConfig, Settings
 from enricher.pipeline import EnrichmentPipeline
 from enricher.registry import Manifest, ModelRegistry
@@ -27,34 +28,28 @@ log = logging.getLogger(__name__)
 class TrainingSessions:
     """Template ids per session, in time order, with the matching messages (for text features).
 
-    A session key's events are cut into windows the way the service's stage restarts a session: after
-    ``max_gap`` seconds without events or ``max_events`` events (each window is one training session).
+    A session key's events are cut into windows where the service's stage restarts a session
+    (:class:`~enricher.anomaly.window.SessionWindow`); each window is one training session.
     """
 
-    max_gap_seconds: float | None = None
-    max_events: int | None = None
+    window: SessionWindow = field(default_factory=lambda: SessionWindow(None, None))
     ids: dict[str, list[str]] = field(default_factory=dict)
     texts: dict[str, list[str]] = field(default_factory=dict)
     documents: int = 0
     skipped: int = 0
-    _current: dict[str, tuple[str, float | None]] = field(default_factory=dict)  # key -> (window, last seen)
+    _current: dict[str, tuple[str, float | None]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def windowed_like(cls, session: SessionConfig) -> "TrainingSessions":
-        gap = None if session.max_gap is None else session.max_gap.total_seconds()
-        return cls(max_gap_seconds=gap, max_events=session.max_events)
+        return cls(SessionWindow(session.max_gap, session.max_events))
 
     def add(self, session: str, template_id: str, message: str, timestamp: float | None = None) -> None:
-        window, last_seen = self._current.get(session, (session, None))
-        events = len(self.ids.get(window, ()))
-        gap_over = None not in (timestamp, last_seen) and self.max_gap_seconds is not None and (
-            timestamp - last_seen > self.max_gap_seconds  # type: ignore[operator]
-        )
-        if events and (gap_over or (self.max_events is not None and events >= self.max_events)):
-            window = f"{session}#{len(self.ids)}"  # unique: the number of windows so far
-        self._current[session] = (window, timestamp if timestamp is not None else last_seen)
-        self.ids.setdefault(window, []).append(template_id)
-        self.texts.setdefault(window, []).append(message)
+        current, last_seen = self._current.get(session, (session, None))
+        if self.window.over(len(self.ids.get(current, ())), last_seen, timestamp):
+            current = f"{session}\x00{len(self.ids)}"  # unique: the number of windows so far
+        self._current[session] = (current, timestamp if timestamp is not None else last_seen)
+        self.ids.setdefault(current, []).append(template_id)
+        self.texts.setdefault(current, []).append(message)
         self.documents += 1
 
     def as_lists(self) -> tuple[list[list[str]], list[list[str]]]:

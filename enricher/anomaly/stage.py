@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from enricher.anomaly.base import AnomalyEstimator, RunningSession
+from enricher.anomaly.window import SessionWindow
 from enricher.records import AnomalyEvent, AnomalyVerdict
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,7 @@ log = logging.getLogger(__name__)
 STATE_VERSION = 2  # 1: one list per session with uninterned ids (not restored: sessions restart)
 DEFAULT_MAX_SESSIONS = 10_000
 DEFAULT_MAX_SAVED_SESSIONS = 5_000
-DEFAULT_MAX_GAP = timedelta(minutes=30)
-DEFAULT_MAX_EVENTS = 1_000
+DEFAULT_WINDOW = SessionWindow()
 
 
 class AnomalyStage:
@@ -44,8 +44,8 @@ class AnomalyStage:
         *,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
         max_saved_sessions: int = DEFAULT_MAX_SAVED_SESSIONS,
-        max_gap: timedelta | None = DEFAULT_MAX_GAP,
-        max_events: int | None = DEFAULT_MAX_EVENTS,
+        max_gap: timedelta | None = DEFAULT_WINDOW.max_gap,
+        max_events: int | None = DEFAULT_WINDOW.max_events,
     ) -> None:
         if max_sessions < 1 or max_saved_sessions < 0:
             raise ValueError("max_sessions must be at least 1 and max_saved_sessions at least 0")
@@ -53,8 +53,7 @@ class AnomalyStage:
         self.model_version = model_version
         self.max_sessions = max_sessions
         self.max_saved_sessions = max_saved_sessions
-        self.max_gap_seconds = None if max_gap is None else max_gap.total_seconds()
-        self.max_events = max_events
+        self.window = SessionWindow(max_gap, max_events)
         self.sessions: OrderedDict[str, RunningSession] = OrderedDict()
 
     @property
@@ -77,7 +76,7 @@ class AnomalyStage:
     def _session_of(self, event: AnomalyEvent) -> RunningSession:
         """The event's session, restarted if its window is over; counts the event in it."""
         session = self.sessions.get(event.session_key)
-        if session is None or self._window_over(session, event):
+        if session is None or self.window.over(session.events, session.last_seen, event.timestamp):
             session = RunningSession(self.estimator.start_running())
         self.sessions[event.session_key] = session
         self.sessions.move_to_end(event.session_key)
@@ -87,14 +86,6 @@ class AnomalyStage:
         if event.timestamp is not None:
             session.last_seen = event.timestamp
         return session
-
-    def _window_over(self, session: RunningSession, event: AnomalyEvent) -> bool:
-        if self.max_events is not None and session.events >= self.max_events:
-            return True
-        gap = self.max_gap_seconds
-        return gap is not None and None not in (event.timestamp, session.last_seen) and (
-            event.timestamp - session.last_seen > gap  # type: ignore[operator]
-        )
 
     def session_verdict(self, session_key: str) -> tuple[float, bool] | None:
         """Score of a remembered session so far (running surprise or highest event score) and its verdict."""

@@ -294,7 +294,9 @@ def test_session_file_io(tmp_path) -> None:
 def test_training_sessions_are_cut_like_the_service_cuts_them() -> None:
     from enricher.training import TrainingSessions
 
-    sessions = TrainingSessions(max_gap_seconds=60.0, max_events=3)
+    from enricher.anomaly.window import SessionWindow
+
+    sessions = TrainingSessions(SessionWindow(timedelta(seconds=60), 3))
     for i, t in enumerate([0, 1, 2, 3, 4, 500]):  # 3 events, 2 more, then a gap
         sessions.add("host", str(i), f"line {i}", float(t))
     sessions.add("other", "x", "line x", None)
@@ -319,4 +321,4 @@ def test_loading_builds_a_stage_per_promoted_kind_with_the_session_window(tmp_pa
     [scorer] = load_anomaly_scorers(settings, registry)  # no promoted sequence-lstm: skipped
     assert (scorer.kind, scorer.family, scorer.version) == ("autoencoder-vae", "autoencoder", "v1")
     assert isinstance(scorer.stage, AnomalyStage) and scorer.stage.known_templates == vae.known_templates
-    assert scorer.stage.max_events == 50 and scorer.stage.max_gap_seconds == 600.0
+    assert scorer.stage.window.max_events == 50 and scorer.stage.window.max_gap == timedelta(minutes=10)
