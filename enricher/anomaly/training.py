@@ -83,8 +83,9 @@ def train_weighted(
 
     Training runs over *distinct* rows, so small or repetitive data has very few batches per epoch: the
     batch shrinks until an epoch has ``min_batches`` optimizer steps (the work per epoch stays the same;
-    adding epochs instead made small-data training take unpredictably long). With a ``budget``, epochs
-    stop once the next one would end past this training's share of it (at least one epoch runs).
+    adding epochs instead made small-data training take unpredictably long). With a ``budget``, training
+    stops once the next epoch would end past this training's share of it, or mid-epoch when the share is
+    spent (after at least one optimizer step).
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -96,12 +97,14 @@ def train_weighted(
     bar = tqdm(range(epochs), desc=description, disable=not progress, unit="epoch", leave=True, file=sys.stderr)
     for epoch in bar:
         started = time.monotonic()
-        history.append(_epoch(model, tensors, weights, row_loss, optimizer, batch_size, generator))
-        bar.set_postfix(loss=f"{history[-1]:.4f}")
-        if deadline is not None and epoch + 1 < epochs and time.monotonic() + (time.monotonic() - started) > deadline:
+        loss, complete = _epoch(model, tensors, weights, row_loss, optimizer, batch_size, generator, deadline)
+        history.append(loss)
+        bar.set_postfix(loss=f"{loss:.4f}")
+        next_end = 2 * time.monotonic() - started  # if the next epoch takes as long as this one
+        if deadline is not None and (not complete or (epoch + 1 < epochs and next_end > deadline)):
             assert budget is not None
             budget.cut_short += 1
-            bar.set_postfix(loss=f"{history[-1]:.4f}", stopped="time budget")
+            bar.set_postfix(loss=f"{loss:.4f}", stopped="time budget")
             break
     bar.close()
     model.eval()
@@ -116,12 +119,16 @@ def _epoch(
     optimizer: torch.optim.Optimizer,
     batch_size: int,
     generator: torch.Generator,
-) -> float:
-    """One pass over the rows in a random order; the weighted mean loss."""
+    deadline: float | None,
+) -> tuple[float, bool]:
+    """One pass over the rows in a random order: the weighted mean loss, and whether it went through
+    every row (it stops after the step that passes ``deadline``)."""
     n_rows = len(weights)
     order = torch.randperm(n_rows, generator=generator)
     total, total_weight = 0.0, 0.0
     for start in range(0, n_rows, batch_size):
+        if deadline is not None and start > 0 and time.monotonic() > deadline:
+            return total / max(total_weight, 1e-12), False
         index = order[start : start + batch_size]
         batch_weight = weights[index]
         loss = (row_loss(*(t[index] for t in tensors)) * batch_weight).sum() / batch_weight.sum()
@@ -130,7 +137,7 @@ def _epoch(
         optimizer.step()
         total += float(loss.detach()) * float(batch_weight.sum())
         total_weight += float(batch_weight.sum())
-    return total / max(total_weight, 1e-12)
+    return total / max(total_weight, 1e-12), True
 
 
 def quantile_threshold(scores: Sequence[float], quantile: float, margin: float) -> float:

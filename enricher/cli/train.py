@@ -43,6 +43,10 @@ def train(
 
     settings = _settings(config)
     configure_logging(settings.log_level, settings.log_format)
+    if settings.models.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.models.torch_threads)  # as the service does: a shared machine
     client = _client(settings)
     service = EnrichmentService(settings, client)
     from enricher.mappings import install_mappings
