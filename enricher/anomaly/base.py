@@ -125,7 +125,7 @@ class AnomalyEstimator(ABC):
 
     @classmethod
     def default(cls, name: str) -> Any:
-        """The default of hyperparameter ``name`` (for command-line defaults)."""
+        """The class default of hyperparameter ``name``."""
         return cls.config_class.model_fields[name].default
 
     # -- what every algorithm implements ----------------------------------------------------------
