@@ -11,9 +11,17 @@ Names are imported lazily, so ``enricher.anomaly.kinds`` (config validation) doe
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enricher.anomaly.kinds import ANOMALY_KINDS, anomaly_kinds, estimator_class
+
+if TYPE_CHECKING:
+    from enricher.anomaly.base import AnomalyEstimator
+    from enricher.anomaly.baseline import NgramBaseline
+    from enricher.anomaly.lstm_autoencoder import LstmAutoencoderDetector
+    from enricher.anomaly.sequence import LstmSequenceDetector, SequenceDetector, TransformerSequenceDetector
+    from enricher.anomaly.stage import AnomalyStage
+    from enricher.anomaly.vae import VaeDetector
 
 _LAZY = {
     "AnomalyEstimator": "enricher.anomaly.base",
