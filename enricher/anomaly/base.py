@@ -51,6 +51,7 @@ UNSEEN_SCORE = 1e6  # finite so it stays valid JSON; far above any rank, surpris
 FORMAT_VERSION = 2  # 1: vocabulary and arrays in config.json, thresholds in the manifest (still loaded)
 EventTexts = Sequence[Sequence[str | None]]
 Scores = dict[str, np.ndarray]  # calibration scores of held-out sessions, by name
+LegacyParts = tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]  # hyperparameters, fitted.json, arrays
 E = TypeVar("E", bound="AnomalyEstimator")
 
 
@@ -209,7 +210,7 @@ class AnomalyEstimator(ABC):
         """Set fitted values and load the networks of a saved folder (vocabulary already set)."""
 
     @classmethod
-    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
         """Format 1 folder -> (hyperparameters, fitted.json values, arrays)."""
         raise ValueError(f"{cls.kind}: no fitted.json in the model folder and no format-1 reader")
 

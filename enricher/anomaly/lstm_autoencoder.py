@@ -24,6 +24,7 @@ from enricher.anomaly.base import (
     UNSEEN_SCORE,
     AnomalyEstimator,
     EstimatorConfig,
+    LegacyParts,
     RunningSession,
     Scores,
     Sessions,
@@ -37,6 +38,7 @@ from enricher.registry import Manifest
 
 BOS_MARK = SPECIAL_TOKENS[BOS]
 FEATURE_DECIMALS = 4  # saved session memory: features rounded, they are z-scores
+Item = tuple[str, list[float]]  # a remembered event: template id and normalised features
 
 
 class LstmAutoencoderConfig(EstimatorConfig):
@@ -167,7 +169,7 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         return self._calibration_scores(data)["session"]
 
     # -- streaming (the service) ------------------------------------------------------------------
-    def start_running(self) -> list[tuple[str, list[float]]]:
+    def start_running(self) -> list[Item]:
         return [(BOS_MARK, [0.0] * N_FEATURES)]  # (template id, features) of the last window-1 events
 
     def score_running(
@@ -197,10 +199,10 @@ class LstmAutoencoderDetector(AnomalyEstimator):
             results.append((score, reason))
         return results
 
-    def running_to_json(self, memory: list[tuple[str, list[float]]], intern: Callable[[str], int]) -> list[list[float]]:
+    def running_to_json(self, memory: list[Item], intern: Callable[[str], int]) -> list[list[float]]:
         return [[intern(key), *(round(float(x), FEATURE_DECIMALS) for x in feature)] for key, feature in memory]
 
-    def running_from_json(self, saved: list[list[float]], lookup: Callable[[int], str]) -> list[tuple[str, list[float]]]:
+    def running_from_json(self, saved: list[list[float]], lookup: Callable[[int], str]) -> list[Item]:
         items = [(lookup(int(item[0])), [float(x) for x in item[1:]]) for item in saved]
         keep = self.config.window - 1
         return items[-keep:] if keep else []
@@ -219,7 +221,7 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         self.network_ = self._load_network(folder, "model")
 
     @classmethod
-    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
         arrays = {name: np.asarray(config.pop(name), dtype=np.float32) for name in ("feature_mean", "feature_std")}
         fitted = {"vocab": config.pop("vocab"), "thresholds": manifest.thresholds}
         fields = cls.config_class.model_fields

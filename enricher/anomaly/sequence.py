@@ -45,6 +45,7 @@ from enricher.anomaly.base import (
     UNSEEN_SCORE,
     AnomalyEstimator,
     EstimatorConfig,
+    LegacyParts,
     RunningSession,
     Scores,
     Sessions,
@@ -294,7 +295,8 @@ class SequenceDetector(AnomalyEstimator):
                     # The running surprise of the session so far is what the threshold applies to.
                     session.score += value
                     value = session.score if value > 0 else 0.0
-                reason = self._reason(event, histories[row], value, scores, row) if value > self.event_threshold_ else None
+                flagged = value > self.event_threshold_
+                reason = self._reason(event, histories[row], value, scores, row) if flagged else None
             if not self._sums:
                 session.score = max(session.score, value)
             results.append((value, reason))
@@ -330,10 +332,11 @@ class SequenceDetector(AnomalyEstimator):
 
     def _restore(self, folder: Path, fitted: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.network_ = self._load_network(folder, "model")
-        self.members_ = [self._load_network(folder, MEMBER_FILE.format(i)) for i in range(int(fitted.get("members", 0)))]
+        members = int(fitted.get("members", 0))
+        self.members_ = [self._load_network(folder, MEMBER_FILE.format(i)) for i in range(members)]
 
     @classmethod
-    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
         fitted = {"vocab": config.pop("vocab"), "members": config.pop("members", 0), "thresholds": manifest.thresholds}
         fields = cls.config_class.model_fields
         return {k: v for k, v in config.items() if k in fields}, fitted, {}

@@ -23,6 +23,7 @@ from enricher.anomaly.base import (
     UNSEEN_SCORE,
     AnomalyEstimator,
     EstimatorConfig,
+    LegacyParts,
     RunningSession,
     Scores,
     Sessions,
@@ -233,7 +234,7 @@ class VaeDetector(AnomalyEstimator):
             self.prefix_mean_, self.prefix_std_ = arrays.get("prefix_mean"), arrays.get("prefix_std")
 
     @classmethod
-    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
         arrays = {}
         for name in ("input_mean", "input_std", "prefix_mean", "prefix_std"):
             value = config.pop(name, None)
