@@ -45,7 +45,7 @@ def events(key: str, ids: list[str], start: float | None = None, step: float = 1
 @pytest.fixture(scope="module")
 def lstm() -> LstmSequenceDetector:
     return LstmSequenceDetector(
-        window=4, hidden=32, embed_dim=8, layers=1, epochs=40, calibration_quantile=1.0
+        window=4, hidden=32, embed_dim=8, layers=1, epochs=40, calibration_folds=3, calibration_quantile=1.0
     ).fit(normal_sessions())
 
 
@@ -99,9 +99,9 @@ def test_sequence_flags_wrong_order_and_truncation_but_not_normal(lstm: LstmSequ
 
 
 def test_sequence_kfold_calibration_keeps_the_fold_models_as_an_ensemble(lstm: LstmSequenceDetector) -> None:
-    assert lstm.metrics_["calibration"] == "5-fold" and lstm.metrics_["train_sessions"] == 60
+    assert lstm.metrics_["calibration"] == "3-fold" and lstm.metrics_["train_sessions"] == 60
     assert lstm.metrics_["calibration_sessions"] == 60  # every session scored once by a model that never saw it
-    assert len(lstm.members_) == 5 and lstm.event_threshold_ == lstm.threshold_ > 0
+    assert len(lstm.members_) == 3 and lstm.event_threshold_ == lstm.threshold_ > 0
     contexts, targets = lstm._rows([["1", "2", "3", "4"]], with_end=True)
     full, members = lstm.network_, lstm.members_
     ensemble_p = np.exp(-lstm.score_rows(contexts, targets).nll)
