@@ -70,6 +70,15 @@ class SessionConfig(_Section):
     ignore_values: list[str] = Field(
         default=["", "-"], description="field values that are no session key (placeholders): the next field is tried"
     )
+    max_gap: timedelta | None = Field(
+        default=timedelta(minutes=30),
+        description="anomaly models: a session restarts (as a new one) after this long without events; "
+        "sessions keyed by host or service have no natural end (null: never)",
+    )
+    max_events: int | None = Field(
+        default=1000, ge=1,
+        description="anomaly models: a session restarts (as a new one) after this many events (null: never)",
+    )
 
     @field_validator("regex")
     @classmethod
@@ -148,9 +157,10 @@ class TemplatesConfig(MinerConfig):
     model_config = ConfigDict(extra="forbid")
 
     partition_fields: list[str] = Field(
-        default=["service.name", "service", "log.file.path", "log.file"],
-        description="fields tried in order for a document's log source: each source gets its own miner, so "
-        "sources sharing an index do not mix their templates ([]: one miner for everything)",
+        default=["service.name", "log.file.path", "log.file"],
+        description="fields tried in order for a document's log source (ECS / OpenTelemetry names by default; add "
+        "your own, e.g. a flat `service`): each source gets its own miner, so sources sharing an index do not "
+        "mix their templates ([]: one miner for everything)",
     )
     max_partitions: int = Field(
         default=1000, ge=1,

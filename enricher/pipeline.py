@@ -53,6 +53,9 @@ class ClassifierLike(Protocol):
 
 
 class AnomalyStageLike(Protocol):
+    @property
+    def known_templates(self) -> list[str]: ...  # template ids the model was trained on
+
     def score(self, events: list[AnomalyEvent]) -> list[AnomalyVerdict]: ...
 
     def to_state(self) -> dict[str, Any]: ...
@@ -108,7 +111,7 @@ class EnrichmentPipeline:
             problem = self._validate(item.message)
             if problem is None:
                 try:
-                    matches[position] = self.miner.add(item.message, partition=self._partition(item.partition))
+                    matches[position] = self.miner.add(item.message, partition=self.partition_for(item.partition))
                 except Exception as exc:  # one unparseable message must not stop the batch
                     problem = f"template mining failed: {type(exc).__name__}: {exc}"[:500]
             if problem is not None:
@@ -127,7 +130,7 @@ class EnrichmentPipeline:
             self._score_anomalies(positions, matches, inputs, results)
         return results
 
-    def _partition(self, partition: str) -> str:
+    def partition_for(self, partition: str) -> str:
         """The source's own miner, unless there are too many sources already (they then share one)."""
         limit = getattr(self.miner.config, "max_partitions", None)
         if not partition or limit is None or self.miner.miner(partition) is not None \
@@ -204,7 +207,7 @@ class EnrichmentPipeline:
         A template that generalised after training has a new id; the miner's alias map leads from the
         id the model knows to the current one, so the model still recognises it.
         """
-        trained_ids = getattr(getattr(getattr(scorer.stage, "detector", None), "vocab", None), "keys", None)
+        trained_ids = scorer.stage.known_templates
         if not trained_ids:
             return events
         known = set(trained_ids)

@@ -23,9 +23,10 @@ from opensearchpy import OpenSearch
 from enricher.config import Settings
 from enricher.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
-from enricher.pipeline import AnomalyScorer, EnrichmentPipeline, NoveltyCandidate
+from enricher.loading import load_anomaly_scorers, resolve_or_skip
+from enricher.pipeline import EnrichmentPipeline, NoveltyCandidate
 from enricher.records import Enrichment
-from enricher.registry import ModelIntegrityError, ModelRegistry
+from enricher.registry import ModelRegistry
 from enricher.report import PassReport, totals_since
 from enricher.retry import RetryPolicy
 from enricher.sink import BulkSink
@@ -38,38 +39,6 @@ log = logging.getLogger(__name__)
 
 MAX_SWEEPS_PER_PASS = 5
 CHECKPOINT_SAVE_SECONDS = 5.0
-
-
-def load_scorers(settings: Settings, registry: ModelRegistry, missing: list[str] | None = None) -> list[AnomalyScorer]:
-    """The promoted anomaly models of every configured kind (skipping absent ones unless told to fail)."""
-    wanted = [("sequence", kind) for kind in settings.models.sequence_kinds]
-    wanted += [("autoencoder", kind) for kind in settings.models.autoencoder_kinds]
-    scorers = []
-    for family, kind in wanted:
-        resolved = _resolve_or_skip(registry, kind, settings, missing)
-        if resolved is None:
-            continue
-        from enricher import anomaly  # torch is imported only when a model is configured and present
-
-        folder, manifest = resolved
-        if family == "sequence":
-            stage = anomaly.SequenceStage(anomaly.SequenceDetector.from_pretrained(folder), model_version=manifest.version)
-        else:
-            stage = anomaly.AutoencoderStage(anomaly.AutoencoderDetector.from_pretrained(folder), model_version=manifest.version)
-        scorers.append(AnomalyScorer(kind=kind, family=family, version=manifest.version, stage=stage))
-    return scorers
-
-
-def _resolve_or_skip(registry: ModelRegistry, kind: str, settings: Settings, missing: list[str] | None = None):
-    try:
-        return registry.resolve(kind)
-    except ModelIntegrityError as exc:
-        if settings.models.missing_model == "fail" or "refusing" in str(exc):
-            raise
-        log.warning("%s model not loaded, enriching without it: %s", kind, exc, extra={"kind": kind})
-        if missing is not None:
-            missing.append(kind)
-        return None
 
 
 def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None) -> EnrichmentPipeline:
@@ -87,7 +56,7 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
         max_message_bytes=settings.source.max_message_bytes,
     )
     if settings.models.classifier:
-        resolved = _resolve_or_skip(registry, "classifier", settings, pipeline.missing_models)
+        resolved = resolve_or_skip(registry, "classifier", settings, pipeline.missing_models)
         if resolved is not None:
             from enricher.classify import ClassifierStage, LogClassifier
 
@@ -96,7 +65,7 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
             classifier.predict(["service started"])  # warm up (first-call allocations) before the first pass
             pipeline.classifier = ClassifierStage(classifier, model_version=manifest.version)
             pipeline.classifier_version = manifest.version
-    pipeline.scorers = load_scorers(settings, registry, pipeline.missing_models)
+    pipeline.scorers = load_anomaly_scorers(settings, registry, pipeline.missing_models)
     pipeline.load_scorer_states((saved_state or {}).get("scorers", {}))
     return pipeline
 

@@ -1,12 +1,43 @@
 """Anomaly scoring: next-template sequence models and autoencoders with trained thresholds.
 
-Estimators (``fit`` / ``score_sessions`` / ``save_pretrained`` / ``from_pretrained``) work on sessions of
-template ids; the stages wrap them for the service (per-event verdicts, bounded per-session memory).
+Every algorithm is one :class:`~enricher.anomaly.base.AnomalyEstimator` subclass (``fit`` /
+``decision_function`` / ``predict`` / ``threshold_`` / ``save_pretrained`` / ``from_pretrained``),
+listed by kind in :data:`~enricher.anomaly.kinds.ANOMALY_KINDS`. :class:`AnomalyStage` wraps any of
+them for the service (per-event verdicts, bounded per-session memory).
+
+Names are imported lazily, so ``enricher.anomaly.kinds`` (config validation) does not import torch.
 """
 
-from enricher.anomaly.autoencoder import AutoencoderDetector
-from enricher.anomaly.baseline import NgramBaseline
-from enricher.anomaly.sequence import SequenceDetector
-from enricher.anomaly.stage import AutoencoderStage, SequenceStage
+from __future__ import annotations
 
-__all__ = ["AutoencoderDetector", "AutoencoderStage", "NgramBaseline", "SequenceDetector", "SequenceStage"]
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from enricher.anomaly.kinds import ANOMALY_KINDS, anomaly_kinds, estimator_class
+
+if TYPE_CHECKING:
+    from enricher.anomaly.base import AnomalyEstimator
+    from enricher.anomaly.baseline import NgramBaseline
+    from enricher.anomaly.lstm_autoencoder import LstmAutoencoderDetector
+    from enricher.anomaly.sequence import LstmSequenceDetector, SequenceDetector, TransformerSequenceDetector
+    from enricher.anomaly.stage import AnomalyStage
+    from enricher.anomaly.vae import VaeDetector
+
+_LAZY = {
+    "AnomalyEstimator": "enricher.anomaly.base",
+    "AnomalyStage": "enricher.anomaly.stage",
+    "NgramBaseline": "enricher.anomaly.baseline",
+    "SequenceDetector": "enricher.anomaly.sequence",
+    "LstmSequenceDetector": "enricher.anomaly.sequence",
+    "TransformerSequenceDetector": "enricher.anomaly.sequence",
+    "LstmAutoencoderDetector": "enricher.anomaly.lstm_autoencoder",
+    "VaeDetector": "enricher.anomaly.vae",
+}
+
+__all__ = ["ANOMALY_KINDS", "anomaly_kinds", "estimator_class", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'enricher.anomaly' has no attribute {name!r}")

@@ -7,6 +7,8 @@ loss weights. That gives the same gradient as the full data at a fraction of the
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -39,6 +41,29 @@ def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return distinct, inverse.reshape(-1), counts
 
 
+class TimeBudget:
+    """Wall-clock budget of a whole fit (every calibration fold, the final model, calibration scoring).
+
+    Each network training asks for its :meth:`deadline`: an equal share of the time still left among
+    the trainings still to run, so a slow early training leaves less to the later ones instead of
+    starving the last. ``seconds=None``: no budget, epochs alone decide.
+    """
+
+    def __init__(self, seconds: float | None, trainings: int) -> None:
+        self.seconds = seconds
+        self.trainings_left = max(1, trainings)
+        self.started = time.monotonic()
+        self.cut_short = 0  # trainings that stopped before their epochs ran out
+
+    def deadline(self) -> float | None:
+        if self.seconds is None:
+            return None
+        now = time.monotonic()
+        share = max(0.0, self.started + self.seconds - now) / self.trainings_left
+        self.trainings_left = max(1, self.trainings_left - 1)
+        return now + share
+
+
 def train_weighted(
     model: torch.nn.Module,
     tensors: Sequence[torch.Tensor],
@@ -51,37 +76,68 @@ def train_weighted(
     seed: int,
     progress: bool,
     description: str,
-    min_steps: int = 0,
+    min_batches: int = 1,
+    budget: TimeBudget | None = None,
 ) -> list[float]:
     """Minimise the weighted mean of ``row_loss(*batch)`` with Adam; return the loss of every epoch.
 
-    Training runs over *distinct* rows, so small or repetitive data has very few batches per epoch:
-    ``min_steps`` adds epochs until at least that many optimizer steps are taken.
+    Training runs over *distinct* rows, so small or repetitive data has very few batches per epoch: the
+    batch shrinks until an epoch has ``min_batches`` optimizer steps (the work per epoch stays the same;
+    adding epochs instead made small-data training take unpredictably long). With a ``budget``, training
+    stops once the next epoch would end past this training's share of it, or mid-epoch when the share is
+    spent (after at least one optimizer step).
     """
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     n_rows = len(weights)
-    steps_per_epoch = max(1, -(-n_rows // batch_size))
-    epochs = max(epochs, -(-min_steps // steps_per_epoch))
+    batch_size = max(1, min(batch_size, -(-n_rows // max(1, min_batches))))
+    deadline = budget.deadline() if budget is not None else None
     history: list[float] = []
     model.train()
-    bar = tqdm(range(epochs), desc=description, disable=not progress, unit="epoch", leave=True)
-    for _ in bar:
-        order = torch.randperm(n_rows, generator=generator)
-        total, total_weight = 0.0, 0.0
-        for start in range(0, n_rows, batch_size):
-            index = order[start : start + batch_size]
-            batch_weight = weights[index]
-            loss = (row_loss(*(t[index] for t in tensors)) * batch_weight).sum() / batch_weight.sum()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * float(batch_weight.sum())
-            total_weight += float(batch_weight.sum())
-        history.append(total / max(total_weight, 1e-12))
-        bar.set_postfix(loss=f"{history[-1]:.4f}")
+    bar = tqdm(range(epochs), desc=description, disable=not progress, unit="epoch", leave=True, file=sys.stderr)
+    for epoch in bar:
+        started = time.monotonic()
+        loss, complete = _epoch(model, tensors, weights, row_loss, optimizer, batch_size, generator, deadline)
+        history.append(loss)
+        bar.set_postfix(loss=f"{loss:.4f}")
+        next_end = 2 * time.monotonic() - started  # if the next epoch takes as long as this one
+        if deadline is not None and (not complete or (epoch + 1 < epochs and next_end > deadline)):
+            assert budget is not None
+            budget.cut_short += 1
+            bar.set_postfix(loss=f"{loss:.4f}", stopped="time budget")
+            break
+    bar.close()
     model.eval()
     return history
+
+
+def _epoch(
+    model: torch.nn.Module,
+    tensors: Sequence[torch.Tensor],
+    weights: torch.Tensor,
+    row_loss: Callable[..., torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    deadline: float | None,
+) -> tuple[float, bool]:
+    """One pass over the rows in a random order: the weighted mean loss, and whether it went through
+    every row (it stops after the step that passes ``deadline``)."""
+    n_rows = len(weights)
+    order = torch.randperm(n_rows, generator=generator)
+    total, total_weight = 0.0, 0.0
+    for start in range(0, n_rows, batch_size):
+        if deadline is not None and start > 0 and time.monotonic() > deadline:
+            return total / max(total_weight, 1e-12), False
+        index = order[start : start + batch_size]
+        batch_weight = weights[index]
+        loss = (row_loss(*(t[index] for t in tensors)) * batch_weight).sum() / batch_weight.sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * float(batch_weight.sum())
+        total_weight += float(batch_weight.sum())
+    return total / max(total_weight, 1e-12), True
 
 
 def quantile_threshold(scores: Sequence[float], quantile: float, margin: float) -> float:

@@ -10,7 +10,7 @@ import typer
 
 from enricher.cli import service, templates, train
 from enricher.cli import classifier, models
-from enricher.cli import autoencoder, sequence
+from enricher.cli import anomaly, autoencoder, sequence
 
 app = typer.Typer(
     name="enricher",
@@ -25,6 +25,7 @@ app.command("train")(train.train)
 app.add_typer(service.mappings_app, name="mappings")
 app.add_typer(service.samples_app, name="samples")
 app.add_typer(templates.app, name="templates")
+app.add_typer(anomaly.app, name="anomaly")
 app.add_typer(sequence.app, name="sequence")
 app.add_typer(autoencoder.app, name="autoencoder")
 app.add_typer(classifier.app, name="classifier")

@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from enricher.cli.anomaly import default_time_budget, parse_duration
 from enricher.cli.service import ConfigOption, _client, _settings
 
 
@@ -21,6 +22,10 @@ def train(
     calibration_folds: Optional[int] = typer.Option(
         None, help="Folds for out-of-fold threshold calibration (default: the models' own, 5); fewer is faster."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs (default: the models' own)."),
+    time_budget: str = typer.Option(
+        default_time_budget(), "--time-budget",
+        help="Wall-clock budget of training every kind, calibration included, shared equally among the kinds "
+        "(90s, 5m, 1h; 'none': epochs alone decide)."),
 ) -> None:
     """Train the configured anomaly models from documents between --from and --to.
 
@@ -38,6 +43,10 @@ def train(
 
     settings = _settings(config)
     configure_logging(settings.log_level, settings.log_format)
+    if settings.models.torch_threads:
+        import torch
+
+        torch.set_num_threads(settings.models.torch_threads)  # as the service does: a shared machine
     client = _client(settings)
     service = EnrichmentService(settings, client)
     from enricher.mappings import install_mappings
@@ -54,23 +63,26 @@ def train(
                 bar.update(len(batch))
                 yield batch
 
-        sessions = collect_sessions(batches(), pipeline, settings)
+        sessions = collect_sessions(batches(), pipeline, settings, service.source.log_input)
     typer.echo(f"{sessions.documents} documents in {len(sessions.ids)} sessions, {len(pipeline.miner)} templates",
                err=True)
     # Save the miner so the service assigns the same template ids the models were trained on.
     saved["miner"] = pipeline.miner.to_state()
     service.state.save_pipeline(service.state_id, saved)
+    budget = parse_duration(time_budget)
+    hyper = {k: v for k, v in {"calibration_folds": calibration_folds, "epochs": epochs}.items() if v is not None}
+    if budget is None:
+        hyper["time_budget_seconds"] = None
     try:
-        manifests = train_anomaly_models(
+        trained = train_anomaly_models(
             sessions, settings, ModelRegistry(settings.models.registry), kinds=kinds, promote=promote,
             training_data={"index_patterns": settings.source.index_patterns, "from": time_from, "to": time_to},
-            progress=progress,
-            hyper={k: v for k, v in {"calibration_folds": calibration_folds, "epochs": epochs}.items() if v is not None},
+            progress=progress, hyper=hyper, time_budget_seconds=budget,
         )
     except ValueError as exc:
         typer.echo(f"cannot train: {exc}", err=True)
         raise typer.Exit(2) from exc
-    for manifest in manifests:
-        thresholds = ", ".join(f"{k}={v:.4g}" for k, v in manifest.thresholds.items())
+    for model in trained:
+        thresholds = ", ".join(f"{k}={v:.4g}" for k, v in model.thresholds.items())
         state = "promoted" if promote else "not promoted"
-        typer.echo(f"{manifest.kind} {manifest.version} ({state}); thresholds: {thresholds}")
+        typer.echo(f"{model.manifest.kind} {model.manifest.version} ({state}); thresholds: {thresholds}")

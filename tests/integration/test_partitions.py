@@ -37,9 +37,10 @@ def test_sources_sharing_an_index_keep_the_grouping_they_get_alone(opensearch, n
     start = datetime.now(timezone.utc) - timedelta(hours=1)
     interleaved = [(name, i, rows[name][i]) for i in range(2000) for name in SOURCES]  # the sources mixed in time
     opensearch.indices.create(index=names["logs"], body={"mappings": {"properties": {
-        "@timestamp": {"type": "date"}, "message": {"type": "text"}, "service": {"type": "keyword"}}}})
+        "@timestamp": {"type": "date"}, "message": {"type": "text"}, "service": {"properties": {
+            "name": {"type": "keyword"}}}}}})
     helpers.bulk(opensearch, ({"_index": names["logs"], "_id": f"{name}-{i}", "_source": {
-        "@timestamp": (start + timedelta(milliseconds=k)).isoformat(), "message": row["Content"], "service": name}}
+        "@timestamp": (start + timedelta(milliseconds=k)).isoformat(), "message": row["Content"], "service": {"name": name}}}
         for k, (name, i, row) in enumerate(interleaved)), refresh="wait_for")
 
     service = EnrichmentService(make_settings(source={"batch_size": 1000}), opensearch)

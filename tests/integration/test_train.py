@@ -32,14 +32,15 @@ def test_trained_sequence_model_flags_injected_anomalies(opensearch, names, make
     untrained = build_pipeline(settings.model_copy(update={"models": settings.models.model_copy(
         update={"sequence_kinds": []})}))
     sessions = collect_sessions(service.source.iter_batches("now-6h", until="now-1h", pending_only=False),
-                                untrained, settings)
+                                untrained, settings, service.source.log_input)
     assert sessions.documents == len(history)
     registry = ModelRegistry(settings.models.registry)
-    [manifest] = train_anomaly_models(sessions, settings, registry, promote=True, progress=False,
-                                      hyper={"calibration_folds": 2, "epochs": 10})
-    assert manifest.kind == "sequence-lstm" and manifest.thresholds["event"] > 0
+    [trained] = train_anomaly_models(sessions, settings, registry, promote=True, progress=False,
+                                     hyper={"calibration_folds": 2, "epochs": 10})
+    manifest = trained.manifest
+    assert manifest.kind == "sequence-lstm" and trained.thresholds["event"] > 0
     assert registry.promoted_version("sequence-lstm") == manifest.version
-    service.state.save(service.state_id, "source", {"pipeline": {"miner": untrained.miner.to_state()}})
+    service.state.save_pipeline(service.state_id, {"miner": untrained.miner.to_state()})
 
     restarted = EnrichmentService(settings, opensearch)
     restarted.prepare()

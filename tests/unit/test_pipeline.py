@@ -22,6 +22,8 @@ class CountingClassifier:
 class FlagSessions:
     """Flags every event of session 'bad'; remembers how many events it saw."""
 
+    known_templates: list[str] = []
+
     def __init__(self):
         self.seen = 0
 

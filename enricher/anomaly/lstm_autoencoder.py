@@ -1,0 +1,228 @@
+"""LSTM autoencoder over windows of events.
+
+Each session is read as ``<bos> e1 ... en <eos>``; for every event (and the end) the window of the last
+``window`` tokens, each a learned key embedding plus numeric features (see
+:mod:`enricher.anomaly.features`), is encoded to a small code and rebuilt. A window's error is the key
+cross-entropy plus the feature squared error; a session's score is its worst window's error.
+
+``threshold_`` applies to whole sessions (every window, the end included); ``event_threshold_`` to
+windows that end at an event, which is what the service scores. Both are quantiles of held-out normal
+sessions' scores (see :mod:`enricher.anomaly.base`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from enricher.anomaly.base import (
+    UNSEEN_SCORE,
+    AnomalyEstimator,
+    EstimatorConfig,
+    LegacyParts,
+    RunningSession,
+    Scores,
+    Sessions,
+    quantile_or_floor,
+)
+from enricher.anomaly.features import N_FEATURES, FeatureExtractor
+from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
+from enricher.anomaly.vocab import BOS, EOS, PAD, SPECIAL_TOKENS
+from enricher.records import AnomalyEvent
+from enricher.registry import Manifest
+
+BOS_MARK = SPECIAL_TOKENS[BOS]
+FEATURE_DECIMALS = 4  # saved session memory: features rounded, they are z-scores
+Item = tuple[str, list[float]]  # a remembered event: template id and normalised features
+
+
+class LstmAutoencoderConfig(EstimatorConfig):
+    window: int = Field(10, ge=1, description="events per window")
+    window_error: Literal["mean", "max"] = Field(
+        "max", description="score a window by its worst-rebuilt event, or the mean"
+    )
+    embed_dim: int = Field(16, ge=1)
+    hidden: int = Field(64, ge=1)
+    latent: int = Field(32, ge=1, description="size of the window code")
+
+
+class LstmAutoencoderDetector(AnomalyEstimator):
+    kind: ClassVar[str] = "autoencoder-lstm"
+    family: ClassVar[str] = "autoencoder"
+    config_class: ClassVar[type[EstimatorConfig]] = LstmAutoencoderConfig
+    config: LstmAutoencoderConfig
+
+    def __init__(self, **hyper: Any) -> None:
+        super().__init__(**hyper)
+        self.network_: torch.nn.Module | None = None
+        self.features = FeatureExtractor()
+        self.feature_mean_ = np.zeros(N_FEATURES, dtype=np.float32)
+        self.feature_std_ = np.ones(N_FEATURES, dtype=np.float32)
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def event_features(self, texts: Sequence[str | None] | None, length: int) -> np.ndarray:
+        """Normalised features of a session's events, (length, N_FEATURES); zeros when text is absent."""
+        if texts is None or length == 0:
+            return np.zeros((length, N_FEATURES), dtype=np.float32)
+        raw = np.stack([self.features(t) for t in texts])
+        has_text = np.array([bool(t) for t in texts])[:, None]
+        return np.where(has_text, (raw - self.feature_mean_) / self.feature_std_, 0.0).astype(np.float32)
+
+    def _fit_feature_scaling(self, data: Sessions) -> None:
+        present = [self.features(t) for session in (data.texts or []) for t in session if t]
+        if present:
+            stacked = np.stack(present)
+            self.feature_mean_ = stacked.mean(0).astype(np.float32)
+            self.feature_std_ = np.maximum(stacked.std(0), 1e-3).astype(np.float32)
+
+    def windows(
+        self, session: Sequence[str], texts: Sequence[str | None] | None, with_end: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Keys (n, w) and features (n, w, F) of the window ending at each event (and at the end)."""
+        w = self.config.window
+        tokens = [BOS, *self._vocab().ids(session), *([EOS] if with_end else [])]
+        feats = np.zeros((len(tokens), N_FEATURES), dtype=np.float32)
+        feats[1 : 1 + len(session)] = self.event_features(texts, len(session))
+        keys = np.concatenate([np.full(w - 1, PAD, np.int64), np.asarray(tokens, np.int64)])
+        feats = np.concatenate([np.zeros((w - 1, N_FEATURES), np.float32), feats])
+        key_windows = np.lib.stride_tricks.sliding_window_view(keys, w)[1:]
+        feat_windows = np.lib.stride_tricks.sliding_window_view(feats, w, axis=0)[1:].transpose(0, 2, 1)
+        return key_windows, feat_windows
+
+    def _stack_windows(self, data: Sessions, with_end: bool) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [self.windows(s, data.text(i), with_end) for i, s in enumerate(data.keys)]
+        if not pairs:
+            w = self.config.window
+            return np.zeros((0, w), np.int64), np.zeros((0, w, N_FEATURES), np.float32)
+        return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+    # -- training ---------------------------------------------------------------------------------
+    def _fit_networks(
+        self, train: Sessions, *, seed: int, budget: TimeBudget, progress: bool, description: str
+    ) -> tuple[list[float], int]:
+        cfg, w = self.config, self.config.window
+        torch.manual_seed(seed)
+        self._fit_feature_scaling(train)
+        network = self.network_ = self._build_network()
+        keys, feats = self._stack_windows(train, with_end=True)
+        distinct, _, counts = unique_rows(np.column_stack([keys, feats.reshape(len(keys), -1)]))
+        key_t = torch.from_numpy(distinct[:, :w].astype(np.int64))
+        feat_t = torch.from_numpy(distinct[:, w:].astype(np.float32).reshape(len(distinct), w, N_FEATURES))
+
+        def row_loss(k: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+            return network.errors(k, f, *network(k, f))
+
+        history = train_weighted(
+            network, [key_t, feat_t], torch.from_numpy(counts).float(), row_loss,
+            epochs=cfg.epochs, batch_size=cfg.batch_size, min_batches=cfg.min_batches,
+            learning_rate=cfg.learning_rate, seed=seed, progress=progress, description=description, budget=budget,
+        )
+        return history, len(distinct)
+
+    def _build_network(self) -> torch.nn.Module:
+        from enricher.anomaly.nets import LstmAutoencoder
+
+        cfg = self.config
+        return LstmAutoencoder(len(self._vocab()), N_FEATURES, cfg.embed_dim, cfg.hidden, cfg.latent, cfg.window)
+
+    def _calibration_scores(self, held_out: Sessions) -> Scores:
+        """Per session: its worst window (the end included), and its worst window ending at an event."""
+        keys, feats = self._stack_windows(held_out, with_end=True)
+        errors = self.window_errors(keys, feats)
+        parts = np.split(errors, np.cumsum([len(s) + 1 for s in held_out.keys])[:-1]) if len(held_out) else []
+        return {
+            "session": np.array([p.max() for p in parts], dtype=np.float64),
+            "event": np.array([p[:-1].max() if len(p) > 1 else 0.0 for p in parts], dtype=np.float64),
+        }
+
+    def _set_thresholds(self, pooled: Scores | None) -> None:
+        assert pooled is not None
+        cfg = self.config
+        self.threshold_ = quantile_or_floor(pooled["session"], cfg.calibration_quantile, cfg.threshold_margin)
+        self.event_threshold_ = quantile_or_floor(pooled["event"], cfg.calibration_quantile, cfg.threshold_margin)
+
+    def _session_scores(self, pooled: Scores) -> np.ndarray:
+        return pooled["session"]
+
+    # -- scoring ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def window_errors(self, keys: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        """Reconstruction error of each window; distinct windows go through the network once."""
+        network, w = self.network_, self.config.window
+        if network is None or len(keys) == 0:
+            return np.zeros(len(keys))
+        distinct, inverse, _ = unique_rows(np.column_stack([keys, feats.reshape(len(keys), -1)]))
+        errors = []
+        for start in range(0, len(distinct), 4096):
+            chunk = distinct[start : start + 4096]
+            k = torch.from_numpy(chunk[:, :w].astype(np.int64))
+            f = torch.from_numpy(chunk[:, w:].astype(np.float32).reshape(len(chunk), w, N_FEATURES))
+            errors.append(network.errors(k, f, *network(k, f), reduce=self.config.window_error))
+        return torch.cat(errors).double().numpy()[inverse]
+
+    def _raw_decision(self, data: Sessions) -> np.ndarray:
+        return self._calibration_scores(data)["session"]
+
+    # -- streaming (the service) ------------------------------------------------------------------
+    def start_running(self) -> list[Item]:
+        return [(BOS_MARK, [0.0] * N_FEATURES)]  # (template id, features) of the last window-1 events
+
+    def score_running(
+        self, sessions: Sequence[RunningSession], events: Sequence[AnomalyEvent]
+    ) -> list[tuple[float, str | None]]:
+        vocab, w = self._require_fitted(), self.config.window
+        keys = np.full((len(events), w), PAD, dtype=np.int64)
+        feats = np.zeros((len(events), w, N_FEATURES), dtype=np.float32)
+        for row, (session, event) in enumerate(zip(sessions, events)):
+            feature = self.event_features([event.message or event.template], 1)[0].tolist()
+            items = [*session.memory, (event.template_id, feature)]
+            keys[row, w - len(items) :] = [BOS if k == BOS_MARK else vocab.id(k) for k, _ in items]
+            feats[row, w - len(items) :] = [f for _, f in items]
+            session.memory = items[-(w - 1) :] if w > 1 else []
+        errors = self.window_errors(keys, feats)
+        results: list[tuple[float, str | None]] = []
+        for session, event, error in zip(sessions, events, errors):
+            score, reason = float(error), None
+            if event.template_id not in vocab:
+                score, reason = UNSEEN_SCORE, f"unseen template {event.template_id}"
+            elif score > self.event_threshold_:
+                reason = (
+                    f"last {w} events of session ending in template {event.template_id} reconstruct poorly "
+                    f"(error {score:.3g} > {self.event_threshold_:.3g})"
+                )
+            session.score = max(session.score, score)
+            results.append((score, reason))
+        return results
+
+    def running_to_json(self, memory: list[Item], intern: Callable[[str], int]) -> list[list[float]]:
+        return [[intern(key), *(round(float(x), FEATURE_DECIMALS) for x in feature)] for key, feature in memory]
+
+    def running_from_json(self, saved: list[list[float]], lookup: Callable[[int], str]) -> list[Item]:
+        items = [(lookup(int(item[0])), [float(x) for x in item[1:]]) for item in saved]
+        keep = self.config.window - 1
+        return items[-keep:] if keep else []
+
+    # -- persistence ------------------------------------------------------------------------------
+    def _networks(self) -> dict[str, Any]:
+        assert self.network_ is not None
+        return {"model": self.network_}
+
+    def _fitted_arrays(self) -> dict[str, np.ndarray]:
+        return {"feature_mean": self.feature_mean_, "feature_std": self.feature_std_}
+
+    def _restore(self, folder: Path, fitted: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.feature_mean_ = np.asarray(arrays["feature_mean"], dtype=np.float32)
+        self.feature_std_ = np.asarray(arrays["feature_std"], dtype=np.float32)
+        self.network_ = self._load_network(folder, "model")
+
+    @classmethod
+    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
+        arrays = {name: np.asarray(config.pop(name), dtype=np.float32) for name in ("feature_mean", "feature_std")}
+        fitted = {"vocab": config.pop("vocab"), "thresholds": manifest.thresholds}
+        fields = cls.config_class.model_fields
+        return {k: v for k, v in config.items() if k in fields}, fitted, arrays

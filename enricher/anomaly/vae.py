@@ -1,0 +1,246 @@
+"""Variational autoencoder over a session's template counts.
+
+A session is a vector of log-scaled template counts plus a "complete" flag. The session VAE trains on
+complete sessions (flag 1) and scores whole sessions offline, where a truncated session must look
+wrong. A running session in the service is incomplete by nature, so with ``train_prefixes`` a second
+VAE (``prefix.safetensors``) trains on every prefix of the sessions (flag 0) and gives the per-event
+verdicts, against ``event_threshold_`` calibrated on prefixes of held-out normal sessions. Inputs are
+standardised per template (with a floor on the spread), so a template every normal session holds weighs
+a lot when it is missing. Event texts are not used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from enricher.anomaly.base import (
+    UNSEEN_SCORE,
+    AnomalyEstimator,
+    EstimatorConfig,
+    LegacyParts,
+    RunningSession,
+    Scores,
+    Sessions,
+    quantile_or_floor,
+)
+from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
+from enricher.records import AnomalyEvent
+from enricher.registry import Manifest
+
+PREFIX = "prefix"  # the running-session VAE's file stem and array prefix
+
+
+class VaeConfig(EstimatorConfig):
+    # One training row per distinct session (HDFS: 55 of 3,107): epochs are cheap and it needs many
+    # full-batch steps; smaller batches instead (min_batches) raised the false positives fivefold on HDFS.
+    epochs: int = Field(400, ge=1, description="most passes over the distinct whole-session vectors")
+    prefix_epochs: int = Field(150, ge=1, description="most passes over the distinct running-session vectors")
+    min_batches: int = Field(1, ge=1, description="small data: shrink the batch until an epoch has this many steps")
+    hidden: int = Field(64, ge=1)
+    latent: int = Field(4, ge=1, description="size of the latent space (small: it must not rebuild anything)")
+    beta: float = Field(0.1, ge=0.0, description="weight of the KL term")
+    train_prefixes: bool = Field(
+        True,
+        description="also train a second VAE on running sessions (prefixes) for the service's per-event "
+        "verdicts; the session VAE still sees complete sessions only",
+    )
+    std_floor: float = Field(0.25, gt=0.0, description="smallest per-template spread when standardising")
+
+
+class VaeDetector(AnomalyEstimator):
+    kind: ClassVar[str] = "autoencoder-vae"
+    family: ClassVar[str] = "autoencoder"
+    config_class: ClassVar[type[EstimatorConfig]] = VaeConfig
+    config: VaeConfig
+
+    def __init__(self, **hyper: Any) -> None:
+        super().__init__(**hyper)
+        self.network_: torch.nn.Module | None = None
+        self.prefix_network_: torch.nn.Module | None = None  # running sessions (service verdicts)
+        self.input_mean_: np.ndarray | None = None
+        self.input_std_: np.ndarray | None = None
+        self.prefix_mean_: np.ndarray | None = None
+        self.prefix_std_: np.ndarray | None = None
+
+    @property
+    def networks_per_fit(self) -> int:
+        return 2 if self.config.train_prefixes else 1
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def count_vector(self, token_counts: dict[int, int], complete: bool) -> np.ndarray:
+        vector = np.zeros(len(self._vocab()) + 1, dtype=np.float32)
+        for token, count in token_counts.items():
+            vector[token] = np.log1p(count)
+        vector[-1] = 1.0 if complete else 0.0
+        return vector
+
+    def _vectors(self, session: Sequence[str], prefixes: bool) -> np.ndarray:
+        """Count vectors of every running prefix (flag 0, with ``prefixes``) and then of the whole session."""
+        counts: dict[int, int] = {}
+        rows = []
+        for token in self._vocab().ids(session):
+            counts[token] = counts.get(token, 0) + 1
+            if prefixes:
+                rows.append(self.count_vector(counts, complete=False))
+        rows.append(self.count_vector(counts, complete=True))
+        return np.stack(rows)
+
+    # -- training ---------------------------------------------------------------------------------
+    def _fit_networks(
+        self, train: Sessions, *, seed: int, budget: TimeBudget, progress: bool, description: str
+    ) -> tuple[list[float], int]:
+        torch.manual_seed(seed)
+        whole = np.stack([self._vectors(s, prefixes=False)[-1] for s in train.keys])
+        self.network_ = self._build_network()
+        self.input_mean_, self.input_std_, history, n_rows = self._fit_count_vae(
+            self.network_, whole, self.config.epochs, seed, budget, progress, description
+        )
+        self.prefix_network_ = None
+        if self.config.train_prefixes:
+            prefixes = np.concatenate([self._vectors(s, prefixes=True)[:-1] for s in train.keys if s])
+            self.prefix_network_ = self._build_network()
+            self.prefix_mean_, self.prefix_std_, _, _ = self._fit_count_vae(
+                self.prefix_network_, prefixes, self.config.prefix_epochs, seed, budget, progress,
+                f"{description} (prefixes)",
+            )
+        return history, n_rows
+
+    def _fit_count_vae(
+        self, network: torch.nn.Module, vectors: np.ndarray, epochs: int, seed: int, budget: TimeBudget,
+        progress: bool, description: str,
+    ) -> tuple[np.ndarray, np.ndarray, list[float], int]:
+        cfg = self.config
+        # Standardise so that a template every normal session has (low spread) weighs more when missing.
+        mean = vectors.mean(0).astype(np.float32)
+        std = np.maximum(vectors.std(0), cfg.std_floor).astype(np.float32)
+        distinct, _, counts = unique_rows(((vectors - mean) / std).astype(np.float32))
+
+        def row_loss(x: torch.Tensor) -> torch.Tensor:
+            rebuilt, mu, log_var = network(x)
+            return network.reconstruction_error(x, rebuilt) + cfg.beta * network.kl(mu, log_var)
+
+        history = train_weighted(
+            network, [torch.from_numpy(distinct)], torch.from_numpy(counts).float(), row_loss,
+            epochs=epochs, batch_size=cfg.batch_size, min_batches=cfg.min_batches,
+            learning_rate=cfg.learning_rate, seed=seed, progress=progress, description=description, budget=budget,
+        )
+        return mean, std, history, len(distinct)
+
+    def _build_network(self) -> torch.nn.Module:
+        from enricher.anomaly.nets import CountVAE
+
+        return CountVAE(len(self._vocab()) + 1, self.config.hidden, self.config.latent)
+
+    def _calibration_scores(self, held_out: Sessions) -> Scores:
+        """Per session: its score as a whole, and its worst running prefix (what the service sees)."""
+        vectors = [self._vectors(s, prefixes=True) for s in held_out.keys]
+        if not vectors:
+            return {"session": np.zeros(0), "event": np.zeros(0)}
+        whole = self.vector_errors(np.stack([v[-1] for v in vectors]))
+        running = self.vector_errors(np.concatenate([v[:-1] for v in vectors]), running=True)
+        parts = np.split(running, np.cumsum([len(v) - 1 for v in vectors])[:-1])
+        return {"session": whole, "event": np.array([p.max() if len(p) else 0.0 for p in parts])}
+
+    def _set_thresholds(self, pooled: Scores | None) -> None:
+        assert pooled is not None
+        cfg = self.config
+        self.threshold_ = quantile_or_floor(pooled["session"], cfg.calibration_quantile, cfg.threshold_margin)
+        self.event_threshold_ = quantile_or_floor(pooled["event"], cfg.calibration_quantile, cfg.threshold_margin)
+
+    def _session_scores(self, pooled: Scores) -> np.ndarray:
+        return pooled["session"]
+
+    # -- scoring ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def vector_errors(self, vectors: np.ndarray, running: bool = False) -> np.ndarray:
+        """Reconstruction error of each (raw, log-scaled) count vector.
+
+        ``running``: the vectors are sessions in progress (flag 0); they go to the prefix VAE when there
+        is one, else to the session VAE.
+        """
+        network, mean, std = self.network_, self.input_mean_, self.input_std_
+        if running and self.prefix_network_ is not None:
+            network, mean, std = self.prefix_network_, self.prefix_mean_, self.prefix_std_
+        if network is None or len(vectors) == 0:
+            return np.zeros(len(vectors))
+        if mean is not None and std is not None:
+            vectors = ((vectors - mean) / std).astype(np.float32)
+        distinct, inverse, _ = unique_rows(vectors)
+        x = torch.from_numpy(distinct.astype(np.float32))
+        rebuilt, _, _ = network(x)
+        return network.reconstruction_error(x, rebuilt).double().numpy()[inverse]
+
+    def _raw_decision(self, data: Sessions) -> np.ndarray:
+        return self.vector_errors(np.stack([self._vectors(s, prefixes=False)[-1] for s in data.keys]))
+
+    # -- streaming (the service) ------------------------------------------------------------------
+    def start_running(self) -> dict[str, int]:
+        return {}  # template id -> count so far
+
+    def score_running(
+        self, sessions: Sequence[RunningSession], events: Sequence[AnomalyEvent]
+    ) -> list[tuple[float, str | None]]:
+        vocab = self._require_fitted()
+        vectors = []
+        for session, event in zip(sessions, events):
+            session.memory[event.template_id] = session.memory.get(event.template_id, 0) + 1
+            token_counts: dict[int, int] = {}
+            for key, count in session.memory.items():
+                token = vocab.id(key)
+                token_counts[token] = token_counts.get(token, 0) + count
+            vectors.append(self.count_vector(token_counts, complete=False))
+        errors = self.vector_errors(np.stack(vectors), running=True) if vectors else np.zeros(0)
+        results: list[tuple[float, str | None]] = []
+        for session, event, error in zip(sessions, events, errors):
+            score, reason = float(error), None
+            if event.template_id not in vocab:
+                score, reason = UNSEEN_SCORE, f"unseen template {event.template_id}"
+            elif score > self.event_threshold_:
+                reason = (
+                    f"running template counts of session ending in template {event.template_id} reconstruct "
+                    f"poorly (error {score:.3g} > {self.event_threshold_:.3g})"
+                )
+            session.score = max(session.score, score)
+            results.append((score, reason))
+        return results
+
+    def running_to_json(self, memory: dict[str, int], intern: Callable[[str], int]) -> list[list[int]]:
+        return [[intern(key), count] for key, count in memory.items()]
+
+    def running_from_json(self, saved: list[list[int]], lookup: Callable[[int], str]) -> dict[str, int]:
+        return {lookup(int(index)): int(count) for index, count in saved}
+
+    # -- persistence ------------------------------------------------------------------------------
+    def _networks(self) -> dict[str, Any]:
+        assert self.network_ is not None
+        return {"model": self.network_, **({PREFIX: self.prefix_network_} if self.prefix_network_ is not None else {})}
+
+    def _fitted_arrays(self) -> dict[str, np.ndarray]:
+        named = {"input_mean": self.input_mean_, "input_std": self.input_std_,
+                 "prefix_mean": self.prefix_mean_, "prefix_std": self.prefix_std_}
+        return {name: array for name, array in named.items() if array is not None}
+
+    def _restore(self, folder: Path, fitted: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.input_mean_, self.input_std_ = arrays.get("input_mean"), arrays.get("input_std")
+        self.network_ = self._load_network(folder, "model")
+        if (folder / f"{PREFIX}.safetensors").is_file():
+            self.prefix_network_ = self._load_network(folder, PREFIX)
+            self.prefix_mean_, self.prefix_std_ = arrays.get("prefix_mean"), arrays.get("prefix_std")
+
+    @classmethod
+    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
+        arrays = {}
+        for name in ("input_mean", "input_std", "prefix_mean", "prefix_std"):
+            value = config.pop(name, None)
+            if value is not None:
+                arrays[name] = np.asarray(value, dtype=np.float32)
+        fitted = {"vocab": config.pop("vocab"), "thresholds": manifest.thresholds}
+        config["latent"] = config.pop("vae_latent", cls.default("latent"))
+        fields = cls.config_class.model_fields
+        return {k: v for k, v in config.items() if k in fields}, fitted, arrays
