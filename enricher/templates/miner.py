@@ -122,8 +122,9 @@ def template_id_of(template: str, namespace: str = "") -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
-# ((blanked position,), template with that position blanked); see TemplateMiner._sibling_keys
-_SiblingKey = tuple[tuple[int, ...], tuple[str, ...]]
+# (blanked position, template text with that position blanked); see TemplateMiner._sibling_keys. Text rather than
+# a tuple of tokens: a str caches its hash, so the several lookups of a key hash it once.
+_SiblingKey = tuple[int, str]
 
 
 def _by_id(cluster: _Cluster) -> str:
@@ -454,7 +455,7 @@ class TemplateMiner:
             raise ValueError("the shared preprocessor masks with another configuration")
         self._pre = preprocessor or Preprocessor(self.config.masking)
         self._clusters: dict[str, _Cluster] = {}  # template_id -> live cluster
-        self._by_tokens: dict[tuple[str, ...], _Cluster] = {}  # the same clusters by template tokens
+        self._by_text: dict[str, _Cluster] = {}  # the same clusters by template text
         self._buckets: dict[tuple[int, str], list[_Cluster]] = {}  # fixed-length clusters by (length, anchor)
         self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
         self._ragged: dict[int, list[_Cluster]] = {}  # those that are variable-length or hold a run of values
@@ -884,18 +885,19 @@ class TemplateMiner:
         """
         config = self.config
         for key in self._sibling_keys(cluster):
-            positions, blanked = key
-            general = self._by_tokens.get(blanked)
+            position, blanked_text = key
+            general = self._by_text.get(blanked_text)
             group = self._siblings.get(key, ())
-            needed = config.min_siblings_first if positions[0] == 0 else config.min_siblings
-            if general is None and len(group) < needed and not (positions[0] == 0 and self._shared_firsts(key)):
+            needed = config.min_siblings_first if position == 0 else config.min_siblings
+            if general is None and len(group) < needed and not (position == 0 and self._shared_firsts(key)):
                 continue
             # In id order: sets iterate in a per-process order, and the merged text must not depend on it.
             members = sorted((self._clusters[tid] for tid in group if tid in self._clusters), key=_by_id)
             if general is not None:
-                self._join(members, general, blanked)
+                self._join(members, general, general.tokens)
             else:
-                self._join(members, None, self._generalised(members, blanked, positions))
+                blanked = cluster.tokens[:position] + (WILDCARD,) + cluster.tokens[position + 1 :]
+                self._join(members, None, self._generalised(members, blanked, (position,)))
             return
         if config.min_siblings_pair:
             self._merge_pair(cluster)
@@ -994,7 +996,7 @@ class TemplateMiner:
 
     def _insert(self, cluster: _Cluster) -> None:
         self._clusters[cluster.template_id] = cluster
-        self._by_tokens[cluster.tokens] = cluster
+        self._by_text[cluster.template] = cluster
         self._aliases.pop(cluster.template_id, None)  # a live template is never an alias
         if not cluster.vlen:
             self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
@@ -1004,14 +1006,14 @@ class TemplateMiner:
             self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
         for key in self._sibling_keys(cluster):
             self._siblings.setdefault(key, set()).add(cluster.template_id)
-            if key[0][0] == 0:
+            if key[0] == 0:
                 self._starts.setdefault(cluster.tokens[0], set()).add(key)
 
     def _remove(self, cluster: _Cluster) -> None:
         if self._clusters.get(cluster.template_id) is cluster:
             del self._clusters[cluster.template_id]
-        if self._by_tokens.get(cluster.tokens) is cluster:
-            del self._by_tokens[cluster.tokens]
+        if self._by_text.get(cluster.template) is cluster:
+            del self._by_text[cluster.template]
         self._unlist(self._buckets, (len(cluster.tokens), _anchor(cluster.tokens)), cluster)
         self._unlist(self._by_runs, len(cluster.collapsed), cluster)
         self._unlist(self._ragged, len(cluster.collapsed), cluster)
@@ -1023,7 +1025,7 @@ class TemplateMiner:
                 if not group:
                     del self._siblings[skey]
                     starts = self._starts.get(cluster.tokens[0])
-                    if skey[0][0] == 0 and starts is not None:
+                    if skey[0] == 0 and starts is not None:
                         starts.discard(skey)
                         if not starts:
                             del self._starts[cluster.tokens[0]]
@@ -1047,8 +1049,15 @@ class TemplateMiner:
         if keys is None:
             tokens = cluster.tokens
             shape = self._word_shape
-            words = [i for i in range(len(tokens)) if WILDCARD not in tokens[i] and shape(tokens[i]) is not None]
-            keys = [((i,), tokens[:i] + (WILDCARD,) + tokens[i + 1 :]) for i in words] if len(tokens) >= 2 else []
+            keys = []
+            if len(tokens) >= 2:
+                text = cluster.template
+                start = 0
+                for i, token in enumerate(tokens):
+                    end = start + len(token)
+                    if WILDCARD not in token and shape(token) is not None:
+                        keys.append((i, text[:start] + WILDCARD + text[end:]))
+                    start = end + 1
             cluster.sibling_keys = keys
         return keys
 
