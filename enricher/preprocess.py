@@ -318,25 +318,37 @@ class Preprocessor:
         Two texts with the same skeleton have the same length, whitespace and non-digit characters, and digits at
         the same places; their tokens are masked alike except at the positions whose masked form keeps digits.
         """
+        skeleton = self.skeleton(text)
+        tokens, masked, _ = self.mask_with_skeleton(text, skeleton)
+        return tokens, masked, skeleton
+
+    def skeleton(self, text: str) -> bytes | None:
+        """The skeleton of ``text`` (see :meth:`mask_line`), or None when masking does not go by skeletons."""
+        if not (self._skeletons and text.isascii()) or _HEX_MARK_STR in text:
+            return None
+        # One C pass gives the skeleton of the text: a line seen before up to its digits is one lookup.
+        line = text.encode()
+        if ("x" in text or "X" in text) and ("0x" in text or "0X" in text):  # 1-char tests are fast
+            # The 0 of a hex prefix is kept apart, as a mark that the translation leaves alone.
+            line = line.replace(b"0x", _HEX_MARK + b"x").replace(b"0X", _HEX_MARK + b"X")
+        return line.translate(_SKELETON)
+
+    def mask_with_skeleton(self, text: str, skeleton: bytes | None) -> tuple[list[str], tuple[str, ...], bool]:
+        """(tokens, masked tokens, whether the masked tokens are the same for every text with this skeleton) of
+        ``text``, whose :meth:`skeleton` is ``skeleton``."""
         tokens = text.split()
         get = self._token_cache.get
-        if self._skeletons and text.isascii() and _HEX_MARK_STR not in text:
-            # One C pass gives the skeleton of the text: a line seen before up to its digits is one lookup.
-            line = text.encode()
-            if ("x" in text or "X" in text) and ("0x" in text or "0X" in text):  # 1-char tests are fast
-                # The 0 of a hex prefix is kept apart, as a mark that the translation leaves alone.
-                line = line.replace(b"0x", _HEX_MARK + b"x").replace(b"0X", _HEX_MARK + b"X")
-            line = line.translate(_SKELETON)
-            shared, own = self._line_cache.get(line) or self._learn_line(line)
+        if skeleton is not None:
+            shared, own = self._line_cache.get(skeleton) or self._learn_line(skeleton)
             if not own:
-                return tokens, shared, line
+                return tokens, shared, True
             masked = list(shared)
             for i in own:
                 token = tokens[i]
                 masked[i] = get(token) or self._mask_own(token, shared[i])
-            return tokens, tuple(masked), line
+            return tokens, tuple(masked), False
         slow = self._mask_token
-        return tokens, tuple([get(token) or slow(token) for token in tokens]), None
+        return tokens, tuple([get(token) or slow(token) for token in tokens]), False
 
     def _learn_line(self, line: bytes) -> tuple[tuple[str | _Spans, ...], tuple[int, ...]]:
         """(masked skeleton tokens, positions of the tokens that must be masked on their own) of a text skeleton.

@@ -133,7 +133,7 @@ def _by_id(cluster: _Cluster) -> str:
 
 class _Cluster:
     __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
-                 "vlen", "collapsed", "namespace")
+                 "vlen", "collapsed", "namespace", "fixed_offsets")
 
     def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False,
                  namespace: str = "") -> None:
@@ -154,6 +154,7 @@ class _Cluster:
         # Built on first use (see prepare): many templates are generalised before a second message reads them.
         self.params_of: Callable[[list[str]], list[str]] | None = None
         self.sliceable = False
+        self.fixed_offsets = False
         self.sibling_keys: list[_SiblingKey] | None = None  # see TemplateMiner._sibling_keys
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
@@ -161,10 +162,11 @@ class _Cluster:
         if self.vlen:
             read = run_extractor(self.tokens)
             self.params_of = lambda message_tokens: read(" ".join(message_tokens))
-            self.sliceable = False
+            self.sliceable = self.fixed_offsets = False
         else:
             self.params_of = param_extractor(self.tokens)
-            self.sliceable = _sliceable(self.tokens)
+            self.fixed_offsets = _fixed_offsets(self.tokens)
+            self.sliceable = self.fixed_offsets and any(t != WILDCARD for t in self.tokens if WILDCARD in t)
         return self.params_of
 
 
@@ -220,15 +222,18 @@ def run_extractor(tokens: tuple[str, ...]) -> Callable[[str], list[str]]:
     return extract
 
 
-def _sliceable(tokens: tuple[str, ...]) -> bool:
+def _fixed_offsets(tokens: tuple[str, ...]) -> bool:
     """Whether the template's values sit at the same offsets in every message with the same skeleton.
 
-    True when some wildcard token has constant text around its ``<*>`` (else picking whole tokens is as fast) and
-    no wildcard token holds a digit: then where the constant text fits depends only on the non-digit characters,
-    which a skeleton keeps (see ``enricher.preprocess``). Constant tokens are never read, digits or not.
+    True when no wildcard token holds a digit: tokens start at the same offsets in texts with the same skeleton,
+    and where the constant text around a ``<*>`` fits depends only on the non-digit characters, which a skeleton
+    keeps (see ``enricher.preprocess``). Constant tokens are never read, digits or not.
     """
-    wild = [t for t in tokens if WILDCARD in t]
-    return any(t != WILDCARD for t in wild) and _HAS_DIGIT(" ".join(wild)) is None
+    return _HAS_DIGIT(" ".join(t for t in tokens if WILDCARD in t)) is None
+
+
+def _no_params(message: str) -> list[str]:
+    return []
 
 
 def param_spans(tokens: tuple[str, ...], message_tokens: list[str]) -> list[tuple[int, int, int]]:
@@ -258,6 +263,8 @@ def param_spans(tokens: tuple[str, ...], message_tokens: list[str]) -> list[tupl
 
 def _slice_reader(slices: list[slice]) -> Callable[[str], list[str]]:
     """A function reading the substrings at ``slices`` from a text (in C, through ``operator.itemgetter``)."""
+    if not slices:
+        return _no_params
     if len(slices) == 1:
         only = slices[0]
         return lambda text: [text[only]]
@@ -464,6 +471,11 @@ class TemplateMiner:
         self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
         self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
         self._exact: dict[tuple[str, ...], _Cluster] = {}
+        # Text skeleton -> [cluster, its params_of then, reader of its values or None]: a message whose skeleton
+        # was seen is masked the same (when no token keeps digits of its own, see Preprocessor.mask_with_skeleton),
+        # so it goes where ``_exact`` would send it, and its values sit at the same offsets (see _fixed_offsets).
+        # Valid while the template is live and unchanged; cleared with ``_exact``, which it mirrors.
+        self._seen: dict[bytes, list[Any]] = {}
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
         self._refined: dict[str, str] = {}
@@ -480,7 +492,18 @@ class TemplateMiner:
         messages (a :class:`~enricher.templates.PartitionedMiner` passes one clock shared by its miners).
         """
         self._clock = self._clock + 1 if at is None else at
-        tokens, masked, skeleton = self._pre.mask_line(message)
+        skeleton = self._pre.skeleton(message)
+        if skeleton is not None:
+            seen = self._seen.get(skeleton)
+            if seen is not None:
+                cluster = seen[0]
+                # Live, and not retemplated since (which resets its reader, params_of).
+                if cluster.params_of is seen[1] and self._clusters.get(cluster.template_id) is cluster:
+                    cluster.count += 1
+                    cluster.last_seen = self._clock
+                    read = seen[2] or self._learn_reader(seen, message)
+                    return TemplateMatch(cluster.template_id, cluster.template, read(message), False)
+        tokens, masked, same_masks = self._pre.mask_with_skeleton(message, skeleton)
         cluster = self._exact.get(masked)
         is_new = False
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
@@ -498,6 +521,8 @@ class TemplateMiner:
         match = TemplateMatch(cluster.template_id, cluster.template, params, is_new)
         if len(self._clusters) > self.config.max_templates:
             self._evict(spare=cluster.template_id)
+        elif same_masks and self.config.exact_cache_size:
+            self._remember_seen(skeleton, cluster)  # type: ignore[arg-type]  # same_masks: there is a skeleton
         return match
 
     def match(self, message: str) -> TemplateMatch | None:
@@ -1073,7 +1098,34 @@ class TemplateMiner:
             return
         if len(self._exact) >= self.config.exact_cache_size:
             self._exact.clear()  # cheap bounded reset; the cache refills with the hot messages at once
+            self._seen.clear()  # (a skeleton must not outlive the masked message it stands for)
         self._exact[masked] = cluster
+
+    def _remember_seen(self, skeleton: bytes, cluster: _Cluster) -> None:
+        """Note that messages with ``skeleton`` go to ``cluster`` (their values are read on the next one)."""
+        if len(self._seen) >= self.config.exact_cache_size:
+            self._seen.clear()
+        self._seen[skeleton] = [cluster, cluster.params_of, None]  # (params_of is set: _params ran)
+
+    @staticmethod
+    def _learn_reader(seen: list[Any], message: str) -> Callable[[str], list[str]]:
+        """The reader of the values of ``seen``'s template from messages with this skeleton (second one seen).
+
+        At fixed offsets when the template allows it (one C call per message), checked against the token by token
+        reading on this message; else token by token.
+        """
+        cluster: _Cluster = seen[0]
+        params_of = seen[1]
+        tokens = message.split()
+        read: Callable[[str], list[str]] | None = None
+        if cluster.fixed_offsets:
+            slices = TemplateMiner._slices(cluster.tokens, tokens, message)
+            if [message[s] for s in slices] == params_of(tokens):  # never keep a reader that disagrees
+                read = _slice_reader(slices)
+        if read is None:
+            read = lambda text: params_of(text.split())  # noqa: E731
+        seen[2] = read
+        return read
 
     def _evict(self, spare: str) -> None:
         """Drop the rarest, least recently seen templates down to 90% of the cap (never ``spare``, the template
@@ -1094,6 +1146,7 @@ class TemplateMiner:
             if cluster is not None:
                 self._remove(cluster)
         self._exact = {k: c for k, c in self._exact.items() if self._clusters.get(c.template_id) is c}
+        self._seen.clear()
 
     def knows(self, template_id: str) -> bool:
         """Whether ``template_id`` is a live template or an alias of this miner."""
