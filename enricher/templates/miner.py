@@ -65,6 +65,8 @@ _REPEATED_WILDCARD = re.compile(r"(?:<\*>){2,}")
 # In key=value or key:value tokens only the value is judged (user=root vs user=guest are different words).
 _WORDLIKE = re.compile(r"(?:[^\s=:]*[=:])?[^\w]*[A-Za-z][A-Za-z_\-]*(?:\.[A-Za-z][A-Za-z_\-]*)*[^\w]*\Z")
 _HAS_DIGIT = re.compile(r"\d").search
+# What makes a token part of a run of values (see _runnable): a wildcard, a digit or a path separator.
+_RUNNABLE = re.compile(r"<\*>|[\d/\\]").search
 _UNKNOWN = object()
 _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
 _ID_RUN = re.compile(r"[A-Za-z0-9_\-]+")
@@ -173,7 +175,7 @@ class _Cluster:
 def _runnable(token: str) -> bool:
     """Whether a token can be part of a run of values: masked (holds <*>), holding a digit (a1, node7) or a path
     separator (the pieces of a path with spaces: ``/data/My Documents/x.txt``)."""
-    return WILDCARD in token or _HAS_DIGIT(token) is not None or "/" in token or "\\" in token
+    return _RUNNABLE(token) is not None
 
 
 def collapse_runs(tokens: tuple[str, ...]) -> tuple[str, ...]:
@@ -182,7 +184,7 @@ def collapse_runs(tokens: tuple[str, ...]) -> tuple[str, ...]:
     Lists of values whose length varies (hosts ``a1 a2 a3``, ``<*> <*> <*>``) then give one key whatever their
     length. Used to find, and to write, templates that differ only in the length of such runs.
     """
-    flags = [WILDCARD in t or _HAS_DIGIT(t) is not None or "/" in t or "\\" in t for t in tokens]  # _runnable, inlined
+    flags = [_RUNNABLE(t) is not None for t in tokens]  # _runnable, one C call per token
     if True not in map(bool.__and__, flags, flags[1:]):
         return tokens  # no run of two: the common case
     out: list[str] = []
@@ -229,7 +231,7 @@ def _fixed_offsets(tokens: tuple[str, ...]) -> bool:
     and where the constant text around a ``<*>`` fits depends only on the non-digit characters, which a skeleton
     keeps (see ``enricher.preprocess``). Constant tokens are never read, digits or not.
     """
-    return _HAS_DIGIT(" ".join(t for t in tokens if WILDCARD in t)) is None
+    return all(_HAS_DIGIT(t) is None for t in tokens if WILDCARD in t)
 
 
 def _no_params(message: str) -> list[str]:
@@ -730,16 +732,15 @@ class TemplateMiner:
 
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
         """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
+        get = self._refined.get
+        return tuple([get(token) or self._refine_token(token) for token in masked])
+
+    def _refine_token(self, token: str) -> str:
         cache = self._refined
-        out = []
-        for token in masked:
-            known = cache.get(token)
-            if known is None:
-                if len(cache) >= 100_000:
-                    cache.clear()
-                known = cache[token] = refine_token(token)
-            out.append(known)
-        return tuple(out)
+        if len(cache) >= 100_000:
+            cache.clear()
+        refined = cache[token] = refine_token(token)
+        return refined
 
     def _word_shape(self, token: str) -> str | None:
         """``token`` without its digits if it is a word (``SOCKS5`` -> ``SOCKS``), else None.
@@ -981,7 +982,7 @@ class TemplateMiner:
         """
         tokens = cluster.tokens
         # Not the first word: it more often names the event (X is deprecated, use Y), see min_siblings_first.
-        words = {i for i, t in enumerate(tokens) if i and WILDCARD not in t and self._word_shape(t) is not None}
+        words = {position for position, _ in self._sibling_keys(cluster) if position}
         if len(words) < 5:
             return
         groups: dict[tuple[int, ...], list[_Cluster]] = {}
