@@ -313,22 +313,25 @@ class Preprocessor:
             line = line.replace(b"0x", _HEX_MARK + b"x").replace(b"0X", _HEX_MARK + b"X")
         return line.translate(_SKELETON)
 
-    def mask_with_skeleton(self, text: str, skeleton: bytes | None) -> tuple[list[str], tuple[str, ...], bool]:
-        """(tokens, masked tokens, whether the masked tokens are the same for every text with this skeleton) of
-        ``text``, whose :meth:`skeleton` is ``skeleton``."""
+    def mask_with_skeleton(self, text: str, skeleton: bytes | None) -> tuple[list[str], tuple[str, ...], tuple[int, ...] | None]:
+        """(tokens, masked tokens, *own* positions) of ``text``, whose :meth:`skeleton` is ``skeleton``.
+
+        Every text with this skeleton is masked the same except at its own positions (the tokens that keep digits:
+        ``ssh2``), where the masked token depends on the token itself. None when there is no skeleton.
+        """
         tokens = text.split()
         get = self._token_cache.get
         if skeleton is not None:
             shared, own = self._line_cache.get(skeleton) or self._learn_line(skeleton)
             if not own:
-                return tokens, shared, True
+                return tokens, shared, own
             masked = list(shared)
             for i in own:
                 token = tokens[i]
                 masked[i] = get(token) or self._mask_own(token, shared[i])
-            return tokens, tuple(masked), False
+            return tokens, tuple(masked), own
         slow = self._mask_token
-        return tokens, tuple([get(token) or slow(token) for token in tokens]), False
+        return tokens, tuple([get(token) or slow(token) for token in tokens]), None
 
     def _learn_line(self, line: bytes) -> tuple[tuple[str | _Spans, ...], tuple[int, ...]]:
         """(masked skeleton tokens, positions of the tokens that must be masked on their own) of a text skeleton.

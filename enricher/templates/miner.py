@@ -474,10 +474,12 @@ class TemplateMiner:
         self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         # Text skeleton -> [cluster, its params_of then, reader of its values or None]: a message whose skeleton
-        # was seen is masked the same (when no token keeps digits of its own, see Preprocessor.mask_with_skeleton),
-        # so it goes where ``_exact`` would send it, and its values sit at the same offsets (see _fixed_offsets).
+        # was seen is masked the same, so it goes where ``_exact`` would send it, and its values sit at the same
+        # offsets (see _fixed_offsets). When some tokens keep digits of their own (ssh2, see
+        # Preprocessor.mask_with_skeleton), the skeleton maps to (reader of those tokens, {their values: entry}).
         # Valid while the template is live and unchanged; cleared with ``_exact``, which it mirrors.
-        self._seen: dict[bytes, list[Any]] = {}
+        self._seen: dict[bytes, list[Any] | tuple[Callable[[list[str]], Any], dict[Any, list[Any]]]] = {}
+        self._seen_size = 0
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
         self._refined: dict[str, str] = {}
@@ -497,15 +499,18 @@ class TemplateMiner:
         skeleton = self._pre.skeleton(message)
         if skeleton is not None:
             seen = self._seen.get(skeleton)
+            if seen is not None and seen.__class__ is not list:
+                own_tokens, by_own = seen  # type: ignore[misc]
+                seen = by_own.get(own_tokens(message.split()))
             if seen is not None:
                 cluster = seen[0]
                 # Live, and not retemplated since (which resets its reader, params_of).
                 if cluster.params_of is seen[1] and self._clusters.get(cluster.template_id) is cluster:
                     cluster.count += 1
                     cluster.last_seen = self._clock
-                    read = seen[2] or self._learn_reader(seen, message)
+                    read = seen[2] or self._learn_reader(seen, skeleton, message)
                     return TemplateMatch(cluster.template_id, cluster.template, read(message), False)
-        tokens, masked, same_masks = self._pre.mask_with_skeleton(message, skeleton)
+        tokens, masked, own = self._pre.mask_with_skeleton(message, skeleton)
         cluster = self._exact.get(masked)
         is_new = False
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
@@ -523,8 +528,8 @@ class TemplateMiner:
         match = TemplateMatch(cluster.template_id, cluster.template, params, is_new)
         if len(self._clusters) > self.config.max_templates:
             self._evict(spare=cluster.template_id)
-        elif same_masks and self.config.exact_cache_size:
-            self._remember_seen(skeleton, cluster)  # type: ignore[arg-type]  # same_masks: there is a skeleton
+        elif own is not None and self.config.exact_cache_size:
+            self._remember_seen(skeleton, own, tokens, cluster)  # type: ignore[arg-type]  # own: there is a skeleton
         return match
 
     def match(self, message: str) -> TemplateMatch | None:
@@ -786,9 +791,7 @@ class TemplateMiner:
                 self._readers[skeleton] = (cluster.template_id, _slice_reader(slices))
             return params
         # First one: only noted, as many skeletons are seen once.
-        if len(self._readers) >= max(self.config.exact_cache_size, 1):
-            self._readers.clear()  # bounded; hot skeletons come back at once
-        self._readers[skeleton] = (cluster.template_id, None)
+        self._keep_reader(skeleton, cluster.template_id, None)
         return params_of(tokens)
 
     @staticmethod
@@ -1099,34 +1102,57 @@ class TemplateMiner:
             return
         if len(self._exact) >= self.config.exact_cache_size:
             self._exact.clear()  # cheap bounded reset; the cache refills with the hot messages at once
-            self._seen.clear()  # (a skeleton must not outlive the masked message it stands for)
+            self._forget_seen()  # (a skeleton must not outlive the masked message it stands for)
         self._exact[masked] = cluster
 
-    def _remember_seen(self, skeleton: bytes, cluster: _Cluster) -> None:
-        """Note that messages with ``skeleton`` go to ``cluster`` (their values are read on the next one)."""
-        if len(self._seen) >= self.config.exact_cache_size:
-            self._seen.clear()
-        self._seen[skeleton] = [cluster, cluster.params_of, None]  # (params_of is set: _params ran)
+    def _remember_seen(self, skeleton: bytes, own: tuple[int, ...], tokens: list[str], cluster: _Cluster) -> None:
+        """Note that messages with ``skeleton`` (and these ``own`` tokens) go to ``cluster`` (their values are read
+        on the next one)."""
+        if self._seen_size >= self.config.exact_cache_size:
+            self._forget_seen()
+        self._seen_size += 1
+        entry = [cluster, cluster.params_of, None]  # (params_of is set: _params ran)
+        if not own:
+            self._seen[skeleton] = entry
+            return
+        known = self._seen.get(skeleton)
+        if known is None or known.__class__ is list:
+            known = self._seen[skeleton] = (itemgetter(*own), {})
+        known[1][known[0](tokens)] = entry  # type: ignore[index]
 
-    @staticmethod
-    def _learn_reader(seen: list[Any], message: str) -> Callable[[str], list[str]]:
+    def _forget_seen(self) -> None:
+        self._seen.clear()
+        self._seen_size = 0
+
+    def _learn_reader(self, seen: list[Any], skeleton: bytes, message: str) -> Callable[[str], list[str]]:
         """The reader of the values of ``seen``'s template from messages with this skeleton (second one seen).
 
         At fixed offsets when the template allows it (one C call per message), checked against the token by token
-        reading on this message; else token by token.
+        reading on this message, and shared with the other entries of the skeleton (see ``_params``); else token
+        by token.
         """
         cluster: _Cluster = seen[0]
         params_of = seen[1]
-        tokens = message.split()
         read: Callable[[str], list[str]] | None = None
         if cluster.fixed_offsets:
-            slices = TemplateMiner._slices(cluster.tokens, tokens, message)
-            if [message[s] for s in slices] == params_of(tokens):  # never keep a reader that disagrees
-                read = _slice_reader(slices)
+            known = self._readers.get(skeleton)
+            if known is not None and known[0] == cluster.template_id and known[1] is not None:
+                read = known[1]
+            else:
+                tokens = message.split()
+                slices = self._slices(cluster.tokens, tokens, message)
+                if [message[s] for s in slices] == params_of(tokens):  # never keep a reader that disagrees
+                    read = _slice_reader(slices)
+                    self._keep_reader(skeleton, cluster.template_id, read)
         if read is None:
             read = lambda text: params_of(text.split())  # noqa: E731
         seen[2] = read
         return read
+
+    def _keep_reader(self, skeleton: bytes, template_id: str, read: Callable[[str], list[str]] | None) -> None:
+        if len(self._readers) >= max(self.config.exact_cache_size, 1):
+            self._readers.clear()  # bounded; hot skeletons come back at once
+        self._readers[skeleton] = (template_id, read)
 
     def _evict(self, spare: str) -> None:
         """Drop the rarest, least recently seen templates down to 90% of the cap (never ``spare``, the template
@@ -1147,7 +1173,7 @@ class TemplateMiner:
             if cluster is not None:
                 self._remove(cluster)
         self._exact = {k: c for k, c in self._exact.items() if self._clusters.get(c.template_id) is c}
-        self._seen.clear()
+        self._forget_seen()
 
     def knows(self, template_id: str) -> bool:
         """Whether ``template_id`` is a live template or an alias of this miner."""
