@@ -45,6 +45,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from functools import lru_cache
+from itertools import accumulate
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -797,12 +798,16 @@ class TemplateMiner:
     @staticmethod
     def _slices(template: tuple[str, ...], tokens: list[str], message: str) -> list[slice]:
         """Where in ``message`` the values of ``template`` are, as slices (see ``param_spans``)."""
-        starts = []
-        position = 0
-        for token in tokens:
-            position = message.find(token, position)  # only whitespace lies between tokens
-            starts.append(position)
-            position += len(token)
+        if len(message) == sum(map(len, tokens)) + len(tokens) - 1:
+            # One separator between tokens and none around them: the offsets follow from the lengths.
+            starts = list(accumulate([len(token) + 1 for token in tokens], initial=0))
+        else:
+            starts = []
+            position = 0
+            for token in tokens:
+                position = message.find(token, position)  # only whitespace lies between tokens
+                starts.append(position)
+                position += len(token)
         return [slice(starts[i] + a, starts[i] + b) for i, a, b in param_spans(template, tokens)]
 
     # ------------------------------------------------------------------ learning
@@ -1139,11 +1144,9 @@ class TemplateMiner:
             if known is not None and known[0] == cluster.template_id and known[1] is not None:
                 read = known[1]
             else:
-                tokens = message.split()
-                slices = self._slices(cluster.tokens, tokens, message)
-                if [message[s] for s in slices] == params_of(tokens):  # never keep a reader that disagrees
-                    read = _slice_reader(slices)
-                    self._keep_reader(skeleton, cluster.template_id, read)
+                # param_spans finds the values where params_of reads them (it mirrors param_extractor).
+                read = _slice_reader(self._slices(cluster.tokens, message.split(), message))
+                self._keep_reader(skeleton, cluster.template_id, read)
         if read is None:
             read = lambda text: params_of(text.split())  # noqa: E731
         seen[2] = read
