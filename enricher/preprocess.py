@@ -353,9 +353,13 @@ class Preprocessor:
     def _mask_skeleton(self, skeleton: bytes) -> str | _Spans:
         """The masked form shared by every token with this skeleton, or, if it keeps digits (see _SKELETON), the
         spans that are masked in each of them."""
-        text = skeleton.decode().replace(_HEX_MARK_STR, "0")
+        text = skeleton.decode()
+        if _HEX_MARK_STR in text:
+            text = text.replace(_HEX_MARK_STR, "0")
+        masked: str | _Spans = text
         spans = self._spans(text)
-        masked: str | _Spans = self._fill(text, spans)
+        if spans:
+            masked = self._fill(text, spans)
         if _HAS_DIGIT(masked) is not None:
             masked = _Spans(spans)
         cache = self._skeleton_cache

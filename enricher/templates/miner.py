@@ -756,11 +756,12 @@ class TemplateMiner:
         """
         known = self._wordlike.get(token, _UNKNOWN)
         if known is _UNKNOWN:
-            stripped = _GLUED_COUNTER.sub("", token)
+            digits = _HAS_DIGIT(token) is not None  # (the two patterns below need one)
+            stripped = _GLUED_COUNTER.sub("", token) if digits else token
             # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL". Names with a numbered
             # part after a separator are values too: web-A3, tbird-admin1, name_A12 (hosts, nodes, instances).
-            wordlike = (_WORDLIKE.match(stripped) is not None and '"' not in token and "'" not in token
-                        and _NUMBERED_NAME(token) is None)
+            wordlike = ('"' not in token and "'" not in token and _WORDLIKE.match(stripped) is not None
+                        and not (digits and _NUMBERED_NAME(token) is not None))
             known = stripped if wordlike else None
             if len(self._wordlike) >= 100_000:
                 self._wordlike.clear()
@@ -1086,11 +1087,14 @@ class TemplateMiner:
             keys = []
             if len(tokens) >= 2:
                 text = cluster.template
+                known = self._wordlike.get
                 start = 0
                 for i, token in enumerate(tokens):
                     end = start + len(token)
-                    if WILDCARD not in token and shape(token) is not None:
-                        keys.append((i, text[:start] + WILDCARD + text[end:]))
+                    if WILDCARD not in token:
+                        word = known(token, _UNKNOWN)
+                        if word is not None and (word is not _UNKNOWN or shape(token) is not None):
+                            keys.append((i, text[:start] + WILDCARD + text[end:]))
                     start = end + 1
             cluster.sibling_keys = keys
         return keys
