@@ -343,7 +343,9 @@ class Preprocessor:
         get = self._skeleton_cache.get
         slow = self._mask_skeleton
         shared = tuple([get(k) or slow(k) for k in line.split()])
-        own = tuple([i for i, masked in enumerate(shared) if masked.__class__ is _Spans])
+        own: tuple[int, ...] = ()
+        if _Spans in set(map(type, shared)):
+            own = tuple([i for i, masked in enumerate(shared) if masked.__class__ is _Spans])
         cache = self._line_cache
         if len(cache) >= self._line_cache_size:
             cache.clear()  # bounded; hot lines come back at once

@@ -139,19 +139,20 @@ class _Cluster:
                  "vlen", "collapsed", "namespace", "fixed_offsets")
 
     def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False,
-                 namespace: str = "") -> None:
+                 namespace: str = "", collapsed: tuple[str, ...] | None = None) -> None:
         # vlen: a bare <*> of the template may stand for a run of several variable tokens (see collapse_runs).
+        # collapsed: collapse_runs(tokens) when the caller has it already.
         self.vlen = vlen
         self.namespace = namespace
-        self.retemplate(tokens)
+        self.retemplate(tokens, collapsed)
         self.count = count
         self.last_seen = last_seen
 
-    def retemplate(self, tokens: tuple[str, ...]) -> None:
+    def retemplate(self, tokens: tuple[str, ...], collapsed: tuple[str, ...] | None = None) -> None:
         if self.vlen:
-            tokens = collapse_runs(tokens)
+            tokens = collapsed = collapse_runs(tokens)  # (collapse_runs of a collapsed form is itself)
         self.tokens = tokens
-        self.collapsed = collapse_runs(tokens)
+        self.collapsed = collapse_runs(tokens) if collapsed is None else collapsed
         self.template = " ".join(tokens)
         self.template_id = template_id_of(self.template, self.namespace)
         # Built on first use (see prepare): many templates are generalised before a second message reads them.
@@ -487,6 +488,7 @@ class TemplateMiner:
         # Text skeleton -> (template id, reader of that template's values at fixed offsets); see _params.
         self._readers: dict[bytes, tuple[str, Callable[[str], list[str]] | None]] = {}
         self._clock = 0
+        self._collapsed: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # last (tokens, collapse_runs(tokens))
 
     # ------------------------------------------------------------------ public API
 
@@ -668,6 +670,7 @@ class TemplateMiner:
         if not self.config.merge_runs:
             return None
         key = collapse_runs(masked)
+        self._collapsed = (masked, key)  # for _create, which often follows
         # Without a run to collapse, only templates with runs are new candidates (the others were weighed).
         pool = self._by_runs.get(len(key), ()) if len(key) < len(masked) else self._ragged.get(len(key), ())
         if not pool or all(_runnable(t) for t in key):
@@ -819,7 +822,8 @@ class TemplateMiner:
         When the new template is at once folded into a sibling family (it differs from known templates in one
         word only, and that position became or already was a variable), it is not a new event type.
         """
-        cluster = _Cluster(masked, namespace=self.namespace)
+        memo = self._collapsed
+        cluster = _Cluster(masked, namespace=self.namespace, collapsed=memo[1] if memo[0] is masked else None)
         existing = self._clusters.get(cluster.template_id)
         if existing is not None:
             return existing, False
@@ -833,10 +837,10 @@ class TemplateMiner:
         """Generalise ``cluster`` to cover ``masked``; True if its template (and so its id) changed."""
         if cluster.vlen or len(cluster.tokens) != len(masked):
             return self._absorb_run(cluster, masked)
-        merged = tuple(
-            t if t == m or (WILDCARD in t and self._covers(t, m)) else generalise_token(t, m)
+        merged = tuple([
+            t if t == m or (WILDCARD in t and token_pattern(t).match(m) is not None) else generalise_token(t, m)
             for t, m in zip(cluster.tokens, masked)
-        )
+        ])
         if merged and merged[0] != cluster.tokens[0]:
             merged = (WILDCARD,) + merged[1:]  # keep bucket keys consistent (see _anchor)
         if merged == cluster.tokens:
