@@ -43,7 +43,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import accumulate
 from operator import itemgetter
@@ -136,7 +136,7 @@ def _by_id(cluster: _Cluster) -> str:
 
 class _Cluster:
     __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
-                 "vlen", "collapsed", "namespace", "fixed_offsets")
+                 "vlen", "collapsed", "namespace", "fixed_offsets", "wild")
 
     def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False,
                  namespace: str = "", collapsed: tuple[str, ...] | None = None) -> None:
@@ -159,6 +159,7 @@ class _Cluster:
         self.params_of: Callable[[list[str]], list[str]] | None = None
         self.sliceable = False
         self.fixed_offsets = False
+        self.wild: list[int] = []  # positions of the tokens holding a wildcard (set by prepare)
         self.sibling_keys: list[_SiblingKey] | None = None  # see TemplateMiner._sibling_keys
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
@@ -168,9 +169,11 @@ class _Cluster:
             self.params_of = lambda message_tokens: read(" ".join(message_tokens))
             self.sliceable = self.fixed_offsets = False
         else:
-            self.params_of = param_extractor(self.tokens)
-            self.fixed_offsets = _fixed_offsets(self.tokens)
-            self.sliceable = self.fixed_offsets and any(t != WILDCARD for t in self.tokens if WILDCARD in t)
+            tokens = self.tokens
+            self.wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
+            self.params_of = param_extractor(tokens, self.wild)
+            self.fixed_offsets = _fixed_offsets(tokens, self.wild)
+            self.sliceable = self.fixed_offsets and any(tokens[i] != WILDCARD for i in self.wild)
         return self.params_of
 
 
@@ -226,28 +229,31 @@ def run_extractor(tokens: tuple[str, ...]) -> Callable[[str], list[str]]:
     return extract
 
 
-def _fixed_offsets(tokens: tuple[str, ...]) -> bool:
+def _fixed_offsets(tokens: tuple[str, ...], positions: list[int]) -> bool:
     """Whether the template's values sit at the same offsets in every message with the same skeleton.
 
     True when no wildcard token holds a digit: tokens start at the same offsets in texts with the same skeleton,
     and where the constant text around a ``<*>`` fits depends only on the non-digit characters, which a skeleton
     keeps (see ``enricher.preprocess``). Constant tokens are never read, digits or not.
     """
-    return all(_HAS_DIGIT(t) is None for t in tokens if WILDCARD in t)
+    return all(_HAS_DIGIT(tokens[i]) is None for i in positions)  # (positions: of the tokens holding a wildcard)
 
 
 def _no_params(message: str) -> list[str]:
     return []
 
 
-def param_spans(tokens: tuple[str, ...], message_tokens: list[str]) -> list[tuple[int, int, int]]:
-    """(token index, start, end) of each value that ``param_extractor(tokens)`` reads from ``message_tokens``."""
+def param_spans(tokens: tuple[str, ...], message_tokens: list[str],
+                positions: Sequence[int] | None = None) -> list[tuple[int, int, int]]:
+    """(token index, start, end) of each value that ``param_extractor(tokens)`` reads from ``message_tokens``.
+
+    ``positions``: those of the tokens of ``tokens`` that hold a wildcard, when the caller knows them.
+    """
     if len(message_tokens) != len(tokens):
         return []
     spans: list[tuple[int, int, int]] = []
-    for i, pattern in enumerate(tokens):
-        if WILDCARD not in pattern:
-            continue
+    for i in positions if positions is not None else [i for i, t in enumerate(tokens) if WILDCARD in t]:
+        pattern = tokens[i]
         token = message_tokens[i]
         whole = (i, 0, len(token))
         if pattern == WILDCARD:
@@ -276,7 +282,7 @@ def _slice_reader(slices: list[slice]) -> Callable[[str], list[str]]:
     return lambda text: list(pick(text))
 
 
-def param_extractor(tokens: tuple[str, ...]) -> Callable[[list[str]], list[str]]:
+def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None) -> Callable[[list[str]], list[str]]:
     """A function giving the values of the template's ``<*>`` from a message's whitespace tokens.
 
     Built once per template, so a match costs no regex in the common cases: bare ``<*>`` tokens are picked by
@@ -285,7 +291,8 @@ def param_extractor(tokens: tuple[str, ...]) -> Callable[[list[str]], list[str]]
     pattern is returned whole.
     """
     length = len(tokens)
-    positions = [i for i, t in enumerate(tokens) if WILDCARD in t]
+    if positions is None:  # (those of the tokens holding a wildcard)
+        positions = [i for i, t in enumerate(tokens) if WILDCARD in t]
     if not positions:
         return lambda message_tokens: []
     if all(tokens[i] == WILDCARD for i in positions):
@@ -800,7 +807,8 @@ class TemplateMiner:
         return params_of(tokens)
 
     @staticmethod
-    def _slices(template: tuple[str, ...], tokens: list[str], message: str) -> list[slice]:
+    def _slices(template: tuple[str, ...], tokens: list[str], message: str,
+                positions: Sequence[int] | None = None) -> list[slice]:
         """Where in ``message`` the values of ``template`` are, as slices (see ``param_spans``)."""
         if len(message) == sum(map(len, tokens)) + len(tokens) - 1:
             # One separator between tokens and none around them: the offsets follow from the lengths.
@@ -812,7 +820,7 @@ class TemplateMiner:
                 position = message.find(token, position)  # only whitespace lies between tokens
                 starts.append(position)
                 position += len(token)
-        return [slice(starts[i] + a, starts[i] + b) for i, a, b in param_spans(template, tokens)]
+        return [slice(starts[i] + a, starts[i] + b) for i, a, b in param_spans(template, tokens, positions)]
 
     # ------------------------------------------------------------------ learning
 
@@ -1153,7 +1161,7 @@ class TemplateMiner:
                 read = known[1]
             else:
                 # param_spans finds the values where params_of reads them (it mirrors param_extractor).
-                read = _slice_reader(self._slices(cluster.tokens, message.split(), message))
+                read = _slice_reader(self._slices(cluster.tokens, message.split(), message, cluster.wild))
                 self._keep_reader(skeleton, cluster.template_id, read)
         if read is None:
             read = lambda text: params_of(text.split())  # noqa: E731
