@@ -919,7 +919,9 @@ class TemplateMiner:
         tokens = general.tokens
         # Cheap filter first: a covered template has the same token at the general one's first constant position.
         fixed = next((i for i, t in enumerate(tokens) if WILDCARD not in t), None)
-        for other in list(self._by_length.get(len(tokens), ())):
+        # When that is the first token, they are all in this template's bucket.
+        pool = self._buckets.get((len(tokens), _anchor(tokens))) if fixed == 0 else self._by_length.get(len(tokens))
+        for other in list(pool or ()):
             if other is general or (fixed is not None and other.tokens[fixed] != tokens[fixed]):
                 continue
             if all(t == o or (WILDCARD in t and self._covers(t, o)) for t, o in zip(tokens, other.tokens)):
@@ -955,8 +957,10 @@ class TemplateMiner:
         Table names, hosts or queues that start several events are values; the words that name events (boot,
         halt) come with one tail each. Needs ``min_siblings - 1`` shared words.
         """
-        words = self._first_words(key)
         need = self.config.min_siblings - 1
+        if len(self._siblings.get(key, ())) < need:
+            return False  # (a family has no more first words than templates)
+        words = self._first_words(key)
         if len(words) < need:
             return False
         if len(words & self._first_values) >= need:
@@ -1007,7 +1011,8 @@ class TemplateMiner:
         if len(words) < 5:
             return
         groups: dict[tuple[int, ...], list[_Cluster]] = {}
-        for other in self._by_length.get(len(tokens), ()):
+        # The templates of this length and first word are in its bucket (with others when that word is a value).
+        for other in self._buckets.get((len(tokens), _anchor(tokens)), ()):
             if other is cluster or other.tokens[0] != tokens[0]:
                 continue
             diff: list[int] = []
