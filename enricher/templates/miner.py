@@ -680,7 +680,7 @@ class TemplateMiner:
         self._collapsed = (masked, key)  # for _create, which often follows
         # Without a run to collapse, only templates with runs are new candidates (the others were weighed).
         pool = self._by_runs.get(len(key), ()) if len(key) < len(masked) else self._ragged.get(len(key), ())
-        if not pool or all(_runnable(t) for t in key):
+        if not pool or all(map(_RUNNABLE, key)):
             return None  # nothing constant left to tell events apart
         best: _Cluster | None = None
         for cluster in pool:
