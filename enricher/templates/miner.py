@@ -2,9 +2,13 @@
 
 How a message is processed (``TemplateMiner.add``):
 
+0. Shortcut (the common case): a message whose *skeleton* (its text with every digit written as 1, see
+   :mod:`enricher.preprocess`) was seen before is masked the same as that earlier one, so it goes to the same
+   template, in one dict lookup, while that template is live and unchanged; its values sit at the same offsets,
+   read by one C call from the third such message on. No masking, no splitting.
 1. The :class:`~enricher.preprocess.Preprocessor` masks variable-looking spans (numbers, IPs, hex, paths...) with
    ``<*>`` and the result is split on whitespace.
-2. Exact hit: a masked message identical to a known template is resolved by one dict lookup (the common case).
+2. Exact hit: a masked message identical to a known template is resolved by one dict lookup.
 3. Otherwise static token classes are applied (:func:`refine_token`): a generated identifier (3+ letter/digit
    switches as in ``qZ7K2WbR004311``, or 8+ letters and digits in one case) is one variable, masked whole with
    its wrapper kept (``(<*>)``, ``id=<*>``); a dotted run of values (``<*>.<*>``) is one value.
@@ -786,7 +790,7 @@ class TemplateMiner:
 
         Token by token in general; for templates whose values lie inside tokens (``blk_<*>``, ``/<*>:<*>``), the
         first message of each skeleton records where they are, and later messages with that skeleton are read
-        at those offsets in one C call (see ``_sliceable`` for why the offsets are the same).
+        at those offsets in one C call (see ``_fixed_offsets`` for why the offsets are the same).
         """
         params_of = cluster.params_of or cluster.prepare()
         if skeleton is None or not cluster.sliceable:
