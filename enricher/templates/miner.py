@@ -5,7 +5,7 @@ How a message is processed (``TemplateMiner.add``):
 0. Shortcut (the common case): a message whose *skeleton* (its text with every digit written as 1, see
    :mod:`enricher.preprocess`) was seen before is masked the same as that earlier one, so it goes to the same
    template, in one dict lookup, while that template is live and unchanged; its values sit at the same offsets,
-   read by one C call from the third such message on. No masking, no splitting.
+   read by one C call (offsets learnt on the second such message). No masking, no splitting.
 1. The :class:`~enricher.preprocess.Preprocessor` masks variable-looking spans (numbers, IPs, hex, paths...) with
    ``<*>`` and the result is split on whitespace.
 2. Exact hit: a masked message identical to a known template is resolved by one dict lookup.
