@@ -96,6 +96,21 @@ def builtin_alternation(names: Sequence[str]) -> str:
 
 _HAS_DIGIT = re.compile(r"\d").search
 _HEX_LETTERS_8 = re.compile(r"[a-fA-F]{8}").search
+_DOT_LETTER = re.compile(r"\.[A-Za-z]").search
+
+
+def _quiet(token: str) -> bool:
+    """Whether no built-in masker matches in ``token``, a token without digits (register:, calls., event(s)).
+
+    Without a digit, only these can: a path or URL (two slashes, or a drive's ``:\\``), a host name (a dot then the
+    letters of a domain), a MAC made of hex letters (five colons or dashes), a hex id or a UUID (8 hex letters in
+    a row) and a month or day name (which starts with a capital).
+    """
+    return (
+        token.count("/") < 2 and ":\\" not in token and _DOT_LETTER(token) is None
+        and token.count(":") + token.count("-") < 5 and _HEX_LETTERS_8(token) is None
+        and (token.islower() or _DATE_WORD_INSIDE(token) is None)
+    )
 
 
 # A token's skeleton: its ASCII bytes with every digit written as 1. No built-in pattern tells digits apart except
@@ -400,6 +415,8 @@ class Preprocessor:
                 return []
         elif self._digits_are_variables and token.isascii() and token.isdigit():
             return [(0, len(token))]  # a number, the commonest variable
+        elif _HAS_DIGIT(token) is None and _quiet(token):
+            return []
         spans = self._builtins
         return [] if spans is None else [found.span() for found in spans(token)]
 

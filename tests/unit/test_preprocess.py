@@ -100,6 +100,7 @@ def test_guarded_alternation_masks_like_the_plain_alternation() -> None:
         "a1.2.3.4 1.2.3.4 x0x1f 0x1f blk_-12 node-246 +5 a+5 http://h/x?y=1 ftp://1.2.3.4/a C:\\x\\y",
         "user@host.com www.example.de org.apache.X Dec3 3Dec (Dec) Jun 14 15:16:01 2015-07-29 17:41:44,747",
         "deadbeef cafe 9f4ef63 de9231d 123e4567-e89b-12d3-a456-426614174000 aa:bb:cc:dd:ee:ff /a/b /a",
+        "abcdefab-cdef-abcd-efab-cdefabcdefab ab:cd:ef:ab:cd:ef ab-cd-ef-ab-cd-ef a://b x/y/z C:\\dir www.x.cn y.",
     ]
     rng = random.Random(7)
     alphabet = "0123456789abcdefxXDecJun.:-/\\_@+ ,=()"
@@ -107,3 +108,6 @@ def test_guarded_alternation_masks_like_the_plain_alternation() -> None:
     pre = Preprocessor(MaskingConfig())
     for text in texts:
         assert pre.mask(text) == plain.sub("<*>", text), text
+        # Token by token (through the skeleton caches and the str tests that skip the regex) as well.
+        tokens = text.split()
+        assert list(pre.mask_tokens(text)[1]) == [plain.sub("<*>", token) for token in tokens], text
