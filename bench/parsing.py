@@ -37,6 +37,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,15 +99,17 @@ def run_drain3(lines: Sequence[str]) -> tuple[list[str], list[str]]:
 Run = Callable[[Sequence[str]], tuple[list[str], list[str]]]
 
 
+@dataclass
 class Timing:
     """Wall-clock and CPU seconds of every run of one miner on one dataset, in round order."""
 
-    def __init__(self) -> None:
-        self.wall: list[float] = []
-        self.cpu: list[float] = []
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
 
 
-def measure(runs: dict[str, Run], lines: Sequence[str], repeat: int) -> tuple[dict[str, tuple[list[str], list[str]]], dict[str, Timing]]:
+def measure(
+    runs: dict[str, Run], lines: Sequence[str], repeat: int
+) -> tuple[dict[str, tuple[list[str], list[str]]], dict[str, Timing]]:
     """(last result of each run, its timings): every run starts from a fresh miner; the runs take turns.
 
     Taking turns (ours, drain3, then drain3, ours...) rather than all runs of one miner and then the other's keeps

@@ -328,7 +328,9 @@ class Preprocessor:
             line = line.replace(b"0x", _HEX_MARK + b"x").replace(b"0X", _HEX_MARK + b"X")
         return line.translate(_SKELETON)
 
-    def mask_with_skeleton(self, text: str, skeleton: bytes | None) -> tuple[list[str], tuple[str, ...], tuple[int, ...] | None]:
+    def mask_with_skeleton(
+        self, text: str, skeleton: bytes | None
+    ) -> tuple[list[str], tuple[str, ...], tuple[int, ...] | None]:
         """(tokens, masked tokens, *own* positions) of ``text``, whose :meth:`skeleton` is ``skeleton``.
 
         Every text with this skeleton is masked the same except at its own positions (the tokens that keep digits:
