@@ -8,7 +8,11 @@ a time. Printed side by side per dataset:
 * PA, parsing accuracy: a line is correct when its predicted template equals ``EventTemplate`` (whitespace runs
   collapsed on both sides; ``<*>`` for variables);
 * lines/s: wall-clock throughput of feeding the lines (learning + returning the template and, for ours, its
-  parameters), best of ``--repeat`` runs, each from a fresh miner (cold caches); the two miners' runs alternate.
+  parameters), the median of ``--repeat`` runs, each from a fresh miner (cold caches). The two miners take turns on
+  the same input, and which one goes first alternates from round to round;
+* speed: the median over rounds of the pair's wall-clock ratio (ours / drain3 throughput, both runs of a pair
+  measured back to back), and ``cpu``: the same ratio from CPU time (``time.process_time``), which other processes
+  on a shared machine disturb less than wall time. Above 1.00x ours is faster.
 
 Both miners are scored on their *final* templates: each line is mapped to the cluster it joined, and the cluster
 to its template after all lines were seen (for our miner through ``canonical_id``, i.e. the alias map).
@@ -18,7 +22,7 @@ Then a leave-one-out table: for each dataset, the candidate configuration (a sma
 rule switches of ``MinerConfig``, see ``CANDIDATES``) with the best mean GA on the *other* datasets is scored on
 the held-out one, i.e. the default one would have chosen without looking at it.
 
-Run: ``python bench/parsing.py [--data ../shared/data/loghub] [--repeat 3] [--datasets A B] [--no-loo]``.
+Run: ``python bench/parsing.py [--data ../shared/data/loghub] [--repeat 5] [--datasets A B] [--no-loo]``.
 Needs ``pip install drain3`` (0.9.11 measured). About a minute on two cores.
 """
 
@@ -28,10 +32,12 @@ import argparse
 import csv
 import logging
 import re
+import statistics
 import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,20 +99,40 @@ def run_drain3(lines: Sequence[str]) -> tuple[list[str], list[str]]:
 Run = Callable[[Sequence[str]], tuple[list[str], list[str]]]
 
 
-def measure(runs: dict[str, Run], lines: Sequence[str], repeat: int):
-    """{name: (result, lines/s)}: every run starts from a fresh miner; the runs take turns, best time kept.
+@dataclass
+class Timing:
+    """Wall-clock and CPU seconds of every run of one miner on one dataset, in round order."""
 
-    Taking turns (ours, drain3, ours, drain3...) rather than all runs of one miner and then the other's keeps
-    load from other processes on a shared machine from favouring either miner.
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def measure(
+    runs: dict[str, Run], lines: Sequence[str], repeat: int
+) -> tuple[dict[str, tuple[list[str], list[str]]], dict[str, Timing]]:
+    """(last result of each run, its timings): every run starts from a fresh miner; the runs take turns.
+
+    Taking turns (ours, drain3, then drain3, ours...) rather than all runs of one miner and then the other's keeps
+    load from other processes on a shared machine, and whatever the previous run left in the CPU caches, from
+    favouring either miner.
     """
-    best = {name: float("inf") for name in runs}
+    timings = {name: Timing() for name in runs}
     results: dict[str, tuple[list[str], list[str]]] = {}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            results[name] = run(lines)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {name: (results[name], len(lines) / best[name]) for name in runs}
+    order = list(runs)
+    for name in order:  # untimed: imports, and the first use of the interpreter's code paths
+        runs[name](lines)
+    for round_ in range(repeat):
+        for name in order if round_ % 2 == 0 else order[::-1]:
+            wall, cpu = time.perf_counter(), time.process_time()
+            results[name] = runs[name](lines)
+            timings[name].cpu.append(time.process_time() - cpu)
+            timings[name].wall.append(time.perf_counter() - wall)
+    return results, timings
+
+
+def paired_ratio(slow: list[float], fast: list[float]) -> float:
+    """Median over rounds of ``slow / fast`` (seconds of the same round): > 1 when ``fast`` is faster."""
+    return statistics.median(s / f for s, f in zip(slow, fast))
 
 
 # Candidate defaults for the leave-one-out table: a small grid around the shipped ``MinerConfig()``. For each
@@ -178,7 +204,7 @@ def default_name() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of Loghub-2k datasets")
-    parser.add_argument("--repeat", type=int, default=3, help="timing runs per miner and dataset (best kept)")
+    parser.add_argument("--repeat", type=int, default=5, help="timing rounds per dataset (medians reported)")
     parser.add_argument("--datasets", "--only", nargs="*", default=None, help="dataset names to run (default: all)")
     parser.add_argument("--no-loo", action="store_true", help="skip the leave-one-out table")
     args = parser.parse_args(argv)
@@ -192,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not folders:
         return 2
 
-    header = f"{'dataset':<11} {'GA ours':>8} {'GA drain3':>9} {'PA ours':>8} {'PA drain3':>9} {'lines/s ours':>13} {'lines/s drain3':>15} {'speed ratio':>11}"
+    header = (f"{'dataset':<11} {'GA ours':>8} {'GA drain3':>9} {'PA ours':>8} {'PA drain3':>9} {'lines/s ours':>13}"
+              f" {'lines/s drain3':>15} {'speed':>7} {'cpu':>7}")
     print(header)
     print("-" * len(header))
     totals: dict[str, list[float]] = defaultdict(list)
@@ -200,12 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     total_time = {"ours": 0.0, "drain3": 0.0}
     data = {}
     drain_ga = {}
+    slower = []
     for folder in folders:
         lines, event_ids, event_templates = load_dataset(folder)
         data[folder.name] = (lines, event_ids, event_templates)
-        measured = measure({"ours": run_ours, "drain3": run_drain3}, lines, args.repeat)
-        (ours_ids, ours_tpl), ours_speed = measured["ours"]
-        (d3_ids, d3_tpl), d3_speed = measured["drain3"]
+        results, timings = measure({"ours": run_ours, "drain3": run_drain3}, lines, args.repeat)
+        ours_ids, ours_tpl = results["ours"]
+        d3_ids, d3_tpl = results["drain3"]
+        ours, d3 = timings["ours"], timings["drain3"]
         row = {
             "ga_ours": grouping_accuracy(event_ids, ours_ids),
             "ga_d3": grouping_accuracy(event_ids, d3_ids),
@@ -215,12 +244,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         drain_ga[folder.name] = row["ga_d3"]
         for key, value in row.items():
             totals[key].append(value)
+        speed, cpu = paired_ratio(d3.wall, ours.wall), paired_ratio(d3.cpu, ours.cpu)
+        totals["speed"].append(speed)
+        totals["cpu"].append(cpu)
+        if min(speed, cpu) < 1:
+            slower.append(folder.name)
         total_lines += len(lines)
-        total_time["ours"] += len(lines) / ours_speed
-        total_time["drain3"] += len(lines) / d3_speed
+        total_time["ours"] += statistics.median(ours.wall)
+        total_time["drain3"] += statistics.median(d3.wall)
         print(
             f"{folder.name:<11} {row['ga_ours']:>8.3f} {row['ga_d3']:>9.3f} {row['pa_ours']:>8.3f} {row['pa_d3']:>9.3f}"
-            f" {ours_speed:>13,.0f} {d3_speed:>15,.0f} {ours_speed / d3_speed:>10.2f}x"
+            f" {len(lines) / statistics.median(ours.wall):>13,.0f} {len(lines) / statistics.median(d3.wall):>15,.0f}"
+            f" {speed:>6.2f}x {cpu:>6.2f}x"
         )
     mean = {k: sum(v) / len(v) for k, v in totals.items()}
     ours_all = total_lines / total_time["ours"]
@@ -228,9 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("-" * len(header))
     print(
         f"{'mean':<11} {mean['ga_ours']:>8.3f} {mean['ga_d3']:>9.3f} {mean['pa_ours']:>8.3f} {mean['pa_d3']:>9.3f}"
-        f" {ours_all:>13,.0f} {d3_all:>15,.0f} {ours_all / d3_all:>10.2f}x"
+        f" {ours_all:>13,.0f} {d3_all:>15,.0f} {ours_all / d3_all:>6.2f}x {statistics.geometric_mean(totals['cpu']):>6.2f}x"
     )
-    print(f"\n{len(folders)} datasets, {total_lines} lines; lines/s in the mean row = all lines / total time.")
+    print(f"\n{len(folders)} datasets, {total_lines} lines, {args.repeat} rounds. lines/s: median round; speed / cpu: median"
+          " over rounds of the pair's wall / CPU time ratio (drain3 / ours, > 1: ours faster).")
+    print("Mean row: lines/s = all lines / summed median times; cpu = geometric mean of the rows.")
+    print(f"datasets where ours is slower (speed or cpu < 1): {', '.join(slower) if slower else 'none'}")
     if not args.no_loo and len(folders) > 1:
         leave_one_out(data, drain_ga)
     return 0

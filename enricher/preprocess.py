@@ -5,8 +5,8 @@
   is built, and applied as one alternation, which keeps the hot path in C. ``mask_tokens`` / ``mask_line`` (the
   miner's hot path) cache by *skeleton*: the text with every digit written as 1 (one ``bytes.translate``). No
   masker tells one digit from another, so a line seen before up to its digits is one dict lookup, and a new line
-  is masked token by token through a cache of token skeletons; on a miss only the maskers that cheap string
-  tests say could match are run.
+  is masked token by token through a cache of token skeletons; on a miss one alternation of the maskers, guarded
+  by a look-behind that skips the inside of words, finds the spans to mask.
 * ``tokenize`` / ``content_words``: nltk components that need no downloaded data (``WordPunctTokenizer``);
   stop words come from nltk's ``stopwords`` corpus when it is installed, else from a built-in English list;
   WordNet lemmatisation is used only when the WordNet corpus is installed (and asked for).
@@ -82,12 +82,36 @@ BUILTIN_PATTERNS: dict[str, str] = {
 }
 BUILTIN_ORDER: tuple[str, ...] = ("timestamp", "url", "uuid", "mac", "ip", "path", "host", "hex", "date_word", "number")
 
+# No built-in masker starts a match right after a letter or digit (each pattern begins with a look-behind that rules
+# it out), so their alternation is guarded by that one look-behind: inside a word the regex engine makes one test
+# per character instead of one per masker. With it, one alternation of all maskers is faster on a token than
+# picking the maskers that could match by string tests first.
+_BUILTIN_GUARD = r"(?<![A-Za-z0-9])"
+
+
+def builtin_alternation(names: Sequence[str]) -> str:
+    """One regex of the built-in maskers ``names``, tried in that order (the first that matches wins)."""
+    return _BUILTIN_GUARD + "(?:" + "|".join(f"(?:{BUILTIN_PATTERNS[name]})" for name in names) + ")"
+
 
 _HAS_DIGIT = re.compile(r"\d").search
 _HEX_LETTERS_8 = re.compile(r"[a-fA-F]{8}").search
+_DOT_LETTER = re.compile(r"\.[A-Za-z]").search
 
 
-_BIT = {name: 1 << i for i, name in enumerate(BUILTIN_ORDER)}
+def _quiet(token: str) -> bool:
+    """Whether no built-in masker matches in ``token``, a token without digits (register:, calls., event(s)).
+
+    Without a digit, only these can: a path or URL (two slashes, or a drive's ``:\\``), a host name (a dot then the
+    letters of a domain), a MAC made of hex letters (five colons or dashes), a hex id or a UUID (8 hex letters in
+    a row) and a month or day name (which starts with a capital).
+    """
+    return (
+        token.count("/") < 2 and ":\\" not in token and _DOT_LETTER(token) is None
+        and token.count(":") + token.count("-") < 5 and _HEX_LETTERS_8(token) is None
+        and (token.islower() or _DATE_WORD_INSIDE(token) is None)
+    )
+
 
 # A token's skeleton: its ASCII bytes with every digit written as 1. No built-in pattern tells digits apart except
 # "0x" (hex), so the 0 of "0x" / "0X" is kept apart. A token and its skeleton are masked at the same
@@ -110,36 +134,6 @@ class _Spans(tuple):  # type: ignore[type-arg]
 # other 0s are still written as 1. A text holding the mark character itself is masked token by token instead.
 _HEX_MARK = b"\x02"
 _HEX_MARK_STR = _HEX_MARK.decode()
-
-
-def _possible_maskers(token: str) -> int:
-    """Bit set (see ``_BIT``) of the built-in maskers that *could* match in ``token``, from str tests only.
-
-    Each test is a necessary condition of its pattern (an IP has three dots, a MAC five separators, a number a
-    digit...), so leaving out a masker whose test fails never changes what masking produces.
-    """
-    bits = 0
-    if _HAS_DIGIT(token) is not None:
-        bits |= _BIT["number"] | _BIT["hex"]
-        if ":" in token or "-" in token or "/" in token or "." in token:
-            bits |= _BIT["timestamp"]
-            if token.count(".") >= 3:
-                bits |= _BIT["ip"]
-    elif len(token) >= 8 and _HEX_LETTERS_8(token) is not None:
-        bits |= _BIT["hex"]
-    if "/" in token or "\\" in token:
-        bits |= _BIT["path"]
-        if "://" in token:
-            bits |= _BIT["url"]
-    if "." in token:
-        bits |= _BIT["host"]
-    if token.count("-") >= 4:
-        bits |= _BIT["uuid"]
-    if token.count(":") + token.count("-") >= 5:
-        bits |= _BIT["mac"]
-    if token.lower() != token and _DATE_WORD_INSIDE(token) is not None:
-        bits |= _BIT["date_word"]
-    return bits
 
 
 class NamedRegex(BaseModel):
@@ -248,14 +242,14 @@ class Preprocessor:
         self.config = config or MaskingConfig()
         self._substitutions = self._compile(self.config)
         self._combined = self._compile_combined(self.config)
-        # Per-token masking picks, from cheap string tests, the maskers that could match a token at all, and runs
-        # one alternation of only those (a regex of 9 alternatives tried at every character is several times
-        # slower). Only for built-in maskers with one shared placeholder; otherwise every token goes through mask().
+        # Per-token masking finds the spans of the built-in maskers (one guarded alternation, see _BUILTIN_GUARD)
+        # and fills them. Only for built-in maskers with one shared placeholder; otherwise every token goes through
+        # mask().
         self._gated = not self.config.extra and not self.config.named_placeholders
-        self._enabled = sum(_BIT[name] for name in self.config.enabled_builtins())
+        names = self.config.enabled_builtins()
+        self._builtins = re.compile(builtin_alternation(names)).finditer if names else None
         self._placeholder = self.config.placeholder
         self._digits_are_variables = self.config.numbers and not self.config.extra
-        self._by_gate: dict[int, re.Pattern[str] | None] = {}
         self._token_cache: dict[str, str] = {}
         # Masking does not depend on which digit a token holds (see ``_SKELETON``), so tokens that differ only in
         # their digits (blk_-1608..., blk_-7724...) share one cache entry keyed by their skeleton. Only when no
@@ -289,11 +283,12 @@ class Preprocessor:
         """All maskers as one alternation (earlier ones win at the same position): one pass instead of many."""
         if config.named_placeholders:
             return None
-        patterns = [user.pattern for user in config.extra]
-        patterns += [BUILTIN_PATTERNS[name] for name in config.enabled_builtins()]
+        patterns = [f"(?:{user.pattern})" for user in config.extra]
+        if config.enabled_builtins():
+            patterns.append(builtin_alternation(config.enabled_builtins()))
         if not patterns:
             return None
-        return re.compile("|".join(f"(?:{p})" for p in patterns))
+        return re.compile("|".join(patterns))
 
     def mask(self, text: str) -> str:
         """``text`` with every variable-looking span replaced by the placeholder."""
@@ -318,23 +313,40 @@ class Preprocessor:
         Two texts with the same skeleton have the same length, whitespace and non-digit characters, and digits at
         the same places; their tokens are masked alike except at the positions whose masked form keeps digits.
         """
+        skeleton = self.skeleton(text)
+        tokens, masked, _ = self.mask_with_skeleton(text, skeleton)
+        return tokens, masked, skeleton
+
+    def skeleton(self, text: str) -> bytes | None:
+        """The skeleton of ``text`` (see :meth:`mask_line`), or None when masking does not go by skeletons."""
+        if not (self._skeletons and text.isascii()) or _HEX_MARK_STR in text:
+            return None
+        # One C pass gives the skeleton of the text: a line seen before up to its digits is one lookup.
+        line = text.encode()
+        if ("x" in text or "X" in text) and ("0x" in text or "0X" in text):  # 1-char tests are fast
+            # The 0 of a hex prefix is kept apart, as a mark that the translation leaves alone.
+            line = line.replace(b"0x", _HEX_MARK + b"x").replace(b"0X", _HEX_MARK + b"X")
+        return line.translate(_SKELETON)
+
+    def mask_with_skeleton(
+        self, text: str, skeleton: bytes | None
+    ) -> tuple[list[str], tuple[str, ...], tuple[int, ...] | None]:
+        """(tokens, masked tokens, *own* positions) of ``text``, whose :meth:`skeleton` is ``skeleton``.
+
+        Every text with this skeleton is masked the same except at its own positions (the tokens that keep digits:
+        ``ssh2``), where the masked token depends on the token itself. None when there is no skeleton.
+        """
         tokens = text.split()
         get = self._token_cache.get
-        if self._skeletons and text.isascii() and _HEX_MARK_STR not in text:
-            # One C pass gives the skeleton of the text: a line seen before up to its digits is one lookup.
-            line = text.encode()
-            if ("x" in text or "X" in text) and ("0x" in text or "0X" in text):  # 1-char tests are fast
-                # The 0 of a hex prefix is kept apart, as a mark that the translation leaves alone.
-                line = line.replace(b"0x", _HEX_MARK + b"x").replace(b"0X", _HEX_MARK + b"X")
-            line = line.translate(_SKELETON)
-            shared, own = self._line_cache.get(line) or self._learn_line(line)
+        if skeleton is not None:
+            shared, own = self._line_cache.get(skeleton) or self._learn_line(skeleton)
             if not own:
-                return tokens, shared, line
+                return tokens, shared, own
             masked = list(shared)
             for i in own:
                 token = tokens[i]
                 masked[i] = get(token) or self._mask_own(token, shared[i])
-            return tokens, tuple(masked), line
+            return tokens, tuple(masked), own
         slow = self._mask_token
         return tokens, tuple([get(token) or slow(token) for token in tokens]), None
 
@@ -348,7 +360,9 @@ class Preprocessor:
         get = self._skeleton_cache.get
         slow = self._mask_skeleton
         shared = tuple([get(k) or slow(k) for k in line.split()])
-        own = tuple([i for i, masked in enumerate(shared) if masked.__class__ is _Spans])
+        own: tuple[int, ...] = ()
+        if _Spans in set(map(type, shared)):
+            own = tuple([i for i, masked in enumerate(shared) if masked.__class__ is _Spans])
         cache = self._line_cache
         if len(cache) >= self._line_cache_size:
             cache.clear()  # bounded; hot lines come back at once
@@ -358,9 +372,13 @@ class Preprocessor:
     def _mask_skeleton(self, skeleton: bytes) -> str | _Spans:
         """The masked form shared by every token with this skeleton, or, if it keeps digits (see _SKELETON), the
         spans that are masked in each of them."""
-        text = skeleton.decode().replace(_HEX_MARK_STR, "0")
+        text = skeleton.decode()
+        if _HEX_MARK_STR in text:
+            text = text.replace(_HEX_MARK_STR, "0")
+        masked: str | _Spans = text
         spans = self._spans(text)
-        masked: str | _Spans = self._fill(text, spans)
+        if spans:
+            masked = self._fill(text, spans)
         if _HAS_DIGIT(masked) is not None:
             masked = _Spans(spans)
         cache = self._skeleton_cache
@@ -399,8 +417,10 @@ class Preprocessor:
                 return []
         elif self._digits_are_variables and token.isascii() and token.isdigit():
             return [(0, len(token))]  # a number, the commonest variable
-        pattern = self._gate_pattern(token)
-        return [] if pattern is None else [found.span() for found in pattern.finditer(token)]
+        elif _HAS_DIGIT(token) is None and _quiet(token):
+            return []
+        spans = self._builtins
+        return [] if spans is None else [found.span() for found in spans(token)]
 
     def _fill(self, token: str, spans: Sequence[tuple[int, int]]) -> str:
         """``token`` with each span replaced by the placeholder (what ``re.sub`` gives for the same matches)."""
@@ -414,17 +434,6 @@ class Preprocessor:
             end = stop
         parts.append(token[end:])
         return "".join(parts)
-
-    def _gate_pattern(self, token: str) -> re.Pattern[str] | None:
-        """The alternation of the maskers that could match somewhere in ``token`` (None: no masker can)."""
-        key = _possible_maskers(token) & self._enabled
-        try:
-            return self._by_gate[key]
-        except KeyError:
-            names = [name for name in BUILTIN_ORDER if key & _BIT[name]]
-            pattern = re.compile("|".join(f"(?:{BUILTIN_PATTERNS[n]})" for n in names)) if names else None
-            self._by_gate[key] = pattern  # at most 2**10 keys, in practice a few dozen
-            return pattern
 
     def tokenize(self, text: str) -> list[str]:
         """Word and punctuation tokens (nltk ``WordPunctTokenizer``, needs no downloaded data)."""

@@ -2,9 +2,13 @@
 
 How a message is processed (``TemplateMiner.add``):
 
+0. Shortcut (the common case): a message whose *skeleton* (its text with every digit written as 1, see
+   :mod:`enricher.preprocess`) was seen before is masked the same as that earlier one, so it goes to the same
+   template, in one dict lookup, while that template is live and unchanged; its values sit at the same offsets,
+   read by one C call (offsets learnt on the second such message). No masking, no splitting.
 1. The :class:`~enricher.preprocess.Preprocessor` masks variable-looking spans (numbers, IPs, hex, paths...) with
    ``<*>`` and the result is split on whitespace.
-2. Exact hit: a masked message identical to a known template is resolved by one dict lookup (the common case).
+2. Exact hit: a masked message identical to a known template is resolved by one dict lookup.
 3. Otherwise static token classes are applied (:func:`refine_token`): a generated identifier (3+ letter/digit
    switches as in ``qZ7K2WbR004311``, or 8+ letters and digits in one case) is one variable, masked whole with
    its wrapper kept (``(<*>)``, ``id=<*>``); a dotted run of values (``<*>.<*>``) is one value.
@@ -43,8 +47,9 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import accumulate
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -65,6 +70,8 @@ _REPEATED_WILDCARD = re.compile(r"(?:<\*>){2,}")
 # In key=value or key:value tokens only the value is judged (user=root vs user=guest are different words).
 _WORDLIKE = re.compile(r"(?:[^\s=:]*[=:])?[^\w]*[A-Za-z][A-Za-z_\-]*(?:\.[A-Za-z][A-Za-z_\-]*)*[^\w]*\Z")
 _HAS_DIGIT = re.compile(r"\d").search
+# What makes a token part of a run of values (see _runnable): a wildcard, a digit or a path separator.
+_RUNNABLE = re.compile(r"<\*>|[\d/\\]").search
 _UNKNOWN = object()
 _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
 _ID_RUN = re.compile(r"[A-Za-z0-9_\-]+")
@@ -122,8 +129,9 @@ def template_id_of(template: str, namespace: str = "") -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
-# ((blanked position,), template with that position blanked); see TemplateMiner._sibling_keys
-_SiblingKey = tuple[tuple[int, ...], tuple[str, ...]]
+# (blanked position, template text with that position blanked); see TemplateMiner._sibling_keys. Text rather than
+# a tuple of tokens: a str caches its hash, so the several lookups of a key hash it once.
+_SiblingKey = tuple[int, str]
 
 
 def _by_id(cluster: _Cluster) -> str:
@@ -132,27 +140,30 @@ def _by_id(cluster: _Cluster) -> str:
 
 class _Cluster:
     __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
-                 "vlen", "collapsed", "namespace")
+                 "vlen", "collapsed", "namespace", "fixed_offsets", "wild")
 
     def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False,
-                 namespace: str = "") -> None:
+                 namespace: str = "", collapsed: tuple[str, ...] | None = None) -> None:
         # vlen: a bare <*> of the template may stand for a run of several variable tokens (see collapse_runs).
+        # collapsed: collapse_runs(tokens) when the caller has it already.
         self.vlen = vlen
         self.namespace = namespace
-        self.retemplate(tokens)
+        self.retemplate(tokens, collapsed)
         self.count = count
         self.last_seen = last_seen
 
-    def retemplate(self, tokens: tuple[str, ...]) -> None:
+    def retemplate(self, tokens: tuple[str, ...], collapsed: tuple[str, ...] | None = None) -> None:
         if self.vlen:
-            tokens = collapse_runs(tokens)
+            tokens = collapsed = collapse_runs(tokens)  # (collapse_runs of a collapsed form is itself)
         self.tokens = tokens
-        self.collapsed = collapse_runs(tokens)
+        self.collapsed = collapse_runs(tokens) if collapsed is None else collapsed
         self.template = " ".join(tokens)
         self.template_id = template_id_of(self.template, self.namespace)
         # Built on first use (see prepare): many templates are generalised before a second message reads them.
         self.params_of: Callable[[list[str]], list[str]] | None = None
         self.sliceable = False
+        self.fixed_offsets = False
+        self.wild: list[int] = []  # positions of the tokens holding a wildcard (set by prepare)
         self.sibling_keys: list[_SiblingKey] | None = None  # see TemplateMiner._sibling_keys
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
@@ -160,17 +171,20 @@ class _Cluster:
         if self.vlen:
             read = run_extractor(self.tokens)
             self.params_of = lambda message_tokens: read(" ".join(message_tokens))
-            self.sliceable = False
+            self.sliceable = self.fixed_offsets = False
         else:
-            self.params_of = param_extractor(self.tokens)
-            self.sliceable = _sliceable(self.tokens)
+            tokens = self.tokens
+            self.wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
+            self.params_of = param_extractor(tokens, self.wild)
+            self.fixed_offsets = _fixed_offsets(tokens, self.wild)
+            self.sliceable = self.fixed_offsets and any(tokens[i] != WILDCARD for i in self.wild)
         return self.params_of
 
 
 def _runnable(token: str) -> bool:
     """Whether a token can be part of a run of values: masked (holds <*>), holding a digit (a1, node7) or a path
     separator (the pieces of a path with spaces: ``/data/My Documents/x.txt``)."""
-    return WILDCARD in token or _HAS_DIGIT(token) is not None or "/" in token or "\\" in token
+    return _RUNNABLE(token) is not None
 
 
 def collapse_runs(tokens: tuple[str, ...]) -> tuple[str, ...]:
@@ -179,7 +193,7 @@ def collapse_runs(tokens: tuple[str, ...]) -> tuple[str, ...]:
     Lists of values whose length varies (hosts ``a1 a2 a3``, ``<*> <*> <*>``) then give one key whatever their
     length. Used to find, and to write, templates that differ only in the length of such runs.
     """
-    flags = [WILDCARD in t or _HAS_DIGIT(t) is not None or "/" in t or "\\" in t for t in tokens]  # _runnable, inlined
+    flags = [_RUNNABLE(t) is not None for t in tokens]  # _runnable, one C call per token
     if True not in map(bool.__and__, flags, flags[1:]):
         return tokens  # no run of two: the common case
     out: list[str] = []
@@ -219,25 +233,31 @@ def run_extractor(tokens: tuple[str, ...]) -> Callable[[str], list[str]]:
     return extract
 
 
-def _sliceable(tokens: tuple[str, ...]) -> bool:
+def _fixed_offsets(tokens: tuple[str, ...], positions: list[int]) -> bool:
     """Whether the template's values sit at the same offsets in every message with the same skeleton.
 
-    True when some wildcard token has constant text around its ``<*>`` (else picking whole tokens is as fast) and
-    no wildcard token holds a digit: then where the constant text fits depends only on the non-digit characters,
-    which a skeleton keeps (see ``enricher.preprocess``). Constant tokens are never read, digits or not.
+    True when no wildcard token holds a digit: tokens start at the same offsets in texts with the same skeleton,
+    and where the constant text around a ``<*>`` fits depends only on the non-digit characters, which a skeleton
+    keeps (see ``enricher.preprocess``). Constant tokens are never read, digits or not.
     """
-    wild = [t for t in tokens if WILDCARD in t]
-    return any(t != WILDCARD for t in wild) and _HAS_DIGIT(" ".join(wild)) is None
+    return all(_HAS_DIGIT(tokens[i]) is None for i in positions)  # (positions: of the tokens holding a wildcard)
 
 
-def param_spans(tokens: tuple[str, ...], message_tokens: list[str]) -> list[tuple[int, int, int]]:
-    """(token index, start, end) of each value that ``param_extractor(tokens)`` reads from ``message_tokens``."""
+def _no_params(message: str) -> list[str]:
+    return []
+
+
+def param_spans(tokens: tuple[str, ...], message_tokens: list[str],
+                positions: Sequence[int] | None = None) -> list[tuple[int, int, int]]:
+    """(token index, start, end) of each value that ``param_extractor(tokens)`` reads from ``message_tokens``.
+
+    ``positions``: those of the tokens of ``tokens`` that hold a wildcard, when the caller knows them.
+    """
     if len(message_tokens) != len(tokens):
         return []
     spans: list[tuple[int, int, int]] = []
-    for i, pattern in enumerate(tokens):
-        if WILDCARD not in pattern:
-            continue
+    for i in positions if positions is not None else [i for i, t in enumerate(tokens) if WILDCARD in t]:
+        pattern = tokens[i]
         token = message_tokens[i]
         whole = (i, 0, len(token))
         if pattern == WILDCARD:
@@ -257,6 +277,8 @@ def param_spans(tokens: tuple[str, ...], message_tokens: list[str]) -> list[tupl
 
 def _slice_reader(slices: list[slice]) -> Callable[[str], list[str]]:
     """A function reading the substrings at ``slices`` from a text (in C, through ``operator.itemgetter``)."""
+    if not slices:
+        return _no_params
     if len(slices) == 1:
         only = slices[0]
         return lambda text: [text[only]]
@@ -264,7 +286,7 @@ def _slice_reader(slices: list[slice]) -> Callable[[str], list[str]]:
     return lambda text: list(pick(text))
 
 
-def param_extractor(tokens: tuple[str, ...]) -> Callable[[list[str]], list[str]]:
+def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None) -> Callable[[list[str]], list[str]]:
     """A function giving the values of the template's ``<*>`` from a message's whitespace tokens.
 
     Built once per template, so a match costs no regex in the common cases: bare ``<*>`` tokens are picked by
@@ -273,7 +295,8 @@ def param_extractor(tokens: tuple[str, ...]) -> Callable[[list[str]], list[str]]
     pattern is returned whole.
     """
     length = len(tokens)
-    positions = [i for i, t in enumerate(tokens) if WILDCARD in t]
+    if positions is None:  # (those of the tokens holding a wildcard)
+        positions = [i for i, t in enumerate(tokens) if WILDCARD in t]
     if not positions:
         return lambda message_tokens: []
     if all(tokens[i] == WILDCARD for i in positions):
@@ -454,7 +477,7 @@ class TemplateMiner:
             raise ValueError("the shared preprocessor masks with another configuration")
         self._pre = preprocessor or Preprocessor(self.config.masking)
         self._clusters: dict[str, _Cluster] = {}  # template_id -> live cluster
-        self._by_tokens: dict[tuple[str, ...], _Cluster] = {}  # the same clusters by template tokens
+        self._by_text: dict[str, _Cluster] = {}  # the same clusters by template text
         self._buckets: dict[tuple[int, str], list[_Cluster]] = {}  # fixed-length clusters by (length, anchor)
         self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
         self._ragged: dict[int, list[_Cluster]] = {}  # those that are variable-length or hold a run of values
@@ -463,12 +486,20 @@ class TemplateMiner:
         self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
         self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
         self._exact: dict[tuple[str, ...], _Cluster] = {}
+        # Text skeleton -> [cluster, its params_of then, reader of its values or None]: a message whose skeleton
+        # was seen is masked the same, so it goes where ``_exact`` would send it, and its values sit at the same
+        # offsets (see _fixed_offsets). When some tokens keep digits of their own (ssh2, see
+        # Preprocessor.mask_with_skeleton), the skeleton maps to (reader of those tokens, {their values: entry}).
+        # Valid while the template is live and unchanged; cleared with ``_exact``, which it mirrors.
+        self._seen: dict[bytes, list[Any] | tuple[Callable[[list[str]], Any], dict[Any, list[Any]]]] = {}
+        self._seen_size = 0
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
         self._refined: dict[str, str] = {}
         # Text skeleton -> (template id, reader of that template's values at fixed offsets); see _params.
         self._readers: dict[bytes, tuple[str, Callable[[str], list[str]] | None]] = {}
         self._clock = 0
+        self._collapsed: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # last (tokens, collapse_runs(tokens))
 
     # ------------------------------------------------------------------ public API
 
@@ -479,7 +510,21 @@ class TemplateMiner:
         messages (a :class:`~enricher.templates.PartitionedMiner` passes one clock shared by its miners).
         """
         self._clock = self._clock + 1 if at is None else at
-        tokens, masked, skeleton = self._pre.mask_line(message)
+        skeleton = self._pre.skeleton(message)
+        if skeleton is not None:
+            seen = self._seen.get(skeleton)
+            if seen is not None and seen.__class__ is not list:
+                own_tokens, by_own = seen  # type: ignore[misc]
+                seen = by_own.get(own_tokens(message.split()))
+            if seen is not None:
+                cluster = seen[0]
+                # Live, and not retemplated since (which resets its reader, params_of).
+                if cluster.params_of is seen[1] and self._clusters.get(cluster.template_id) is cluster:
+                    cluster.count += 1
+                    cluster.last_seen = self._clock
+                    read = seen[2] or self._learn_reader(seen, skeleton, message)
+                    return TemplateMatch(cluster.template_id, cluster.template, read(message), False)
+        tokens, masked, own = self._pre.mask_with_skeleton(message, skeleton)
         cluster = self._exact.get(masked)
         is_new = False
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
@@ -497,6 +542,8 @@ class TemplateMiner:
         match = TemplateMatch(cluster.template_id, cluster.template, params, is_new)
         if len(self._clusters) > self.config.max_templates:
             self._evict(spare=cluster.template_id)
+        elif own is not None and self.config.exact_cache_size:
+            self._remember_seen(skeleton, own, tokens, cluster)  # type: ignore[arg-type]  # own: there is a skeleton
         return match
 
     def match(self, message: str) -> TemplateMatch | None:
@@ -634,9 +681,10 @@ class TemplateMiner:
         if not self.config.merge_runs:
             return None
         key = collapse_runs(masked)
+        self._collapsed = (masked, key)  # for _create, which often follows
         # Without a run to collapse, only templates with runs are new candidates (the others were weighed).
         pool = self._by_runs.get(len(key), ()) if len(key) < len(masked) else self._ragged.get(len(key), ())
-        if not pool or all(_runnable(t) for t in key):
+        if not pool or all(map(_RUNNABLE, key)):
             return None  # nothing constant left to tell events apart
         best: _Cluster | None = None
         for cluster in pool:
@@ -704,16 +752,15 @@ class TemplateMiner:
 
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
         """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
+        get = self._refined.get
+        return tuple([get(token) or self._refine_token(token) for token in masked])
+
+    def _refine_token(self, token: str) -> str:
         cache = self._refined
-        out = []
-        for token in masked:
-            known = cache.get(token)
-            if known is None:
-                if len(cache) >= 100_000:
-                    cache.clear()
-                known = cache[token] = refine_token(token)
-            out.append(known)
-        return tuple(out)
+        if len(cache) >= 100_000:
+            cache.clear()
+        refined = cache[token] = refine_token(token)
+        return refined
 
     def _word_shape(self, token: str) -> str | None:
         """``token`` without its digits if it is a word (``SOCKS5`` -> ``SOCKS``), else None.
@@ -723,11 +770,12 @@ class TemplateMiner:
         """
         known = self._wordlike.get(token, _UNKNOWN)
         if known is _UNKNOWN:
-            stripped = _GLUED_COUNTER.sub("", token)
+            digits = _HAS_DIGIT(token) is not None  # (the two patterns below need one)
+            stripped = _GLUED_COUNTER.sub("", token) if digits else token
             # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL". Names with a numbered
             # part after a separator are values too: web-A3, tbird-admin1, name_A12 (hosts, nodes, instances).
-            wordlike = (_WORDLIKE.match(stripped) is not None and '"' not in token and "'" not in token
-                        and _NUMBERED_NAME(token) is None)
+            wordlike = ('"' not in token and "'" not in token and _WORDLIKE.match(stripped) is not None
+                        and not (digits and _NUMBERED_NAME(token) is not None))
             known = stripped if wordlike else None
             if len(self._wordlike) >= 100_000:
                 self._wordlike.clear()
@@ -742,7 +790,7 @@ class TemplateMiner:
 
         Token by token in general; for templates whose values lie inside tokens (``blk_<*>``, ``/<*>:<*>``), the
         first message of each skeleton records where they are, and later messages with that skeleton are read
-        at those offsets in one C call (see ``_sliceable`` for why the offsets are the same).
+        at those offsets in one C call (see ``_fixed_offsets`` for why the offsets are the same).
         """
         params_of = cluster.params_of or cluster.prepare()
         if skeleton is None or not cluster.sliceable:
@@ -759,21 +807,24 @@ class TemplateMiner:
                 self._readers[skeleton] = (cluster.template_id, _slice_reader(slices))
             return params
         # First one: only noted, as many skeletons are seen once.
-        if len(self._readers) >= max(self.config.exact_cache_size, 1):
-            self._readers.clear()  # bounded; hot skeletons come back at once
-        self._readers[skeleton] = (cluster.template_id, None)
+        self._keep_reader(skeleton, cluster.template_id, None)
         return params_of(tokens)
 
     @staticmethod
-    def _slices(template: tuple[str, ...], tokens: list[str], message: str) -> list[slice]:
+    def _slices(template: tuple[str, ...], tokens: list[str], message: str,
+                positions: Sequence[int] | None = None) -> list[slice]:
         """Where in ``message`` the values of ``template`` are, as slices (see ``param_spans``)."""
-        starts = []
-        position = 0
-        for token in tokens:
-            position = message.find(token, position)  # only whitespace lies between tokens
-            starts.append(position)
-            position += len(token)
-        return [slice(starts[i] + a, starts[i] + b) for i, a, b in param_spans(template, tokens)]
+        if len(message) == sum(map(len, tokens)) + len(tokens) - 1:
+            # One separator between tokens and none around them: the offsets follow from the lengths.
+            starts = list(accumulate([len(token) + 1 for token in tokens], initial=0))
+        else:
+            starts = []
+            position = 0
+            for token in tokens:
+                position = message.find(token, position)  # only whitespace lies between tokens
+                starts.append(position)
+                position += len(token)
+        return [slice(starts[i] + a, starts[i] + b) for i, a, b in param_spans(template, tokens, positions)]
 
     # ------------------------------------------------------------------ learning
 
@@ -783,7 +834,8 @@ class TemplateMiner:
         When the new template is at once folded into a sibling family (it differs from known templates in one
         word only, and that position became or already was a variable), it is not a new event type.
         """
-        cluster = _Cluster(masked, namespace=self.namespace)
+        memo = self._collapsed
+        cluster = _Cluster(masked, namespace=self.namespace, collapsed=memo[1] if memo[0] is masked else None)
         existing = self._clusters.get(cluster.template_id)
         if existing is not None:
             return existing, False
@@ -797,10 +849,10 @@ class TemplateMiner:
         """Generalise ``cluster`` to cover ``masked``; True if its template (and so its id) changed."""
         if cluster.vlen or len(cluster.tokens) != len(masked):
             return self._absorb_run(cluster, masked)
-        merged = tuple(
-            t if t == m or (WILDCARD in t and self._covers(t, m)) else generalise_token(t, m)
+        merged = tuple([
+            t if t == m or (WILDCARD in t and token_pattern(t).match(m) is not None) else generalise_token(t, m)
             for t, m in zip(cluster.tokens, masked)
-        )
+        ])
         if merged and merged[0] != cluster.tokens[0]:
             merged = (WILDCARD,) + merged[1:]  # keep bucket keys consistent (see _anchor)
         if merged == cluster.tokens:
@@ -871,7 +923,9 @@ class TemplateMiner:
         tokens = general.tokens
         # Cheap filter first: a covered template has the same token at the general one's first constant position.
         fixed = next((i for i, t in enumerate(tokens) if WILDCARD not in t), None)
-        for other in list(self._by_length.get(len(tokens), ())):
+        # When that is the first token, they are all in this template's bucket.
+        pool = self._buckets.get((len(tokens), _anchor(tokens))) if fixed == 0 else self._by_length.get(len(tokens))
+        for other in list(pool or ()):
             if other is general or (fixed is not None and other.tokens[fixed] != tokens[fixed]):
                 continue
             if all(t == o or (WILDCARD in t and self._covers(t, o)) for t, o in zip(tokens, other.tokens)):
@@ -884,18 +938,19 @@ class TemplateMiner:
         """
         config = self.config
         for key in self._sibling_keys(cluster):
-            positions, blanked = key
-            general = self._by_tokens.get(blanked)
+            position, blanked_text = key
+            general = self._by_text.get(blanked_text)
             group = self._siblings.get(key, ())
-            needed = config.min_siblings_first if positions[0] == 0 else config.min_siblings
-            if general is None and len(group) < needed and not (positions[0] == 0 and self._shared_firsts(key)):
+            needed = config.min_siblings_first if position == 0 else config.min_siblings
+            if general is None and len(group) < needed and not (position == 0 and self._shared_firsts(key)):
                 continue
             # In id order: sets iterate in a per-process order, and the merged text must not depend on it.
             members = sorted((self._clusters[tid] for tid in group if tid in self._clusters), key=_by_id)
             if general is not None:
-                self._join(members, general, blanked)
+                self._join(members, general, general.tokens)
             else:
-                self._join(members, None, self._generalised(members, blanked, positions))
+                blanked = cluster.tokens[:position] + (WILDCARD,) + cluster.tokens[position + 1 :]
+                self._join(members, None, self._generalised(members, blanked, (position,)))
             return
         if config.min_siblings_pair:
             self._merge_pair(cluster)
@@ -906,8 +961,10 @@ class TemplateMiner:
         Table names, hosts or queues that start several events are values; the words that name events (boot,
         halt) come with one tail each. Needs ``min_siblings - 1`` shared words.
         """
-        words = self._first_words(key)
         need = self.config.min_siblings - 1
+        if len(self._siblings.get(key, ())) < need:
+            return False  # (a family has no more first words than templates)
+        words = self._first_words(key)
         if len(words) < need:
             return False
         if len(words & self._first_values) >= need:
@@ -954,11 +1011,12 @@ class TemplateMiner:
         """
         tokens = cluster.tokens
         # Not the first word: it more often names the event (X is deprecated, use Y), see min_siblings_first.
-        words = {i for i, t in enumerate(tokens) if i and WILDCARD not in t and self._word_shape(t) is not None}
+        words = {position for position, _ in self._sibling_keys(cluster) if position}
         if len(words) < 5:
             return
         groups: dict[tuple[int, ...], list[_Cluster]] = {}
-        for other in self._by_length.get(len(tokens), ()):
+        # The templates of this length and first word are in its bucket (with others when that word is a value).
+        for other in self._buckets.get((len(tokens), _anchor(tokens)), ()):
             if other is cluster or other.tokens[0] != tokens[0]:
                 continue
             diff: list[int] = []
@@ -994,7 +1052,7 @@ class TemplateMiner:
 
     def _insert(self, cluster: _Cluster) -> None:
         self._clusters[cluster.template_id] = cluster
-        self._by_tokens[cluster.tokens] = cluster
+        self._by_text[cluster.template] = cluster
         self._aliases.pop(cluster.template_id, None)  # a live template is never an alias
         if not cluster.vlen:
             self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
@@ -1004,14 +1062,14 @@ class TemplateMiner:
             self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
         for key in self._sibling_keys(cluster):
             self._siblings.setdefault(key, set()).add(cluster.template_id)
-            if key[0][0] == 0:
+            if key[0] == 0:
                 self._starts.setdefault(cluster.tokens[0], set()).add(key)
 
     def _remove(self, cluster: _Cluster) -> None:
         if self._clusters.get(cluster.template_id) is cluster:
             del self._clusters[cluster.template_id]
-        if self._by_tokens.get(cluster.tokens) is cluster:
-            del self._by_tokens[cluster.tokens]
+        if self._by_text.get(cluster.template) is cluster:
+            del self._by_text[cluster.template]
         self._unlist(self._buckets, (len(cluster.tokens), _anchor(cluster.tokens)), cluster)
         self._unlist(self._by_runs, len(cluster.collapsed), cluster)
         self._unlist(self._ragged, len(cluster.collapsed), cluster)
@@ -1023,7 +1081,7 @@ class TemplateMiner:
                 if not group:
                     del self._siblings[skey]
                     starts = self._starts.get(cluster.tokens[0])
-                    if skey[0][0] == 0 and starts is not None:
+                    if skey[0] == 0 and starts is not None:
                         starts.discard(skey)
                         if not starts:
                             del self._starts[cluster.tokens[0]]
@@ -1047,8 +1105,18 @@ class TemplateMiner:
         if keys is None:
             tokens = cluster.tokens
             shape = self._word_shape
-            words = [i for i in range(len(tokens)) if WILDCARD not in tokens[i] and shape(tokens[i]) is not None]
-            keys = [((i,), tokens[:i] + (WILDCARD,) + tokens[i + 1 :]) for i in words] if len(tokens) >= 2 else []
+            keys = []
+            if len(tokens) >= 2:
+                text = cluster.template
+                known = self._wordlike.get
+                start = 0
+                for i, token in enumerate(tokens):
+                    end = start + len(token)
+                    if WILDCARD not in token:
+                        word = known(token, _UNKNOWN)
+                        if word is not None and (word is not _UNKNOWN or shape(token) is not None):
+                            keys.append((i, text[:start] + WILDCARD + text[end:]))
+                    start = end + 1
             cluster.sibling_keys = keys
         return keys
 
@@ -1064,7 +1132,55 @@ class TemplateMiner:
             return
         if len(self._exact) >= self.config.exact_cache_size:
             self._exact.clear()  # cheap bounded reset; the cache refills with the hot messages at once
+            self._forget_seen()  # (a skeleton must not outlive the masked message it stands for)
         self._exact[masked] = cluster
+
+    def _remember_seen(self, skeleton: bytes, own: tuple[int, ...], tokens: list[str], cluster: _Cluster) -> None:
+        """Note that messages with ``skeleton`` (and these ``own`` tokens) go to ``cluster`` (their values are read
+        on the next one)."""
+        if self._seen_size >= self.config.exact_cache_size:
+            self._forget_seen()
+        self._seen_size += 1
+        entry = [cluster, cluster.params_of, None]  # (params_of is set: _params ran)
+        if not own:
+            self._seen[skeleton] = entry
+            return
+        known = self._seen.get(skeleton)
+        if known is None or known.__class__ is list:
+            known = self._seen[skeleton] = (itemgetter(*own), {})
+        known[1][known[0](tokens)] = entry  # type: ignore[index]
+
+    def _forget_seen(self) -> None:
+        self._seen.clear()
+        self._seen_size = 0
+
+    def _learn_reader(self, seen: list[Any], skeleton: bytes, message: str) -> Callable[[str], list[str]]:
+        """The reader of the values of ``seen``'s template from messages with this skeleton (second one seen).
+
+        At fixed offsets when the template allows it (one C call per message), checked against the token by token
+        reading on this message, and shared with the other entries of the skeleton (see ``_params``); else token
+        by token.
+        """
+        cluster: _Cluster = seen[0]
+        params_of = seen[1]
+        read: Callable[[str], list[str]] | None = None
+        if cluster.fixed_offsets:
+            known = self._readers.get(skeleton)
+            if known is not None and known[0] == cluster.template_id and known[1] is not None:
+                read = known[1]
+            else:
+                # param_spans finds the values where params_of reads them (it mirrors param_extractor).
+                read = _slice_reader(self._slices(cluster.tokens, message.split(), message, cluster.wild))
+                self._keep_reader(skeleton, cluster.template_id, read)
+        if read is None:
+            read = lambda text: params_of(text.split())  # noqa: E731
+        seen[2] = read
+        return read
+
+    def _keep_reader(self, skeleton: bytes, template_id: str, read: Callable[[str], list[str]] | None) -> None:
+        if len(self._readers) >= max(self.config.exact_cache_size, 1):
+            self._readers.clear()  # bounded; hot skeletons come back at once
+        self._readers[skeleton] = (template_id, read)
 
     def _evict(self, spare: str) -> None:
         """Drop the rarest, least recently seen templates down to 90% of the cap (never ``spare``, the template
@@ -1085,6 +1201,7 @@ class TemplateMiner:
             if cluster is not None:
                 self._remove(cluster)
         self._exact = {k: c for k, c in self._exact.items() if self._clusters.get(c.template_id) is c}
+        self._forget_seen()
 
     def knows(self, template_id: str) -> bool:
         """Whether ``template_id`` is a live template or an alias of this miner."""

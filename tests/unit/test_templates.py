@@ -237,6 +237,39 @@ def test_params_read_at_cached_offsets_match_token_by_token_extraction() -> None
         assert match.params == miner.extract_params(match.template, line), line
 
 
+class _NoSkeletonShortcut(TemplateMiner):
+    """The miner without its shortcut for messages whose skeleton was seen: every message is masked and matched."""
+
+    def _remember_seen(self, *args: object) -> None:
+        return None
+
+
+def test_messages_with_a_seen_skeleton_get_what_the_full_path_gives() -> None:
+    # A message whose skeleton (text up to its digits) was seen goes straight to that template while it is live and
+    # unchanged. Same skeleton with other own tokens (ssh2 / ssh3), templates generalised between two sightings
+    # (user names, then hosts), and values at fixed offsets must all give what matching from scratch gives.
+    rng = random.Random(5)
+    shapes = [
+        "Accepted password for {u} from 10.0.{a}.{b} port {p} ssh{d}",
+        "session opened for user {u} by (uid={d})",
+        "{h}.example.com:{p} open through proxy proxy.example.com:{p} HTTPS",
+        "Receiving block blk_-{p}{p} src: /10.{a}.{a}.{b}:{p} dest: /10.{a}.{b}.{b}:{p}",
+        "generating core.{p}",
+    ]
+    lines = [
+        rng.choice(shapes).format(u=rng.choice(["root", "alice", "bob", "carol", "dave", "eve"]),
+                                  h=rng.choice(["www", "api", "cdn", "img", "mail", "ftp"]),
+                                  a=rng.randint(10, 99), b=rng.randint(100, 250), p=rng.randint(1000, 9999),
+                                  d=rng.randint(1, 3))
+        for _ in range(600)
+    ]
+    fast, full = TemplateMiner(), _NoSkeletonShortcut()
+    for line in lines:
+        assert fast.add(line) == full.add(line), line
+    assert fast.templates() == full.templates()
+    assert len(fast._seen) > 0  # the shortcut was taken
+
+
 def test_the_template_just_returned_is_never_evicted() -> None:
     miner = TemplateMiner(MinerConfig(max_templates=2, min_siblings_first=1_000))
     for _ in range(5):
