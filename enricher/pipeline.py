@@ -36,7 +36,8 @@ __all__ = ["OK", "ERROR", "LogInput", "NoveltyCandidate", "EnrichmentPipeline", 
 
 @dataclass(slots=True)
 class NoveltyCandidate:
-    """A template of a batch, with where it first appears in the batch and whether the miner just made it."""
+    """A template of a batch, with where it first appears in the batch and whether the miner just made it
+    (from any of its messages in the batch)."""
 
     text: str
     position: int
@@ -153,12 +154,12 @@ class EnrichmentPipeline:
     @staticmethod
     def _novel_positions(matches: dict[int, TemplateMatch], judge_novelty: NoveltyJudge | None) -> set[int]:
         candidates: dict[str, NoveltyCandidate] = {}
-        for position, match in matches.items():
+        for position, match in matches.items():  # in batch order: the first position of each template
             seen = candidates.get(match.template_id)
             if seen is None:
                 candidates[match.template_id] = NoveltyCandidate(match.template, position, match.is_new)
-            elif match.is_new and not seen.new_to_miner:  # the message that made the template carries it
-                candidates[match.template_id] = NoveltyCandidate(match.template, position, True)
+            elif match.is_new:
+                seen.new_to_miner = True
         if judge_novelty is None:
             novel = {tid for tid, c in candidates.items() if c.new_to_miner}
         else:

@@ -20,6 +20,7 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
+from enricher.caching import BoundedDict
 from enricher.config import Settings
 from enricher.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
@@ -38,6 +39,7 @@ from enricher.writer import ConflictAwareWriter, DocumentOutcome, Fate
 log = logging.getLogger(__name__)
 
 MAX_SWEEPS_PER_PASS = 5
+MAX_KNOWN_TEMPLATE_RECORDS = 200_000
 CHECKPOINT_SAVE_SECONDS = 5.0
 
 
@@ -75,34 +77,6 @@ def loaded_model_kinds(pipeline: EnrichmentPipeline) -> list[str]:
     return kinds + [scorer.kind for scorer in pipeline.scorers]
 
 
-class NoveltyLedger:
-    """Templates this worker registered whose first document is not yet known to be written.
-
-    Saved with the miner: after a restart, the document named here is still pending (its write was
-    lost), and when it is enriched again it is marked novel although the miner already knows its template.
-    """
-
-    def __init__(self, first_docs: dict[str, tuple[str, str]] | None = None) -> None:
-        self.first_docs = dict(first_docs or {})
-
-    def is_first(self, template_id: str, ref: tuple[str, str]) -> bool:
-        return self.first_docs.get(template_id) == ref
-
-    def settle(self, outcome: DocumentOutcome) -> None:
-        if outcome.fate is Fate.PENDING:
-            return
-        template = outcome.enrichment.template
-        if template is not None and self.first_docs.get(template.id) == outcome.doc.ref:
-            del self.first_docs[template.id]
-
-    def to_state(self) -> dict[str, list[str]]:
-        return {template_id: list(ref) for template_id, ref in self.first_docs.items()}
-
-    @classmethod
-    def from_state(cls, state: dict[str, list[str]] | None) -> NoveltyLedger:
-        return cls({template_id: (ref[0], ref[1]) for template_id, ref in (state or {}).items()})
-
-
 class EnrichmentService:
     def __init__(
         self,
@@ -133,7 +107,9 @@ class EnrichmentService:
         )
         self._pipeline = pipeline
         self._pipeline_lock = threading.Lock()  # the writer's thread re-enriches documents changed under it
-        self.novelty = NoveltyLedger()
+        # Template id -> the document its record names as novel, for ids this worker has registered or
+        # looked up: each id is sent to the templates index once per worker, not once per batch.
+        self.first_docs: BoundedDict[str, tuple[str, str]] = BoundedDict(MAX_KNOWN_TEMPLATE_RECORDS)
         self.checkpoint = Checkpoint()
         self._evicted_on: date | None = None
 
@@ -146,7 +122,6 @@ class EnrichmentService:
         saved = self.state.load_pipeline(self.state_id) or {}
         if self._pipeline is None:
             self._pipeline = build_pipeline(self.settings, saved)
-        self.novelty = NoveltyLedger.from_state(saved.get("novelty"))
         self.source.loaded_models = loaded_model_kinds(self.pipeline)
         log.info("service ready", extra={"state_id": self.state_id, "models": self.pipeline.model_versions,
                                           "missing_models": self.pipeline.missing_models,
@@ -178,6 +153,7 @@ class EnrichmentService:
         report = PassReport()
         self._refresh_mappings(report)
         # The first pass, and every catchup_interval one, sweeps the whole lookback window.
+        self._reconcile_templates()
         report.catchup = self.checkpoint.last_timestamp is None or \
             self.checkpoint.catchup_due(now, self.settings.source.catchup_interval)
         since = self.lookback_start(now) if report.catchup else self.since(now)
@@ -201,6 +177,7 @@ class EnrichmentService:
             report.seconds = time.monotonic() - started
             self.checkpoint.last_pass = report.as_dict(examples=False)
             self._save_at_end(run)
+        self._reconcile_templates()  # records of this pass whose documents ended with another template
         self._evict_templates(now)
         self._observe_pass(report)
         return report
@@ -255,7 +232,6 @@ class EnrichmentService:
         for outcome in outcomes:
             run.report.add(outcome)
             self.metrics.observe(outcome)
-            self.novelty.settle(outcome)
             if outcome.fate is Fate.PENDING:
                 run.unwritten.add(outcome.doc.ref)
                 unwritten.append(outcome.doc.sorted_at)
@@ -263,6 +239,8 @@ class EnrichmentService:
             log.error("%d documents of a batch could not be written; a later pass retries them", len(unwritten),
                       extra={"reasons": run.report.failure_reasons})
         run.report.batches += 1
+        self.templates.confirm(o.enrichment.template.id for o in outcomes if o.fate is Fate.WRITTEN
+                               and o.enrichment.template is not None and o.enrichment.template.novel)
         self.templates.touch((o.enrichment.template.id for o in outcomes if o.enrichment.template is not None),
                              today=run.tracker.started_at.date().isoformat())
         run.tracker.batch_done(batch[-1].sorted_at if batch else None, unwritten)
@@ -274,33 +252,32 @@ class EnrichmentService:
         inputs = [self.source.log_input(doc) for doc in docs]
         refs = [doc.ref for doc in docs]
         with self._pipeline_lock:
-            results = self.pipeline.enrich(inputs, judge_novelty=lambda c: self._judge_novelty(c, refs))
-        self._keep_novel_marks(docs, results)
-        return results
+            return self.pipeline.enrich(inputs, judge_novelty=lambda c: self._judge_novelty(c, refs))
 
     def _judge_novelty(self, candidates: dict[str, NoveltyCandidate], refs: list[tuple[str, str]]) -> set[str]:
-        novel, to_register = set(), {}
-        for template_id, candidate in candidates.items():
-            ref = refs[candidate.position]
-            if self.novelty.is_first(template_id, ref):
-                novel.add(template_id)
-            elif candidate.new_to_miner:
-                to_register[template_id] = (candidate.text, ref)
-        if to_register:
-            registered = self.templates.register(to_register, source=",".join(self.settings.source.index_patterns))
-            for template_id in registered:
-                self.novelty.first_docs[template_id] = to_register[template_id][1]
-            novel |= registered
-        return novel
+        """The templates of a batch that are novel on the document where the batch first has them: those
+        whose record names that document (a new record, or one left by a write that was lost)."""
+        unknown = {tid: (c.text, refs[c.position]) for tid, c in candidates.items() if tid not in self.first_docs}
+        if unknown:
+            recorded = self.templates.register(unknown, source=",".join(self.settings.source.index_patterns))
+            for template_id, first_doc in recorded.items():
+                self.first_docs.put(template_id, first_doc)
+        return {tid for tid, c in candidates.items() if self.first_docs.get(tid) == refs[c.position]}
 
-    def _keep_novel_marks(self, docs: list[SourceDocument], results: list[Enrichment]) -> None:
-        """A document enriched again (a model it missed is loaded now) keeps its novel mark."""
+    def _reconcile_templates(self) -> None:
+        """Settle template records left unconfirmed by crashes (see TemplateStore)."""
+        try:
+            self.templates.reconcile(self._template_ids_of)
+        except Exception:  # noqa: BLE001 -- housekeeping: a later pass tries again
+            log.warning("could not reconcile template records", exc_info=True)
+
+    def _template_ids_of(self, refs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
         namespace = self.settings.sink.namespace
-        for doc, enrichment in zip(docs, results):
-            template = enrichment.template
-            if template is not None and get_field(doc.source, f"{namespace}.template.novel") is True \
-                    and get_field(doc.source, f"{namespace}.template.id") == template.id:
-                template.novel = True
+        current = {}
+        for doc in self.source.reread(refs):
+            done = get_field(doc.source, f"{namespace}.pipeline_version") == self.settings.pipeline_version
+            current[doc.ref] = get_field(doc.source, f"{namespace}.template.id") if done else None
+        return current
 
     def _evict_templates(self, now: datetime) -> None:
         """Once a day per worker: drop the records of templates not seen within the retention."""
@@ -336,7 +313,6 @@ class EnrichmentService:
     def save_pipeline_state(self) -> None:
         with self._pipeline_lock:
             state = self.pipeline.to_state()
-        state["novelty"] = self.novelty.to_state()
         self.state.save_pipeline(self.state_id, state)
 
     def _observe_pass(self, report: PassReport) -> None:

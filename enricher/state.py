@@ -173,12 +173,14 @@ class StateStore:
 
 
 class TemplateStore:
-    """The known templates, one document per template id, for novelty across workers and restarts.
+    """The known templates, one record per template id, for novelty across workers and restarts.
 
-    A template is novel on exactly one document: the one recorded as ``first_doc`` when the template was
-    first registered (``create`` fails with 409 for an id that exists, so one worker wins). If that
-    document's write was lost (a crash between registering and writing), it is still pending, and
-    whichever worker enriches it next finds itself named in the record and marks it novel.
+    A template is novel on exactly one document: the one its record names as ``first_doc``. ``create``
+    fails with 409 for an id that exists, so one worker's document wins. A record starts unconfirmed and
+    is confirmed once that document is written with the template. If the write was lost (a crash between
+    the two), the document is still pending: whoever enriches it next finds it named in the record and
+    marks it novel; and if it now gets another template (a restarted miner may word it differently), the
+    orphaned record is dropped by :meth:`reconcile`, so every record ends with exactly one novel document.
     """
 
     def __init__(self, client: OpenSearch, index: str, policy: RetryPolicy | None = None,
@@ -189,14 +191,18 @@ class TemplateStore:
         self._sleep = sleep
         self._touched: dict[str, str] = {}  # template id -> the day its last_seen was last written
 
-    def register(self, templates: dict[str, tuple[str, tuple[str, str]]], source: str) -> set[str]:
-        """Record ``{template_id: (text, first document ref)}``; return the ids whose first document is
-        the one given (new now, or recorded earlier with this same document)."""
+    def register(self, templates: dict[str, tuple[str, tuple[str, str]]], source: str) -> dict[str, tuple[str, str]]:
+        """Record ``{template_id: (text, candidate first document)}``; return each id's recorded first
+        document (the candidate where the record is new, the earlier one where it existed).
+
+        Ids the cluster kept refusing are left out (logged): their documents are not novel, and the next
+        batch that has them tries again, so the template is still novel on exactly one document.
+        """
         if not templates:
-            return set()
+            return {}
         now = datetime.now(timezone.utc).isoformat()
         pending = dict(templates)
-        novel: set[str] = set()
+        first_docs: dict[str, tuple[str, str]] = {}
         existing: list[str] = []
         delays = self.policy.delays()
         while pending:
@@ -207,7 +213,7 @@ class TemplateStore:
                 result = item["create"]
                 template_id, status = result["_id"], int(result.get("status", 500))
                 if ok:
-                    novel.add(template_id)
+                    first_docs[template_id] = pending[template_id][1]
                 elif status == 409:
                     existing.append(template_id)
                 elif status in TRANSIENT_STATUSES:
@@ -216,31 +222,68 @@ class TemplateStore:
                     raise RuntimeError(f"could not record template {template_id}: {result.get('error')}")
             delay = next(delays, None) if retry else None
             if retry and delay is None:
-                raise RuntimeError(f"could not record {len(retry)} templates: the cluster kept rejecting them")
+                log.warning("OpenSearch kept refusing %d template records; a later batch records them", len(retry),
+                            extra={"templates": sorted(retry)[:10]})
+                break
             if retry:
                 log.warning("OpenSearch pushed back on %d template records; retrying in %.1f s", len(retry), delay)
                 self._sleep(delay)
             pending = retry
-        return novel | self._recorded_with(existing, templates)
+        first_docs.update(self._first_docs(existing))
+        return first_docs
 
     def _create_actions(self, pending: dict[str, tuple[str, tuple[str, str]]], source: str, now: str):
         for template_id, (text, (index, doc_id)) in pending.items():
-            yield {"_op_type": "create", "_index": self.index, "_id": template_id, "template": text, "first_seen": now,
-                   "last_seen": now[:10], "source": source, "first_doc": {"index": index, "id": doc_id}}
+            yield {"_op_type": "create", "_index": self.index, "_id": template_id, "template": text,
+                   "first_seen": now, "last_seen": now[:10], "source": source, "confirmed": False,
+                   "first_doc": {"index": index, "id": doc_id}}
 
-    def _recorded_with(self, template_ids: list[str], templates: dict[str, tuple[str, tuple[str, str]]]) -> set[str]:
-        """Of templates recorded before, those whose recorded first document is the one given now."""
+    def _first_docs(self, template_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """The recorded first documents of existing records (a record without one has none: ("", ""))."""
         if not template_ids:
-            return set()
+            return {}
         response = self.policy.call(lambda: self.client.mget(index=self.index, body={"ids": template_ids},
                                                              params={"_source_includes": "first_doc"}),
                                     what="read templates")
-        same = set()
+        found = {}
         for doc in response["docs"]:
             first = (doc.get("_source") or {}).get("first_doc") or {}
-            if doc.get("found") and (first.get("index"), first.get("id")) == templates[doc["_id"]][1]:
-                same.add(doc["_id"])
-        return same
+            found[doc["_id"]] = (first.get("index", ""), first.get("id", ""))
+        return found
+
+    def confirm(self, template_ids: Iterable[str]) -> None:
+        """Their first documents are written: the records are settled (best effort; see reconcile)."""
+        actions = [{"_op_type": "update", "_index": self.index, "_id": tid, "doc": {"confirmed": True}}
+                   for tid in set(template_ids)]
+        if actions:
+            for _ in helpers.streaming_bulk(self.client, actions, max_retries=0, raise_on_error=False):
+                pass
+
+    def reconcile(self, read_template_ids: Callable[[list[tuple[str, str]]], dict[tuple[str, str], str | None]],
+                  limit: int = 1000) -> tuple[int, int]:
+        """Settle unconfirmed records by looking at their first documents: confirm a record whose document
+        carries its template, drop one whose document was enriched with another template (or is gone).
+        ``read_template_ids`` maps document refs to the template id they are enriched with now (None:
+        not yet enriched by this pipeline; missing: deleted). Returns (confirmed, dropped)."""
+        response = self.policy.call(lambda: self.client.search(
+            index=self.index, body={"size": limit, "query": {"term": {"confirmed": False}}, "_source": ["first_doc"]},
+            params={"ignore_unavailable": "true"}), what="read unconfirmed templates")
+        records = {hit["_id"]: ((hit["_source"].get("first_doc") or {}).get("index", ""),
+                                (hit["_source"].get("first_doc") or {}).get("id", ""))
+                   for hit in response["hits"]["hits"]}
+        if not records:
+            return 0, 0
+        current = read_template_ids(list(set(records.values())))
+        confirmed = [tid for tid, ref in records.items() if ref in current and current[ref] == tid]
+        dropped = [tid for tid, ref in records.items()
+                   if ref not in current or (current[ref] is not None and current[ref] != tid)]
+        self.confirm(confirmed)
+        if dropped:
+            actions = ({"_op_type": "delete", "_index": self.index, "_id": tid} for tid in dropped)
+            for _ in helpers.streaming_bulk(self.client, actions, max_retries=0, raise_on_error=False):
+                pass
+            log.info("dropped %d template records whose first document carries another template", len(dropped))
+        return len(confirmed), len(dropped)
 
     def touch(self, template_ids: Iterable[str], today: str) -> None:
         """Record that these templates were seen ``today`` (an ISO date); each once a day at most.

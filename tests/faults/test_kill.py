@@ -50,6 +50,8 @@ def test_repeated_sigkill_then_clean_pass_enriches_every_document_exactly_once(o
     for index, docs in originals.items():
         stored = fetch_all(opensearch, index)
         check_enriched_once(stored, docs)
-    stored_all = {**fetch_all(opensearch, first), **fetch_all(opensearch, second)}
+    # Keyed by index and id: both indices have a d000012.
+    stored_all = {f"{index}/{doc_id}": hit for index in (first, second)
+                  for doc_id, hit in fetch_all(opensearch, index).items()}
     problems = novelty_problems(stored_all, opensearch, fnames.templates)
     assert not problems, f"{len(problems)} novelty problems after {KILLS} kills, e.g. {problems[:5]}"

@@ -93,7 +93,7 @@ def _two_workers(opensearch, enricher, fnames, docs: int):
     for index, docs_by_id in originals.items():
         here = fetch_all(opensearch, index)
         check_enriched_once(here, docs_by_id)
-        stored.update(here)
+        stored.update({f"{index}/{doc_id}": hit for doc_id, hit in here.items()})  # both indices have d000012
     reports = [worker.report() for worker in workers]
     return config, originals, stored, reports
 
