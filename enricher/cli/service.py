@@ -28,18 +28,30 @@ def _settings(config: Optional[Path]):
         raise typer.Exit(2) from exc
 
 
-def _client(settings):
-    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+def _client(settings, wait_until: threading.Event | None = None):
+    """A checked client; exit 3 with one line if OpenSearch is unreachable or refuses the credentials.
 
-    from enricher.opensearch import make_client
+    With ``wait_until`` (the service), an unreachable cluster is waited for instead, until it answers
+    or the event is set (then exit 0).
+    """
+    from enricher.config import ConfigError
+    from enricher.opensearch import ClusterAuthError, ClusterUnreachable, check_cluster, make_client, wait_for_cluster
 
-    client = make_client(settings.opensearch)
     try:
-        client.info()
-    except OSConnectionError as exc:
-        typer.echo(f"cannot reach OpenSearch at {settings.opensearch.hosts}: {exc.info if hasattr(exc, 'info') else exc}\n"
-                   "Is it running? (scripts/opensearch.sh start)", err=True)
-        raise typer.Exit(3) from exc
+        client = make_client(settings.opensearch)
+        if wait_until is None:
+            check_cluster(client, settings.opensearch)
+        elif wait_for_cluster(client, settings.opensearch, wait_until) is None:
+            raise typer.Exit(0)  # stopped by a signal while waiting
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ClusterAuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from None
+    except ClusterUnreachable as exc:
+        typer.echo(f"{exc}\nIs it running? (scripts/opensearch.sh start)", err=True)
+        raise typer.Exit(3) from None
     return client
 
 
@@ -79,22 +91,27 @@ def run(config: Optional[Path] = ConfigOption) -> None:
     Passes never overlap. On SIGTERM the current batch is finished and written, state is saved, and
     the process exits.
     """
+    import logging
+
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from enricher.observability import configure_logging
+
     settings = _settings(config)
-    client = _client(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    # Two INFO lines per pass ("Running job", "executed successfully") say nothing the pass log does not.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    stop = _stop_on_signals()
+    client = _client(settings, wait_until=stop)  # a service waits for its cluster rather than exiting
     service = _service(settings, client)
     service.prepare()
     if settings.metrics_port:
         service.metrics.serve(settings.metrics_port, settings.metrics_host)
-    stop = _stop_on_signals()
 
     def enrichment_pass() -> None:
         try:
             service.run_pass(should_stop=stop.is_set)
         except Exception:  # a failed pass is logged and retried at the next interval
-            import logging
-
             logging.getLogger("enricher").exception("pass failed; retrying at the next interval")
 
     scheduler = BackgroundScheduler()
@@ -132,7 +149,10 @@ def status(
 
 @mappings_app.command("install")
 def mappings_install(config: Optional[Path] = ConfigOption) -> None:
-    """Install or upgrade the enrichment mappings (idempotent) and put them on existing indices."""
+    """Install or upgrade the enrichment mappings (idempotent) and put them on existing indices.
+
+    Exits 4 if an index maps an enriched field with another type (it is named; the service skips it).
+    """
     from enricher.mappings import MappingConflictError, install_mappings
 
     settings = _settings(config)
@@ -146,6 +166,12 @@ def mappings_install(config: Optional[Path] = ConfigOption) -> None:
         typer.echo(f"installed  {item}")
     for item in report.unchanged:
         typer.echo(f"unchanged  {item}")
+    for item in report.removed:
+        typer.echo(f"removed    {item}")
+    for index, reason in report.conflicts.items():
+        typer.echo(f"conflict   {index}: {reason}", err=True)
+    if report.conflicts:
+        raise typer.Exit(4)
 
 
 @samples_app.command("load")
@@ -178,8 +204,13 @@ def samples_load(
     if reset_state:
         from enricher.state import source_state_id
 
+        from opensearchpy import NotFoundError
+
         state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
-        client.delete(index=settings.state_index, id=state_id, params={"ignore": "404"})
+        try:
+            client.delete(index=settings.state_index, id=state_id)
+        except NotFoundError:
+            pass  # no checkpoint yet (a fresh cluster): nothing to forget
         client.indices.delete(index=settings.templates_index, params={"ignore_unavailable": "true"})
         typer.echo("reset the enricher's checkpoint and known templates for this configuration")
 
