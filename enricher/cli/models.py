@@ -181,22 +181,30 @@ def promote(
 
 @app.command()
 def seal(
-    kind: str = typer.Argument(..., help="Model kind, e.g. classifier."),
-    version: str = typer.Argument(..., help="Version, e.g. v2."),
+    kind: Optional[str] = typer.Argument(None, help="Only this kind (default: every kind)."),
+    version: Optional[str] = typer.Argument(None, help="Only this version (default: every version)."),
     registry: Path = RegistryOption,
 ) -> None:
-    """Seal a version's manifest as it stands (and sign it when ENRICHER_REGISTRY_KEY is set).
+    """Seal manifests as they stand (and sign them when ENRICHER_REGISTRY_KEY is set).
 
-    Only for manifests you trust: models sealed before manifests were, or to sign trusted models with a
-    new registry key. Every file must still match the manifest's hashes.
+    Only for manifests you trust: models made before manifests were sealed (a registry from an earlier
+    version), or trusted models to sign with a new registry key. Every file must still match its hash.
     """
     from enricher.registry import ModelIntegrityError, ModelRegistry, registry_key, reseal_model_folder
 
     store = ModelRegistry(registry)
-    try:
-        manifest = reseal_model_folder(store.path(kind, version))
-    except ModelIntegrityError as exc:
-        typer.echo(f"error: not sealed: {exc}", err=True)
-        raise typer.Exit(1) from None
+    selected = _selected(store, kind, version)
+    if not selected:
+        typer.echo(f"error: no models to seal in {registry}", err=True)
+        raise typer.Exit(2)
     signed = " and signed with the registry key" if registry_key() else ""
-    typer.echo(f"sealed{signed}: {kind} {manifest.version} ({len(manifest.files)} files)")
+    failures = 0
+    for name, chosen in selected:
+        try:
+            manifest = reseal_model_folder(store.path(name, chosen))
+            typer.echo(f"sealed{signed}: {name} {chosen} ({len(manifest.files)} files)")
+        except ModelIntegrityError as exc:
+            failures += 1
+            typer.echo(f"FAILED  not sealed: {exc}", err=True)
+    if failures:
+        raise typer.Exit(1)

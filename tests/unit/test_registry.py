@@ -251,3 +251,19 @@ def test_the_shipped_models_are_sealed() -> None:
         verify_model_folder(registry.path("classifier", version), expected_kind="classifier")
     folder, manifest = registry.resolve("classifier")
     assert manifest.version == registry.promoted_version("classifier")
+
+
+def test_models_seal_upgrades_a_registry_made_before_manifests_were_sealed(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    good = _make_model(registry.new_version_dir("sequence-lstm"))
+    bad = _make_model(registry.new_version_dir("sequence-lstm"))
+    for folder in (good, bad):
+        (folder / SEAL_FILE).unlink()  # as an earlier version left them
+    (bad / "model.safetensors").write_bytes(b"changed")
+    runner = CliRunner()
+    result = runner.invoke(app, ["models", "seal", "--registry", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "sealed: sequence-lstm v1" in result.output and "FAILED" in result.output and "v2" in result.output
+    verify_model_folder(good)
+    with pytest.raises(ModelTampered):
+        verify_model_folder(bad)
