@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # Status codes that mean "not up yet" at first contact: a node still starting answers 503.
 _NOT_READY_STATUSES = (502, 503, 504)
+# A first contact needs no long timeout: a silent host should not hold up the wait's next attempt.
+_CONTACT_TIMEOUT_SECONDS = 10.0
 
 
 class ClusterAuthError(RuntimeError):
@@ -72,7 +74,7 @@ def check_cluster(client: OpenSearch, config: OpenSearchConfig) -> dict[str, Any
     """``GET /`` once; typed errors with one-line, credential-free messages."""
     where = ", ".join(config.redacted_hosts())
     try:
-        return client.info()
+        return client.info(params={"request_timeout": min(config.timeout_seconds, _CONTACT_TIMEOUT_SECONDS)})
     except (AuthenticationException, AuthorizationException) as exc:
         what = "refused the credentials" if exc.status_code == 401 else "denied access to the configured user"
         raise ClusterAuthError(

@@ -85,7 +85,7 @@ class _FlakyClient:
         self.failures = failures
         self.calls = 0
 
-    def info(self):
+    def info(self, params=None):  # noqa: ARG002
         from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
         self.calls += 1
