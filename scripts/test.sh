@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/opensearch.sh start
+# The tests talk to the node just started (ENRICHER_OS_PORT picks another one than 9200).
+export ENRICHER_TEST_OPENSEARCH="${ENRICHER_TEST_OPENSEARCH:-$(scripts/opensearch.sh url)}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/python -m pytest "$@"

@@ -32,7 +32,7 @@ runner = CliRunner()
 
 def _config(tmp_path, names, **extra):
     config = {
-        "opensearch": {"hosts": ["http://127.0.0.1:9200"]},
+        "opensearch": {"hosts": [os.environ.get("ENRICHER_TEST_OPENSEARCH", "http://127.0.0.1:9200")]},
         "state_index": names["state"], "templates_index": names["templates"],
         "source": {"index_patterns": [names["pattern"]], "lookback": None},
         "models": {"registry": str(tmp_path / "registry"), "classifier": False},

@@ -109,7 +109,7 @@ def test_restart_mid_run_neither_skips_nor_double_applies(opensearch, names, mak
 
 def _write_config(tmp_path, names, **source):
     config = {
-        "opensearch": {"hosts": ["http://127.0.0.1:9200"]},
+        "opensearch": {"hosts": [os.environ.get("ENRICHER_TEST_OPENSEARCH", "http://127.0.0.1:9200")]},
         "state_index": names["state"], "templates_index": names["templates"],
         "source": {"index_patterns": [names["pattern"]], "lookback": None, **source},
         "models": {"registry": str(tmp_path / "registry")},
