@@ -333,7 +333,7 @@ def _format_validation_error(error: ValidationError, origin: str) -> str:
     lines = [f"invalid configuration ({origin}):"]
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = redact_text(item["msg"])
+        message = redact_text(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling)"
         lines.append(f"  {where}: {message}")
