@@ -28,4 +28,8 @@ $enricher once --config $config
 echo >&2
 echo "Inspect the enriched documents:  curl -s '$url/logs-sample/_search?q=enrichment.anomaly.is_anomaly:true&size=3&pretty'" >&2
 echo "Status:                          ENRICHER_OPENSEARCH__HOSTS='$ENRICHER_OPENSEARCH__HOSTS' $enricher status --config $config" >&2
-echo "Stop OpenSearch:                 scripts/opensearch.sh stop" >&2
+node_env=""
+for var in ENRICHER_OS_BASE ENRICHER_OS_PORT; do
+  [ -n "${!var:-}" ] && node_env+="$var=${!var} "
+done
+echo "Stop OpenSearch:                 ${node_env}scripts/opensearch.sh stop" >&2
