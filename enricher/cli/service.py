@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -91,16 +92,16 @@ def run(config: Optional[Path] = ConfigOption) -> None:
     Passes never overlap. On SIGTERM the current batch is finished and written, state is saved, and
     the process exits.
     """
-    import logging
-
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from enricher.observability import configure_logging
 
     settings = _settings(config)
     configure_logging(settings.log_level, settings.log_format)
-    # Two INFO lines per pass ("Running job", "executed successfully") say nothing the pass log does not.
+    # Two INFO lines per pass ("Running job", "executed successfully") say nothing the pass log does not,
+    # and a pass longer than the interval makes it warn at every skipped run: passes never overlap by design.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(_ExpectedSkips())
     stop = _stop_on_signals()
     client = _client(settings, wait_until=stop)  # a service waits for its cluster rather than exiting
     service = _service(settings, client)
@@ -277,6 +278,13 @@ def format_summary(report, service) -> str:
     if report.stopped_early:
         lines.append("  (stopped early by a signal; the next pass continues)")
     return "\n".join(lines)
+
+
+class _ExpectedSkips(logging.Filter):
+    """Drops APScheduler's warning that a run was skipped because the previous pass is still running."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
 
 
 def _stop_on_signals() -> threading.Event:

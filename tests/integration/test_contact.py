@@ -181,7 +181,8 @@ def test_the_service_logs_no_scheduler_chatter(opensearch, names, tmp_path):
 
     docs = generate(50, start=datetime.now(timezone.utc) - timedelta(hours=1), seed=5)
     helpers.bulk(opensearch, ({"_index": names["logs"], "_source": doc} for doc in docs), refresh="wait_for")
-    config = _config(tmp_path, names)
+    # Passes longer than the interval: the scheduler skips runs, which it would warn about each time.
+    config = _config(tmp_path, names, schedule={"interval_seconds": "100ms"})
     process = subprocess.Popen([sys.executable, "-m", "enricher.cli.main", "run", "--config", str(config)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, text=True)
