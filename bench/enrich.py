@@ -113,14 +113,14 @@ def settings_for(index: str, models: str, registry: str):
 def phase_write_back_limit(index: str, model_set: str, registry: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Read like the enricher and write the enricher's own payload for this model set, computed beforehand
     (untimed): the I/O-only ceiling of a pass with that model set."""
-    from enricher.opensearch import make_client
+    from enricher.opensearch import make_client, retry_policy
     from enricher.records import LogInput
     from enricher.service import build_pipeline
     from enricher.sink import BulkSink, DocumentUpdate, Outcome
     from enricher.source import DocumentSource
 
     settings = settings_for(index, model_set, registry)
-    client = make_client(settings.opensearch)
+    client = make_client(settings.opensearch, retry_policy(settings))
     pipeline = build_pipeline(settings)
     payloads = []
     for start in range(0, len(pairs), 1000):  # the enricher's work, done before the clock starts
@@ -142,11 +142,11 @@ def phase_write_back_limit(index: str, model_set: str, registry: str, pairs: lis
 
 
 def phase_enricher(index: str, models: str, registry: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    from enricher.opensearch import make_client
+    from enricher.opensearch import make_client, retry_policy
     from enricher.service import EnrichmentService
 
     settings = settings_for(index, models, registry)
-    client = make_client(settings.opensearch)
+    client = make_client(settings.opensearch, retry_policy(settings))
     service = EnrichmentService(settings, client)
     service.prepare()
 

@@ -2,6 +2,9 @@
 
 Environment variables override the file: ``ENRICHER_`` + the path in upper case with ``__`` between
 levels, e.g. ``ENRICHER_OPENSEARCH__HOSTS='["https://os:9200"]'`` or ``ENRICHER_SOURCE__BATCH_SIZE=500``.
+
+Durations are written as people write them: ``30s``, ``5m``, ``1h``, ``7d`` (or combined, ``1h30m``), ISO
+8601 (``PT1H``, ``P7D``), ``HH:MM:SS``, or plain seconds (``3600``).
 """
 
 from __future__ import annotations
@@ -9,10 +12,22 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from enricher.templates import MinerConfig
@@ -20,6 +35,91 @@ from enricher.templates import MinerConfig
 
 class ConfigError(ValueError):
     """The configuration file or environment is invalid; the message says where and why."""
+
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_COMPACT_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_PLAIN_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
+# pydantic's own parser covers ISO 8601 (PT1H, P7D) and HH:MM:SS.
+_ISO_DURATION = TypeAdapter(timedelta)
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``30s``, ``5m``, ``1h``, ``7d``, ``1h30m``, ISO 8601, ``HH:MM:SS`` or seconds -> a timedelta (never negative)."""
+    if isinstance(value, timedelta):
+        parsed = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        parsed = timedelta(seconds=value)
+    elif isinstance(value, str):
+        parsed = _parse_duration_text(value.strip().lower().replace(" ", ""))
+    else:
+        raise ValueError(f"{value!r} is not a duration")
+    if parsed < timedelta(0):
+        raise ValueError(f"{value!r}: a duration cannot be negative")
+    return parsed
+
+
+def _parse_duration_text(text: str) -> timedelta:
+    if _PLAIN_SECONDS.match(text):
+        return timedelta(seconds=float(text))
+    if _COMPACT_DURATION.match(text):
+        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text)))
+    try:
+        return _ISO_DURATION.validate_python(text.upper() if text.startswith("p") else text)
+    except ValidationError:
+        raise ValueError(
+            f"{text!r} is not a duration: write e.g. 30s, 5m, 1h, 7d, 1h30m, an ISO 8601 duration (PT1H) "
+            "or a number of seconds"
+        ) from None
+
+
+def format_duration(value: timedelta) -> str:
+    """The compact spelling parse_duration reads back: ``7d``, ``1h30m``, ``90s``, ``0.5s``."""
+    seconds = value.total_seconds()
+    if seconds != int(seconds) or seconds == 0:
+        return f"{seconds:g}s"
+    parts, rest = [], int(seconds)
+    for unit in ("d", "h", "m", "s"):
+        count, rest = divmod(rest, int(_UNIT_SECONDS[unit]))
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def _duration_seconds(value: Any) -> float:
+    return parse_duration(value).total_seconds()
+
+
+def _opensearch_time(value: Any) -> str:
+    # OpenSearch time units: whole seconds are exact enough for keep-alives.
+    return f"{max(1, round(parse_duration(value).total_seconds()))}s"
+
+
+# Every duration setting uses one of these, so each accepts the same spellings.
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")]
+DurationSeconds = Annotated[float, BeforeValidator(_duration_seconds)]
+OpenSearchDuration = Annotated[str, BeforeValidator(_opensearch_time)]
+
+
+def redact_url(url: str) -> str:
+    """``https://user:pass@host:9200`` -> ``https://***@host:9200``; URLs without credentials are unchanged."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s'\"]+@", re.IGNORECASE)
+
+
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
+    """Remove credentials written in URLs, and any of ``secrets``, from a message meant for people."""
+    text = _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+    for secret in secrets or []:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 class _Section(BaseModel):
@@ -32,17 +132,46 @@ class OpenSearchConfig(_Section):
     password: SecretStr | None = Field(default=None, description="basic auth password")
     api_key: SecretStr | None = Field(default=None, description="API key (base64 id:key), instead of basic auth")
     verify_certs: bool = Field(default=True, description="verify TLS certificates (keep on in production)")
-    ca_certs: Path | None = Field(default=None, description="CA bundle for TLS verification")
-    timeout_seconds: float = Field(default=60.0, gt=0)
-    max_connection_retries: int = Field(default=5, ge=0, description="retries on timeouts and 502/503/504")
+    ca_certs: Path | None = Field(default=None, description="CA bundle for TLS verification (read when connecting)")
+    timeout_seconds: DurationSeconds = Field(default=60.0, gt=0)
+    max_connection_retries: int = Field(
+        default=5, ge=0, description="retries on connection errors and timeouts (HTTP statuses are retried by the "
+        "sink's own backoff)",
+    )
+    pool_maxsize: int = Field(default=8, ge=1, description="HTTP connections kept per node (reader and writer "
+                              "threads share the client)")
 
     @field_validator("hosts")
     @classmethod
     def _hosts_are_urls(cls, hosts: list[str]) -> list[str]:
         for host in hosts:
             if not re.match(r"^https?://[^/\s]+", host):
-                raise ValueError(f"{host!r} is not a URL like http://host:9200 or https://host:9200")
+                raise ValueError(f"{redact_url(host)!r} is not a URL like http://host:9200 or https://host:9200")
         return hosts
+
+    def redacted_hosts(self) -> list[str]:
+        return [redact_url(host) for host in self.hosts]
+
+    def secrets(self) -> list[str]:
+        """Every secret value of this section, to scrub from messages."""
+        values = [s.get_secret_value() for s in (self.password, self.api_key) if s is not None]
+        for host in self.hosts:
+            parts = urlsplit(host)
+            if parts.password:
+                values += [parts.password, unquote(parts.password)]
+        return values
+
+    def warnings(self) -> list[str]:
+        """Problems that only matter when connecting, reported by ``enricher config check``."""
+        found = []
+        if self.ca_certs is not None and not self.ca_certs.is_file():
+            found.append(f"opensearch.ca_certs: {self.ca_certs} is not a file here; connecting will fail "
+                         "unless it exists where the enricher runs")
+        if not self.verify_certs and any(h.startswith("https://") for h in self.hosts):
+            found.append("opensearch.verify_certs: false: TLS certificates are not verified")
+        if any(h.startswith("http://") for h in self.hosts) and (self.password or self.api_key):
+            found.append("opensearch.hosts: credentials are sent over plain http")
+        return found
 
     @model_validator(mode="after")
     def _one_auth_method(self) -> "OpenSearchConfig":
@@ -50,8 +179,6 @@ class OpenSearchConfig(_Section):
             raise ValueError("give either api_key or username/password, not both")
         if bool(self.username) != bool(self.password):
             raise ValueError("basic auth needs both username and password")
-        if self.ca_certs is not None and not self.ca_certs.is_file():
-            raise ValueError(f"ca_certs {self.ca_certs} is not a file")
         return self
 
 
@@ -70,7 +197,7 @@ class SessionConfig(_Section):
     ignore_values: list[str] = Field(
         default=["", "-"], description="field values that are no session key (placeholders): the next field is tried"
     )
-    max_gap: timedelta | None = Field(
+    max_gap: Duration | None = Field(
         default=timedelta(minutes=30),
         description="anomaly models: a session restarts (as a new one) after this long without events; "
         "sessions keyed by host or service have no natural end (null: never)",
@@ -103,21 +230,22 @@ class SourceConfig(_Section):
     timestamp_field: str = Field(default="@timestamp", description="field holding the event time")
     session: SessionConfig = Field(default_factory=SessionConfig)
     batch_size: int = Field(default=1000, ge=1, le=10_000, description="documents read and written per batch")
-    lookback: timedelta | None = Field(
+    lookback: Duration | None = Field(
         default=timedelta(days=7), description="only documents newer than this are enriched (null: all)"
     )
-    late_arrival: timedelta = Field(
+    late_arrival: Duration = Field(
         default=timedelta(hours=1),
         description="on resume, also look this far behind the checkpoint for late-indexed documents",
     )
-    catchup_interval: timedelta = Field(
+    catchup_interval: Duration = Field(
         default=timedelta(minutes=10),
         description="how often a pass also sweeps the whole lookback window for documents that arrived later "
         "than late_arrival behind the checkpoint (or whose writes failed)",
     )
     query_filter: dict[str, Any] | None = Field(default=None, description="extra OpenSearch query DSL filter")
     max_message_bytes: int = Field(default=65_536, ge=1, description="longer messages are marked as errors")
-    pit_keep_alive: str = Field(default="5m", pattern=r"^\d+[smh]$")
+    pit_keep_alive: OpenSearchDuration = Field(
+        default="5m", description="how long a pass's point-in-time stays open between pages")
 
 
 class SinkConfig(_Section):
@@ -125,8 +253,8 @@ class SinkConfig(_Section):
                            description="top-level field the enricher writes under; nothing else is touched")
     chunk_size: int = Field(default=500, ge=1, le=10_000)
     max_retries: int = Field(default=6, ge=0, description="retries of 429/503 answers, per request and per item")
-    initial_backoff_seconds: float = Field(default=0.5, gt=0)
-    max_backoff_seconds: float = Field(default=30.0, gt=0)
+    initial_backoff_seconds: DurationSeconds = Field(default=0.5, gt=0)
+    max_backoff_seconds: DurationSeconds = Field(default=30.0, gt=0)
     max_conflict_retries: int = Field(default=5, ge=0, description="re-read and retry on version conflicts")
     refresh: bool = Field(default=False, description="refresh after each bulk request (tests only)")
 
@@ -169,8 +297,26 @@ class TemplatesConfig(MinerConfig):
     )
 
 
+class MappingsConfig(_Section):
+    """How the enriched fields' mapping reaches the source indices without taking over the operator's templates."""
+
+    index_template: bool = Field(
+        default=False,
+        description="also install an index template for source.index_patterns (composed of the component "
+        "template). Off by default: OpenSearch applies only the highest-priority index template to a new index, "
+        "so an enricher template would replace your own template's settings and mappings. Instead, compose the "
+        "component template enricher-<namespace> into your template, or let the enricher put the mapping on "
+        "each index at the start of every pass",
+    )
+    index_template_priority: int | None = Field(
+        default=None, ge=0,
+        description="priority of that index template (null: the lowest priority from 1 up that no other index "
+        "template uses, so several enricher configurations can coexist)",
+    )
+
+
 class ScheduleConfig(_Section):
-    interval_seconds: float = Field(default=60.0, gt=0, description="time between enrichment passes")
+    interval_seconds: DurationSeconds = Field(default=60.0, gt=0, description="time between enrichment passes")
     max_batches_per_pass: int | None = Field(default=None, ge=1, description="cap on batches in one pass")
 
 
@@ -184,18 +330,19 @@ class Settings(BaseSettings):
     )
     state_index: str = Field(default="enricher-state", description="index for checkpoints and miner state")
     templates_index: str = Field(default="enricher-templates", description="index of known templates")
-    templates_retention: timedelta = Field(
+    templates_retention: Duration = Field(
         default=timedelta(days=30),
         description="templates not seen for this long are dropped from the templates index (bounds its size; "
         "a template that returns after that is novel again)",
     )
-    state_save_interval: timedelta = Field(
+    state_save_interval: Duration = Field(
         default=timedelta(minutes=1),
         description="how often the miner and session state is saved during a pass (also at its end)",
     )
     opensearch: OpenSearchConfig = Field(default_factory=OpenSearchConfig)
     source: SourceConfig = Field(default_factory=SourceConfig)
     sink: SinkConfig = Field(default_factory=SinkConfig)
+    mappings: MappingsConfig = Field(default_factory=MappingsConfig)
     templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
@@ -217,11 +364,26 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
+    def warnings(self) -> list[str]:
+        """Valid settings that may still fail or surprise at run time."""
+        return self.opensearch.warnings()
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective settings as plain data, with passwords, API keys and URL credentials hidden."""
+        data = self.model_dump(mode="json")
+        section = data["opensearch"]
+        section["hosts"] = self.opensearch.redacted_hosts()
+        for key in ("password", "api_key"):
+            if section.get(key) is not None:
+                section[key] = "***"
+        return data
+
+
 def _format_validation_error(error: ValidationError, origin: str) -> str:
     lines = [f"invalid configuration ({origin}):"]
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
+        message = redact_text(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling)"
         lines.append(f"  {where}: {message}")

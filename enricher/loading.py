@@ -11,7 +11,7 @@ from pathlib import Path
 
 from enricher.config import Settings
 from enricher.pipeline import AnomalyScorer
-from enricher.registry import Manifest, ModelIntegrityError, ModelRegistry
+from enricher.registry import Manifest, ModelIntegrityError, ModelRegistry, ModelTampered
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def resolve_or_skip(
     try:
         return registry.resolve(kind)
     except ModelIntegrityError as exc:
-        if settings.models.missing_model == "fail" or "refusing" in str(exc):
+        if settings.models.missing_model == "fail" or isinstance(exc, ModelTampered):
             raise
         log.warning("%s model not loaded, enriching without it: %s", kind, exc, extra={"kind": kind})
         if missing is not None:

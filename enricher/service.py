@@ -29,7 +29,7 @@ from enricher.pipeline import EnrichmentPipeline, NoveltyCandidate
 from enricher.records import Enrichment
 from enricher.registry import ModelRegistry
 from enricher.report import PassReport, totals_since
-from enricher.retry import RetryPolicy
+from enricher.opensearch import retry_policy
 from enricher.sink import BulkSink
 from enricher.source import DocumentSource, SourceDocument, get_field
 from enricher.state import Checkpoint, PassProgress, StateStore, TemplateStore, source_state_id
@@ -89,16 +89,15 @@ class EnrichmentService:
         self.settings = settings
         self.client = client
         self.metrics = metrics or Metrics()
-        policy = RetryPolicy(settings.sink.max_retries, settings.sink.initial_backoff_seconds,
-                             settings.sink.max_backoff_seconds)
-        self.state = StateStore(client, settings.state_index, policy)
+        policy = retry_policy(settings)
+        self.state = StateStore(client, settings.state_index)
         self.templates = TemplateStore(client, settings.templates_index, policy)
         self.state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
         namespace = settings.sink.namespace
         self.source = DocumentSource(
             client, settings.source, namespace=namespace, pipeline_version=settings.pipeline_version,
             extra_fields=(f"{namespace}.template.id", f"{namespace}.template.novel"),
-            partition_fields=tuple(settings.templates.partition_fields), policy=policy,
+            partition_fields=tuple(settings.templates.partition_fields),
         )
         self.sink = BulkSink(client, settings.sink, on_retry=self.metrics.retries.inc)
         self.writer = ConflictAwareWriter(
@@ -116,7 +115,7 @@ class EnrichmentService:
     # -- start-up -------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Install mappings, load saved state and the models. Call once before passes."""
-        install_mappings(self.client, self.settings)
+        self._skip_conflicting(install_mappings(self.client, self.settings).conflicts)
         self.source.check_timestamp_mapping()
         self.checkpoint = self.state.load_checkpoint(self.state_id)
         saved = self.state.load_pipeline(self.state_id) or {}
@@ -138,6 +137,10 @@ class EnrichmentService:
         lookback = self.settings.source.lookback
         return None if lookback is None else now - lookback
 
+    def sweep_start(self, now: datetime, catchup: bool) -> datetime | None:
+        """Where a pass starts reading: the lookback window's start on a catch-up, else the narrow start."""
+        return self.lookback_start(now) if catchup else self.since(now)
+
     def since(self, now: datetime | None = None) -> datetime | None:
         """Lower time bound of the next narrow sweep: the checkpoint less late_arrival, within lookback."""
         now = now or datetime.now(timezone.utc)
@@ -148,15 +151,18 @@ class EnrichmentService:
         self,
         should_stop: Callable[[], bool] = lambda: False,
         progress: Callable[[int], None] | None = None,
+        *,
+        full_sweep: bool = False,
     ) -> PassReport:
+        """One pass. ``full_sweep``: sweep the whole lookback window now (as every catchup_interval)."""
         started, now = time.monotonic(), datetime.now(timezone.utc)
         report = PassReport()
         self._refresh_mappings(report)
         # The first pass, and every catchup_interval one, sweeps the whole lookback window.
         self._reconcile_templates()
-        report.catchup = self.checkpoint.last_timestamp is None or \
+        report.catchup = full_sweep or self.checkpoint.last_timestamp is None or \
             self.checkpoint.catchup_due(now, self.settings.source.catchup_interval)
-        since = self.lookback_start(now) if report.catchup else self.since(now)
+        since = self.sweep_start(now, report.catchup)
         tracker = PassProgress(self.checkpoint, now)
         run = _PassRun(report, tracker, progress)
         try:
@@ -183,9 +189,14 @@ class EnrichmentService:
         return report
 
     def _refresh_mappings(self, report: PassReport) -> None:
-        put_mapping_on_existing(self.client, self.settings)  # indices created since the last pass
+        """Indices created since the last pass get the mapping (or are left out, with the reason)."""
+        self._skip_conflicting(put_mapping_on_existing(self.client, self.settings).conflicts)
         self.source.check_timestamp_mapping()
         report.excluded_indices = dict(self.source.excluded)
+
+    def _skip_conflicting(self, conflicts: dict[str, str]) -> None:
+        for index, reason in conflicts.items():
+            self.source.exclude(index, f"its mapping conflicts with the enrichment fields: {reason}")
 
     def _sweep(self, since: datetime | None, run: _PassRun, should_stop: Callable[[], bool]) -> int:
         """Page through pending documents once; return how many new documents were handled.

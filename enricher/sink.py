@@ -7,7 +7,8 @@ document in between, OpenSearch answers 409 and the caller re-reads it instead o
 Like opensearch-py's ``streaming_bulk``, :meth:`BulkSink.write` yields one result per document as the
 answers come; unlike it, every retry (a whole request failing with 429/5xx or no connection, or single
 items answered 429/5xx) follows the one :class:`~enricher.retry.RetryPolicy`, and each round of pushback
-is logged once with its counts, so a cluster under pressure is visible rather than merely slow.
+is logged once with its counts, so a cluster under pressure is visible rather than merely slow. (Whole
+requests that fail are retried by the client's transport, :class:`enricher.opensearch.PolicyTransport`.)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from opensearchpy import OpenSearch, helpers
 
 from enricher.config import SinkConfig
-from enricher.retry import TRANSIENT_STATUSES, RetryPolicy, describe, is_transient
+from enricher.retry import TRANSIENT_STATUSES, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,10 @@ class BulkSink:
         self._on_retry = on_retry
 
     def write(self, updates: list[DocumentUpdate]) -> Iterator[WriteResult]:
-        """Send ``updates``; yield each document's final outcome (transient failures retried first).
+        """Send ``updates``; yield each document's final outcome (items answered 429/5xx retried first).
 
-        Raises the client's error when the whole request keeps failing (no connection, 5xx) after the
-        policy's retries: the documents stay pending and the pass stops, to be retried later.
+        A whole request that fails is retried by the client's transport with the same policy; when it
+        keeps failing its error is raised: the documents stay pending and the pass stops.
         """
         delays = self.policy.delays()
         attempt = 0
@@ -100,44 +101,29 @@ class BulkSink:
             attempt += 1
             retry: list[DocumentUpdate] = []
             reasons: Counter[str] = Counter()
-            failure: Exception | None = None
-            answered: set[tuple[str, str]] = set()
-            try:
-                for update, status, reason in self._send(pending, answered):
-                    outcome = item_outcome(status)
-                    if status in TRANSIENT_STATUSES:
-                        retry.append(update)
-                        reasons[reason.split(":")[0]] += 1
-                    else:
-                        yield WriteResult(update, outcome, reason)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                failure = error
-                unanswered = [u for u in pending if u.ref not in answered]
-                reasons[describe(error)] += len(unanswered)
-                retry += unanswered
-            delay = next(delays, None) if retry else None
-            if retry and delay is None:
-                if failure is not None:
-                    raise failure
+            for update, status, reason in self._send(pending):
+                if status in TRANSIENT_STATUSES:
+                    retry.append(update)
+                    reasons[reason.split(":")[0]] += 1
+                else:
+                    yield WriteResult(update, item_outcome(status), reason)
+            if not retry:
+                return
+            delay = next(delays, None)
+            if delay is None:
                 for update in retry:
                     yield WriteResult(update, Outcome.PENDING, f"still rejected after {attempt} attempts")
                 return
-            if retry:
-                self._on_retry(len(retry))
-                log.warning(
-                    "OpenSearch pushed back: %d of %d updates not accepted (%s); retrying in %.1f s "
-                    "(attempt %d of %d)", len(retry), len(pending), dict(reasons), delay, attempt + 1,
-                    self.policy.max_retries + 1,
-                    extra={"rejected": len(retry), "sent": len(pending), "reasons": dict(reasons)},
-                )
-                self._sleep(delay)
+            self._on_retry(len(retry))
+            log.warning(
+                "OpenSearch pushed back: %d of %d updates not accepted (%s); retrying in %.1f s (attempt %d of %d)",
+                len(retry), len(pending), dict(reasons), delay, attempt + 1, self.policy.max_retries + 1,
+                extra={"rejected": len(retry), "sent": len(pending), "reasons": dict(reasons)},
+            )
+            self._sleep(delay)
             pending = retry
 
-    def _send(
-        self, updates: list[DocumentUpdate], answered: set[tuple[str, str]]
-    ) -> Iterator[tuple[DocumentUpdate, int, str]]:
+    def _send(self, updates: list[DocumentUpdate]) -> Iterator[tuple[DocumentUpdate, int, str]]:
         """One round: every update sent once; yields (update, status, reason) as items are answered."""
         by_ref = {u.ref: u for u in updates}
         for _, item in helpers.streaming_bulk(
@@ -151,7 +137,6 @@ class BulkSink:
         ):
             result = item["update"]
             update = by_ref[(result["_index"], result["_id"])]
-            answered.add(update.ref)
             yield update, int(result.get("status", 500)), _reason(result)
 
     def _action(self, update: DocumentUpdate) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from opensearchpy import NotFoundError, OpenSearch
 
 from enricher.config import SessionConfig, SourceConfig
 from enricher.records import LogInput
-from enricher.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +78,11 @@ class DocumentSource:
         pipeline_version: str,
         extra_fields: tuple[str, ...] = (),
         partition_fields: tuple[str, ...] = (),
-        policy: RetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.namespace = namespace
         self.pipeline_version = pipeline_version
-        self.policy = policy or RetryPolicy()
         self.excluded: dict[str, str] = {}  # index -> why it is left out of every read
         self.loaded_models: list[str] = []  # kinds whose documents enriched without them are pending again
         self._session_keys = SessionKeys(config.session)
@@ -177,11 +174,11 @@ class DocumentSource:
     def count_pending(self, since: TimeBound | None, until: TimeBound | None = None) -> int:
         if not self.any_index_exists():
             return 0
-        response = self.policy.call(lambda: self.client.count(
+        response = self.client.count(
             index=self.index,
             body={"query": self.pending_query(since, until)},
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
-        ), what="count pending documents")
+        )
         _check_shards(response)
         return int(response["count"])
 
@@ -213,7 +210,7 @@ class DocumentSource:
                 }
                 if search_after is not None:
                     body["search_after"] = search_after
-                response = self.policy.call(lambda: self.client.search(body=body), what="read documents")
+                response = self.client.search(body=body)
                 _check_shards(response)
                 pit_id = response.get("pit_id", pit_id)
                 hits = response["hits"]["hits"]
@@ -232,7 +229,7 @@ class DocumentSource:
         if not refs:
             return []
         body = {"docs": [{"_index": index, "_id": doc_id, "_source": self._fields} for index, doc_id in refs]}
-        response = self.policy.call(lambda: self.client.mget(body=body), what="re-read documents")
+        response = self.client.mget(body=body)
         found = []
         for doc in response["docs"]:
             if doc.get("found"):
@@ -246,9 +243,7 @@ class DocumentSource:
         return bool(self.client.indices.exists(index=self.index, params={"allow_no_indices": "false"}))
 
     def _open_pit(self) -> str:
-        response = self.policy.call(
-            lambda: self.client.create_pit(index=self.index, params={"keep_alive": self.config.pit_keep_alive}),
-            what="open a point in time")
+        response = self.client.create_pit(index=self.index, params={"keep_alive": self.config.pit_keep_alive})
         return response["pit_id"]
 
     def _close_pit(self, pit_id: str) -> None:

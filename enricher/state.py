@@ -100,23 +100,21 @@ def source_state_id(index_patterns: list[str], pipeline_version: str) -> str:
 
 
 class StateStore:
-    def __init__(self, client: OpenSearch, state_index: str, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, client: OpenSearch, state_index: str) -> None:
         self.client = client
         self.state_index = state_index
-        self.policy = policy or RetryPolicy()
 
     # -- documents ------------------------------------------------------------------------------
     def _get(self, doc_id: str) -> dict[str, Any] | None:
         try:
-            doc = self.policy.call(lambda: self.client.get(index=self.state_index, id=doc_id), what="read state")
+            doc = self.client.get(index=self.state_index, id=doc_id)
         except NotFoundError:
             return None
         return doc
 
     def _put(self, doc_id: str, kind: str, payload: dict[str, Any], **occ: int) -> None:
         body = {"kind": kind, "updated_at": datetime.now(timezone.utc).isoformat(), "payload": payload}
-        self.policy.call(lambda: self.client.index(index=self.state_index, id=doc_id, body=body, params=occ),
-                         what="save state")
+        self.client.index(index=self.state_index, id=doc_id, body=body, params=occ)
 
     def load_checkpoint(self, state_id: str) -> Checkpoint:
         doc = self._get(state_id)
@@ -207,9 +205,9 @@ class TemplateStore:
         delays = self.policy.delays()
         while pending:
             retry = {}
-            for ok, item in self.policy.call(lambda: list(helpers.streaming_bulk(
+            for ok, item in helpers.streaming_bulk(
                 self.client, self._create_actions(pending, source, now), max_retries=0, raise_on_error=False,
-                raise_on_exception=True)), what="record templates"):
+                raise_on_exception=True):
                 result = item["create"]
                 template_id, status = result["_id"], int(result.get("status", 500))
                 if ok:
@@ -242,9 +240,8 @@ class TemplateStore:
         """The recorded first documents of existing records (a record without one has none: ("", ""))."""
         if not template_ids:
             return {}
-        response = self.policy.call(lambda: self.client.mget(index=self.index, body={"ids": template_ids},
-                                                             params={"_source_includes": "first_doc"}),
-                                    what="read templates")
+        response = self.client.mget(index=self.index, body={"ids": template_ids},
+                                                             params={"_source_includes": "first_doc"})
         found = {}
         for doc in response["docs"]:
             first = (doc.get("_source") or {}).get("first_doc") or {}
@@ -265,9 +262,9 @@ class TemplateStore:
         carries its template, drop one whose document was enriched with another template (or is gone).
         ``read_template_ids`` maps document refs to the template id they are enriched with now (None:
         not yet enriched by this pipeline; missing: deleted). Returns (confirmed, dropped)."""
-        response = self.policy.call(lambda: self.client.search(
+        response = self.client.search(
             index=self.index, body={"size": limit, "query": {"term": {"confirmed": False}}, "_source": ["first_doc"]},
-            params={"ignore_unavailable": "true"}), what="read unconfirmed templates")
+            params={"ignore_unavailable": "true"})
         records = {hit["_id"]: ((hit["_source"].get("first_doc") or {}).get("index", ""),
                                 (hit["_source"].get("first_doc") or {}).get("id", ""))
                    for hit in response["hits"]["hits"]}

@@ -53,6 +53,19 @@ fetch_zip() {
   echo "$zip"
 }
 
+let_service_user_traverse() {
+  # The service user must reach $OS_BASE through every parent folder (mktemp -d makes 700 folders);
+  # grant traversal (x, not read) where it is missing.
+  local dir="$OS_BASE"
+  while [ "$dir" != "/" ]; do
+    if ! su -s /bin/sh "$OS_USER" -c "test -x '$dir'" 2>/dev/null; then
+      log "letting $OS_USER traverse $dir (chmod o+x)"
+      chmod o+x "$dir"
+    fi
+    dir="$(dirname "$dir")"
+  done
+}
+
 run_as_service_user() {
   if [ "$(id -u)" = 0 ]; then
     su -s /bin/bash "$OS_USER" -c "$*"
@@ -94,6 +107,7 @@ YAML
   if [ "$(id -u)" = 0 ]; then
     chown -R "$OS_USER" "$OS_HOME" "$OS_DATA" "$OS_LOGS"
     chmod 755 "$OS_BASE"
+    let_service_user_traverse
   fi
 }
 

@@ -14,4 +14,6 @@ if [ "${1:-}" = "--unit" ]; then
   exec .venv/bin/python -m pytest -m "not integration and not faults" tests/unit "$@"
 fi
 scripts/opensearch.sh start
+# The tests talk to the node just started (ENRICHER_OS_PORT picks another one than 9200).
+export ENRICHER_TEST_OPENSEARCH="${ENRICHER_TEST_OPENSEARCH:-$(scripts/opensearch.sh url)}"
 .venv/bin/python -m pytest "$@"

@@ -11,6 +11,7 @@ import typer
 from enricher.cli import service, templates, train
 from enricher.cli import classifier, models
 from enricher.cli import anomaly, autoencoder, sequence
+from enricher.cli import config as config_cli
 
 app = typer.Typer(
     name="enricher",
@@ -30,6 +31,7 @@ app.add_typer(sequence.app, name="sequence")
 app.add_typer(autoencoder.app, name="autoencoder")
 app.add_typer(classifier.app, name="classifier")
 app.add_typer(models.app, name="models")
+app.add_typer(config_cli.app, name="config")
 
 
 def main() -> None:

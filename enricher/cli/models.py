@@ -27,12 +27,31 @@ def _key_metric(metrics: dict[str, Any]) -> str:
 
 
 def _selected(registry, kind: Optional[str], version: Optional[str]) -> list[tuple[str, str]]:  # noqa: ANN001
+    from enricher.registry import ModelNotFound, check_name
+
+    try:
+        if kind:
+            check_name(kind, version)
+    except ModelNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     kinds = [kind] if kind else registry.kinds()
     pairs = []
     for name in kinds:
         versions = [version] if version else registry.versions(name)
         pairs += [(name, v) for v in versions]
     return pairs
+
+
+def _promoted(store, kind: str) -> Optional[str]:  # noqa: ANN001
+    """The promoted version, or None with the reason on stderr when PROMOTED is not a plain version."""
+    from enricher.registry import ModelIntegrityError
+
+    try:
+        return store.promoted_version(kind)
+    except ModelIntegrityError as exc:
+        typer.echo(f"FAILED  {exc}", err=True)
+        return None
 
 
 @app.command("list")
@@ -47,7 +66,7 @@ def list_models(
     store = ModelRegistry(registry)
     rows = []
     for name, version in _selected(store, kind, None):
-        promoted = store.promoted_version(name) == version
+        promoted = _promoted(store, name) == version
         try:
             manifest = read_manifest(store.path(name, version))
             rows.append({"kind": name, "version": version, "promoted": promoted, "created": manifest.created_at,
@@ -77,19 +96,21 @@ def show(
     registry: Path = RegistryOption,
 ) -> None:
     """Print a model's manifest (JSON), with its folder and whether it is promoted."""
-    from enricher.registry import ModelIntegrityError, ModelRegistry, read_manifest
+    from enricher.registry import ModelNotFound, ModelRegistry, ModelTampered, read_manifest
 
     store = ModelRegistry(registry)
-    chosen = version or store.promoted_version(kind)
-    if chosen is None:
-        typer.echo(f"error: {kind!r} has no promoted version in {registry}; name one", err=True)
-        raise typer.Exit(2)
     try:
+        chosen = version or store.promoted_version(kind)
+        if chosen is None:
+            raise ModelNotFound(f"{kind!r} has no promoted version in {registry}; name one")
         manifest = read_manifest(store.path(kind, chosen))
-    except ModelIntegrityError as exc:
+    except ModelNotFound as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    shown = {"path": str(store.path(kind, chosen)), "promoted": store.promoted_version(kind) == chosen,
+        raise typer.Exit(2) from None
+    except ModelTampered as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    shown = {"path": str(store.path(kind, chosen)), "promoted": _promoted(store, kind) == chosen,
              **manifest.model_dump()}
     typer.echo(json.dumps(shown, indent=2))
 
@@ -101,15 +122,25 @@ def verify(
     registry: Path = RegistryOption,
     path: Optional[Path] = typer.Option(None, "--path", help="Verify this one model folder instead of a registry."),
 ) -> None:
-    """Re-hash every file against its manifest; exit 1 naming the bad files if anything was altered."""
+    """Check every manifest's seal and re-hash every file; exit 1 naming what was altered.
+
+    Also checks that each kind's PROMOTED names a plain version of the registry.
+    """
     from enricher.registry import ModelIntegrityError, ModelRegistry, verify_model_folder
 
     store = ModelRegistry(registry)
-    folders = [path] if path else [store.path(k, v) for k, v in _selected(store, kind, version)]
+    selected = [] if path else _selected(store, kind, version)
+    folders = [path] if path else [store.path(k, v) for k, v in selected]
     if not folders:
         typer.echo(f"error: no models to verify in {registry}", err=True)
         raise typer.Exit(2)
     failures = 0
+    for name in sorted({k for k, _ in selected}):
+        try:
+            store.promoted_version(name)
+        except ModelIntegrityError as exc:
+            failures += 1
+            typer.echo(f"FAILED  {exc}", err=True)
     for folder in folders:
         try:
             manifest = verify_model_folder(folder)
@@ -130,16 +161,50 @@ def promote(
     registry: Path = RegistryOption,
 ) -> None:
     """Verify a version, then make it the one the service loads for its kind."""
-    from enricher.registry import ModelIntegrityError, ModelRegistry
+    from enricher.registry import ModelIntegrityError, ModelNotFound, ModelRegistry
 
     store = ModelRegistry(registry)
-    if not store.path(kind, version).is_dir():
-        typer.echo(f"error: {store.path(kind, version)} does not exist", err=True)
-        raise typer.Exit(2)
-    previous = store.promoted_version(kind)
+    try:
+        if not store.path(kind, version).is_dir():
+            raise ModelNotFound(f"{store.path(kind, version)} does not exist")
+    except ModelNotFound as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    previous = _promoted(store, kind)
     try:
         store.promote(kind, version)
     except ModelIntegrityError as exc:
         typer.echo(f"error: not promoted: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"promoted {kind} {version} (was {previous or 'none'})")
+
+
+@app.command()
+def seal(
+    kind: Optional[str] = typer.Argument(None, help="Only this kind (default: every kind)."),
+    version: Optional[str] = typer.Argument(None, help="Only this version (default: every version)."),
+    registry: Path = RegistryOption,
+) -> None:
+    """Seal manifests as they stand (and sign them when ENRICHER_REGISTRY_KEY is set).
+
+    Only for manifests you trust: models made before manifests were sealed (a registry from an earlier
+    version), or trusted models to sign with a new registry key. Every file must still match its hash.
+    """
+    from enricher.registry import ModelIntegrityError, ModelRegistry, registry_key, reseal_model_folder
+
+    store = ModelRegistry(registry)
+    selected = _selected(store, kind, version)
+    if not selected:
+        typer.echo(f"error: no models to seal in {registry}", err=True)
+        raise typer.Exit(2)
+    signed = " and signed with the registry key" if registry_key() else ""
+    failures = 0
+    for name, chosen in selected:
+        try:
+            manifest = reseal_model_folder(store.path(name, chosen))
+            typer.echo(f"sealed{signed}: {name} {chosen} ({len(manifest.files)} files)")
+        except ModelIntegrityError as exc:
+            failures += 1
+            typer.echo(f"FAILED  not sealed: {exc}", err=True)
+    if failures:
+        raise typer.Exit(1)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,18 +30,32 @@ def _settings(config: Optional[Path]):
         raise typer.Exit(2) from exc
 
 
-def _client(settings):
-    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+def _client(settings, wait_until: threading.Event | None = None):
+    """A checked client; exit 3 with one line if OpenSearch is unreachable or refuses the credentials.
 
-    from enricher.opensearch import make_client
+    With ``wait_until`` (the service), an unreachable cluster is waited for instead, until it answers
+    or the event is set (then exit 0).
+    """
+    from enricher.config import ConfigError
+    from enricher.opensearch import (ClusterAuthError, ClusterUnreachable, check_cluster, make_client, retry_policy,
+                                     wait_for_cluster)
 
-    client = make_client(settings.opensearch)
     try:
-        client.info()
-    except OSConnectionError as exc:
-        typer.echo(f"cannot reach OpenSearch at {settings.opensearch.hosts}: {exc.info if hasattr(exc, 'info') else exc}\n"
-                   "Is it running? (scripts/opensearch.sh start)", err=True)
-        raise typer.Exit(3) from exc
+        first_contact = make_client(settings.opensearch)  # one try per attempt: the wait below paces them
+        if wait_until is None:
+            check_cluster(first_contact, settings.opensearch)
+        elif wait_for_cluster(first_contact, settings.opensearch, wait_until) is None:
+            raise typer.Exit(0)  # stopped by a signal while waiting
+        client = make_client(settings.opensearch, retry_policy(settings))
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ClusterAuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from None
+    except ClusterUnreachable as exc:
+        typer.echo(f"{exc}\nIs it running? (scripts/opensearch.sh start)", err=True)
+        raise typer.Exit(3) from None
     return client
 
 
@@ -56,17 +72,17 @@ def once(
     json_output: bool = typer.Option(False, "--json", help="Print the pass report as JSON instead of a summary."),
     progress: bool = typer.Option(True, help="Show a progress bar on stderr."),
 ) -> None:
-    """Run one enrichment pass over all pending documents, then print a summary."""
+    """Run one enrichment pass over all pending documents (the whole lookback window), then print a summary."""
     from tqdm import tqdm
 
     settings = _settings(config)
     client = _client(settings)
     service = _service(settings, client)
     service.prepare()
-    pending = service.source.count_pending(service.since()) if service.source.any_index_exists() else 0
+    pending = service.source.count_pending(service.sweep_start(datetime.now(timezone.utc), catchup=True))
     stop = _stop_on_signals()
     with tqdm(total=pending, unit="doc", desc="enriching", disable=not progress or pending == 0, file=sys.stderr) as bar:
-        report = service.run_pass(should_stop=stop.is_set, progress=bar.update)
+        report = service.run_pass(should_stop=stop.is_set, progress=bar.update, full_sweep=True)
     if json_output:
         typer.echo(json.dumps(_report_dict(report), indent=2))
     else:
@@ -81,20 +97,25 @@ def run(config: Optional[Path] = ConfigOption) -> None:
     """
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from enricher.observability import configure_logging
+
     settings = _settings(config)
-    client = _client(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    # Two INFO lines per pass ("Running job", "executed successfully") say nothing the pass log does not,
+    # and a pass longer than the interval makes it warn at every skipped run: passes never overlap by design.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").addFilter(_ExpectedSkips())
+    stop = _stop_on_signals()
+    client = _client(settings, wait_until=stop)  # a service waits for its cluster rather than exiting
     service = _service(settings, client)
     service.prepare()
     if settings.metrics_port:
         service.metrics.serve(settings.metrics_port, settings.metrics_host)
-    stop = _stop_on_signals()
 
     def enrichment_pass() -> None:
         try:
             service.run_pass(should_stop=stop.is_set)
         except Exception:  # a failed pass is logged and retried at the next interval
-            import logging
-
             logging.getLogger("enricher").exception("pass failed; retrying at the next interval")
 
     scheduler = BackgroundScheduler()
@@ -124,15 +145,23 @@ def status(
     typer.echo(f"pipeline version  {info['pipeline_version']}")
     typer.echo(f"checkpoint        {checkpoint.get('last_timestamp') or 'none yet'}")
     typer.echo(f"lag               {'-' if lag is None else f'{lag:.0f} s'}")
-    typer.echo(f"pending documents {info['pending_documents']}")
-    typer.echo(f"enriched (total)  {checkpoint.get('documents_enriched', 0)}  failed: {checkpoint.get('documents_failed', 0)}")
+    typer.echo(f"pending documents {info['pending_documents']}  (ahead of the checkpoint: "
+               f"{info['pending_ahead_of_checkpoint']}, behind it: {info['pending_behind_checkpoint']})")
+    totals = info["totals"]
+    typer.echo(f"totals            enriched {totals['enriched']}, marked as errors {totals['errors']}, "
+               f"write failures (retried) {totals['write_failures']}  (all workers)")
     typer.echo(f"passes            {checkpoint.get('passes', 0)}")
     typer.echo(f"known templates   {info['known_templates']}")
+    for index, reason in info["excluded_indices"].items():
+        typer.echo(f"left out          {index}: {reason}")
 
 
 @mappings_app.command("install")
 def mappings_install(config: Optional[Path] = ConfigOption) -> None:
-    """Install or upgrade the enrichment mappings (idempotent) and put them on existing indices."""
+    """Install or upgrade the enrichment mappings (idempotent) and put them on existing indices.
+
+    Exits 4 if an index maps an enriched field with another type (it is named; the service skips it).
+    """
     from enricher.mappings import MappingConflictError, install_mappings
 
     settings = _settings(config)
@@ -146,6 +175,12 @@ def mappings_install(config: Optional[Path] = ConfigOption) -> None:
         typer.echo(f"installed  {item}")
     for item in report.unchanged:
         typer.echo(f"unchanged  {item}")
+    for item in report.removed:
+        typer.echo(f"removed    {item}")
+    for index, reason in report.conflicts.items():
+        typer.echo(f"conflict   {index}: {reason}", err=True)
+    if report.conflicts:
+        raise typer.Exit(4)
 
 
 @samples_app.command("load")
@@ -178,8 +213,13 @@ def samples_load(
     if reset_state:
         from enricher.state import source_state_id
 
+        from opensearchpy import NotFoundError
+
         state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
-        client.delete(index=settings.state_index, id=state_id, params={"ignore": "404"})
+        try:
+            client.delete(index=settings.state_index, id=state_id)
+        except NotFoundError:
+            pass  # no checkpoint yet (a fresh cluster): nothing to forget
         client.indices.delete(index=settings.templates_index, params={"ignore_unavailable": "true"})
         typer.echo("reset the enricher's checkpoint and known templates for this configuration")
 
@@ -216,9 +256,7 @@ def samples_load_lines(
 
 
 def _report_dict(report) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(report)
+    return report.as_dict()
 
 
 def format_summary(report, service) -> str:
@@ -228,10 +266,13 @@ def format_summary(report, service) -> str:
         f"  documents read       {report.documents}",
         f"  enriched             {report.enriched}",
         f"  marked as errors     {report.errors}" + (f"  {report.error_reasons}" if report.error_reasons else ""),
-        f"  refused by OpenSearch {report.write_failures}",
-        f"  version conflicts    {report.conflicts} (re-read and retried)",
+        f"  not written, pending {report.write_failures}" + (f"  {report.failure_reasons}" if report.failure_reasons
+                                                              else "") + ("  (a later pass retries them)"
+                                                                          if report.write_failures else ""),
+        f"  already enriched     {report.already_enriched} (by another worker)",
+        f"  version conflicts    {report.conflicts} (re-read and resolved)",
         f"  templates known      {len(service.pipeline.miner)}  (novel this pass: {report.novel_templates})",
-        f"  classifications      {report.labels or 'classifier not loaded'}",
+        f"  classifications      {report.labels or 'none (no classifier, no level field)'}",
         f"  anomalies            {report.anomalies}",
         f"  models               {', '.join(service.pipeline.model_versions)}",
         f"  time                 {report.seconds:.1f} s"
@@ -243,9 +284,20 @@ def format_summary(report, service) -> str:
             lines.append(f"    [{example['session']}] {example['template']}")
             for reason in example["reasons"]:
                 lines.append(f"        - {reason}")
+    for index, reason in report.excluded_indices.items():
+        lines.append(f"  left out: {index}: {reason}")
+    if report.pending_after:
+        lines.append(f"  still pending        {report.pending_after}")
     if report.stopped_early:
-        lines.append("  (stopped early by a signal; the next pass continues)")
+        lines.append("  (stopped early; the next pass continues)")
     return "\n".join(lines)
+
+
+class _ExpectedSkips(logging.Filter):
+    """Drops APScheduler's warning that a run was skipped because the previous pass is still running."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
 
 
 def _stop_on_signals() -> threading.Event:

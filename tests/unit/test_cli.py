@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
+
+import yaml
 
 from typer.testing import CliRunner
 
@@ -40,3 +43,36 @@ def test_json_logs_carry_extra_fields():
     record.documents = 12
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "pass finished" and entry["documents"] == 12 and entry["level"] == "INFO"
+
+
+def _readme_configuration_example() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_config_check_accepts_the_readme_example(tmp_path):
+    config = tmp_path / "enricher.yaml"
+    config.write_text(_readme_configuration_example())
+    result = runner.invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.stdout)
+    assert shown["source"]["late_arrival"] == "1h" and shown["source"]["lookback"] == "7d"
+    assert shown["opensearch"]["password"] == "***" and "secret" not in result.stdout
+    assert "ca_certs" in result.stderr, "the missing CA file is a warning"
+
+
+def test_config_check_exits_2_with_one_line_per_problem(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("source:\n  late_arrival: soon\n  batch_size: 0\nsink:\n  nmespace: x\n")
+    result = runner.invoke(app, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 2
+    problems = [line for line in result.stderr.splitlines() if line.startswith("  ")]
+    assert len(problems) == 3
+    assert any("source.late_arrival" in p for p in problems) and any("sink.nmespace" in p for p in problems)
+
+
+def test_config_check_hides_credentials_in_host_urls(monkeypatch):
+    monkeypatch.setenv("ENRICHER_OPENSEARCH__HOSTS", '["https://admin:hunter2@os:9200"]')
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 0 and "hunter2" not in result.output and "https://***@os:9200" in result.stdout

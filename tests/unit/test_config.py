@@ -72,3 +72,63 @@ def test_classifier_precision_is_validated(tmp_path):
     assert load_settings(None).models.classifier_precision == "auto"
     with pytest.raises(ConfigError, match="models.classifier_precision"):
         load_settings(write(tmp_path, "models:\n  classifier_precision: int8\n"))
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("30s", 30), ("5m", 300), ("1h", 3600), ("7d", 604800), ("1h30m", 5400), ("PT1H", 3600), ("P7D", 604800),
+     ("3600", 3600), (3600, 3600), ("01:00:00", 3600), ("1.5h", 5400)],
+)
+def test_durations_are_read_as_people_write_them(tmp_path, written, seconds):
+    value = f'"{written}"' if isinstance(written, str) else written
+    settings = load_settings(write(tmp_path, f"source:\n  late_arrival: {value}\n  lookback: {value}\n"
+                                             f"  pit_keep_alive: {value}\nschedule:\n  interval_seconds: {value}\n"))
+    assert settings.source.late_arrival.total_seconds() == seconds
+    assert settings.source.lookback.total_seconds() == seconds
+    assert settings.schedule.interval_seconds == seconds
+    assert settings.source.pit_keep_alive == f"{seconds}s", "OpenSearch gets a time unit it reads"
+
+
+def test_durations_from_the_environment(monkeypatch):
+    monkeypatch.setenv("ENRICHER_SOURCE__LATE_ARRIVAL", "1h")
+    monkeypatch.setenv("ENRICHER_SOURCE__LOOKBACK", "30d")
+    monkeypatch.setenv("ENRICHER_SINK__MAX_BACKOFF_SECONDS", "2m")
+    settings = load_settings(None)
+    assert settings.source.late_arrival.total_seconds() == 3600
+    assert settings.source.lookback.days == 30
+    assert settings.sink.max_backoff_seconds == 120
+
+
+@pytest.mark.parametrize("written", ["abc", "-5m", "5x", "1h-"])
+def test_bad_durations_say_how_to_write_one(tmp_path, written):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, f'source:\n  late_arrival: "{written}"\n'))
+    message = str(error.value)
+    assert "source.late_arrival" in message and ("30s, 5m, 1h, 7d" in message or "negative" in message)
+
+
+def test_effective_settings_write_durations_back_compactly(tmp_path):
+    settings = load_settings(write(tmp_path, "source:\n  late_arrival: PT90M\n  lookback: 7d\n"))
+    dumped = settings.model_dump(mode="json")["source"]
+    assert dumped["late_arrival"] == "1h30m" and dumped["lookback"] == "7d"
+    assert load_settings(write(tmp_path, f"source:\n  late_arrival: {dumped['late_arrival']}\n")).source.late_arrival \
+        == settings.source.late_arrival
+
+
+def test_missing_ca_file_is_a_warning_not_an_error(tmp_path):
+    settings = load_settings(write(tmp_path, "opensearch:\n  hosts: ['https://os:9200']\n  ca_certs: /nope/ca.pem\n"))
+    assert any("ca_certs" in warning and "/nope/ca.pem" in warning for warning in settings.warnings())
+
+
+def test_redacted_settings_hide_every_secret(tmp_path):
+    settings = load_settings(write(tmp_path, "opensearch:\n  hosts: ['https://admin:hunter2@os:9200']\n"
+                                             "  username: enricher\n  password: s3cret\n"))
+    shown = repr(settings.redacted())
+    assert "hunter2" not in shown and "s3cret" not in shown and "admin" not in shown
+    assert settings.redacted()["opensearch"]["hosts"] == ["https://***@os:9200"]
+
+
+def test_a_bad_host_with_credentials_is_reported_without_them(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, "opensearch:\n  hosts: ['ftp://admin:hunter2@os:9200']\n"))
+    assert "hunter2" not in str(error.value) and "***@os:9200" in str(error.value)

@@ -1,0 +1,35 @@
+"""``enricher config``: check a configuration file without connecting anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="The configuration: check a file and show the effective settings.", no_args_is_help=True)
+
+
+@app.command()
+def check(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", dir_okay=False,
+                                          help="YAML config file (environment ENRICHER_* overrides it)."),
+) -> None:
+    """Validate the file plus environment; print the effective settings (YAML, secrets hidden).
+
+    Exit 0 when valid (warnings about things that only matter when connecting go to stderr), exit 2 with
+    one line per problem otherwise.
+    """
+    import yaml
+
+    from enricher.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    for warning in settings.warnings():
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(yaml.safe_dump(settings.redacted(), sort_keys=False, default_flow_style=False), nl=False)
+    typer.echo(f"# valid: {config or 'defaults and environment'}", err=True)

@@ -1,0 +1,1 @@
+"""Data files that ship inside the package (mappings); read with importlib.resources."""
