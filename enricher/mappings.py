@@ -19,6 +19,7 @@ from typing import Any
 from opensearchpy import NotFoundError, OpenSearch, RequestError
 
 from enricher.config import Settings
+from enricher.findings.index import ensure_findings_index
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 ENRICHMENT_MAPPING_FILE = "enrichment-v1.json"
@@ -73,6 +74,7 @@ def install_mappings(client: OpenSearch, settings: Settings) -> InstallReport:
     _install_index_template(client, settings, report)
     put_mapping_on_existing(client, settings, report)
     _ensure_own_indices(client, settings, report)
+    ensure_findings_index(client, settings, report)
     return report
 
 

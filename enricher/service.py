@@ -21,6 +21,7 @@ from typing import Any
 from opensearchpy import OpenSearch
 
 from enricher.config import Settings
+from enricher.findings.engine import FindingsSchedule
 from enricher.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
 from enricher.pipeline import AnomalyScorer, EnrichmentPipeline, NoveltyCandidate
@@ -164,6 +165,7 @@ class EnrichmentService:
         self.novelty = NoveltyLedger()
         self.checkpoint = Checkpoint()
         self._evicted_on: date | None = None
+        self.findings = FindingsSchedule(client, settings)
 
     # -- start-up -------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -230,6 +232,8 @@ class EnrichmentService:
             self.checkpoint.last_pass = report.as_dict(examples=False)
             self._save_at_end(run)
         self._evict_templates(now)
+        if self.findings.due(now):  # trends and incidents; a failure is logged, never fails the pass
+            self.findings.run(now)
         self._observe_pass(report)
         return report
 
