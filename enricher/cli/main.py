@@ -11,6 +11,7 @@ import typer
 from enricher.cli import service, templates, train
 from enricher.cli import classifier, models
 from enricher.cli import autoencoder, sequence
+from enricher.cli import report
 
 app = typer.Typer(
     name="enricher",
@@ -22,6 +23,7 @@ app.command("run")(service.run)
 app.command("once")(service.once)
 app.command("status")(service.status)
 app.command("train")(train.train)
+app.command("report")(report.report)
 app.add_typer(service.mappings_app, name="mappings")
 app.add_typer(service.samples_app, name="samples")
 app.add_typer(templates.app, name="templates")

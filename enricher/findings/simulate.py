@@ -191,3 +191,33 @@ def load(client: Any, index: str, docs: list[dict[str, Any]], *, prefix: str = "
     actions = ({"_index": index, "_id": f"{prefix}{i}", "_source": doc} for i, doc in enumerate(docs))
     helpers.bulk(client, actions, chunk_size=2000, request_timeout=120)
     client.indices.refresh(index=index)
+
+
+@dataclass
+class Evaluation:
+    found: dict[str, int | None]  # injection kind -> rank of its cause in the matching incident (None: missed)
+    false_findings: int
+    findings: int
+    documents: int
+
+    @property
+    def all_found_top3(self) -> bool:
+        return all(rank is not None and rank <= 3 for rank in self.found.values())
+
+
+def evaluate(findings: list[dict[str, Any]], incidents: list[dict[str, Any]], injections: list[Injection],
+             documents: int, slack: timedelta) -> Evaluation:
+    """Whether each injection's incident names its cause (and at which rank), and findings outside any."""
+    def overlaps(start: str, end: str, injection: Injection) -> bool:
+        return datetime.fromisoformat(start) < injection.end + slack and \
+            datetime.fromisoformat(end) > injection.start - slack
+
+    found: dict[str, int | None] = {}
+    for injection in injections:
+        ranks = [cause["rank"] for incident in incidents
+                 if overlaps(incident["window"]["start"], incident["window"]["end"], injection)
+                 for cause in incident["causes"]
+                 if (cause["kind"], cause["value"]) == (injection.cause_kind, injection.cause)]
+        found[injection.kind] = min(ranks) if ranks else None
+    false = [f for f in findings if not any(overlaps(f["onset"], f["window"]["end"], i) for i in injections)]
+    return Evaluation(found=found, false_findings=len(false), findings=len(findings), documents=documents)
