@@ -21,6 +21,7 @@ from enricher.findings.config import FindingsConfig
 SPIKE, DROP, SILENCE, NEW_TEMPLATE_BURST, ERROR_RATE = "spike", "drop", "silence", "new_template_burst", "error_rate"
 FINDING_TYPES = (SPIKE, DROP, SILENCE, NEW_TEMPLATE_BURST, ERROR_RATE)
 HIGH_QUANTILE, LOW_QUANTILE = 0.98, 0.02
+HIGH_MARGIN = 1.5  # a spike beats the usual high by half again: the baseline's own bursts are not news
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def detect(counts: np.ndarray, grid: Grid, config: FindingsConfig, *, subject: s
     z = (window - base.expected) / base.sigma
     spike_type = ERROR_RATE if subject == "errors" else SPIKE
     spiking = (window >= np.maximum(config.min_count, config.spike_ratio * np.maximum(base.expected, 1.0))) \
-        & (z >= config.z_threshold) & (window > base.high)
+        & (z >= config.z_threshold) & (window > HIGH_MARGIN * base.high)
     found = _runs(spiking, 1, spike_type, window, base, z, grid, made)
     if subject == "errors":
         return found

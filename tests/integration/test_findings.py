@@ -111,3 +111,48 @@ def test_markdown_and_json_reports_hold_the_incidents(opensearch, scenario):
     assert markdown.count("## Incident ") == len(data["incidents"])
     assert "Failed to commit transaction" in markdown
     assert injections[0].cause in render(data, "json")
+
+
+def test_service_writes_findings_after_a_pass_over_raw_documents(opensearch, names, make_settings, shared_data):
+    """The real service (templates only: empty model registry) enriches raw lines, then its findings run
+    names a new failing code path and a silenced template, and writes them to the findings index."""
+    from enricher.service import EnrichmentService
+
+    now = datetime.now(timezone.utc)
+    window, history = timedelta(hours=2), timedelta(hours=6)
+    lines = simulate.load_lines(shared_data / "loghub/HDFS/HDFS_2k.log_structured.csv")
+    silenced = simulate.regular_templates(lines)[0]
+    silence_from = now - timedelta(minutes=40)
+    docs = [{"@timestamp": d["@timestamp"], "message": d["message"], "host": d["host"]}
+            for d in simulate.replay(lines, now - window - history, now, rate=0.5, skip={silenced},
+                                     silence_from=silence_from)]
+    failing = simulate.Injection("new_path", now - timedelta(minutes=70), now - timedelta(minutes=55), "template", "")
+    rng = __import__("numpy").random.default_rng(5)
+    docs += [{"@timestamp": d["@timestamp"], "message": d["message"], "host": d["host"]}
+             for d in simulate._burst(simulate.NEW_TEMPLATE, "ERROR", failing, 0.1, rng)]
+    opensearch.indices.create(index=names["logs"], body={"mappings": {"properties": {"@timestamp": {"type": "date"}}}})
+    helpers.bulk(opensearch, ({"_index": names["logs"], "_source": doc} for doc in docs), refresh="wait_for")
+    settings = make_settings(source={"batch_size": 1000},
+                             findings={"index": names["findings"], "window": window, "baseline": history,
+                                       "settle": timedelta(0)})
+    service = EnrichmentService(settings, opensearch)
+    service.prepare()
+
+    report = service.run_pass()
+
+    assert report.enriched == len(docs)
+    findings = service.findings.last_report
+    assert findings is not None and findings.documents > 0
+    by_type = {}
+    for finding in findings.findings:
+        by_type.setdefault(finding["type"], []).append(finding)
+    new = [f for f in by_type.get("new_template_burst", []) if "Failed to commit transaction" in f["template"]["text"]]
+    assert len(new) == 1 and new[0]["observed"] == 90
+    silences = by_type.get("silence", [])
+    assert any("addStoredBlock" in f["template"]["text"] for f in silences), silences
+    assert all(abs(datetime.fromisoformat(f["onset"]) - silence_from) <= timedelta(minutes=10) for f in silences)
+    incident = next(i for i in findings.incidents if i["top_cause"]["value"] == new[0]["template"]["id"])
+    assert incident["doc_ids"]
+    opensearch.indices.refresh(index=names["findings"])
+    assert opensearch.count(index=names["findings"])["count"] == len(findings.findings) + len(findings.incidents)
+    assert not service.findings.due(datetime.now(timezone.utc)), "the next run waits for findings.interval"
