@@ -36,9 +36,10 @@ class FindingsConfig(BaseModel):
     drop_ratio: float = Field(default=4.0, gt=1, description="expected/observed a drop must reach")
     min_count: int = Field(default=20, ge=1, description="documents a bucket needs before it can be a spike")
     min_expected: float = Field(default=4.0, gt=0, description="expected count a silence or drop needs")
-    regular_fraction: float = Field(default=0.8, gt=0, le=1, description="share of baseline buckets a template "
-                                    "must appear in to be regular (silence)")
-    silence_buckets: int = Field(default=3, ge=1, description="empty buckets in a row that make a silence")
+    regular_fraction: float = Field(default=0.5, gt=0, le=1, description="share of baseline buckets a template "
+                                    "must appear in before its silence is a finding")
+    silence_buckets: int = Field(default=3, ge=1, description="empty buckets in a row that make a silence (at "
+                                 "least, and more than twice the template's longest quiet spell in the baseline)")
     drop_buckets: int = Field(default=2, ge=1, description="low buckets in a row that make a drop")
     new_template_min_count: int = Field(default=10, ge=1, description="documents of a template new in the window")
     min_baseline_buckets: int = Field(default=12, ge=2, description="baseline buckets needed to judge a series")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from opensearchpy import OpenSearch
 
 from enricher.findings import incidents as inc
@@ -105,7 +106,10 @@ def analyse(client: OpenSearch, settings: Settings, start: datetime, end: dateti
 
 def detect_all(counts: Counts, fields: Fields, settings: Settings) -> list[Finding]:
     config = settings.findings
-    keys = counts.grid.comparable_keys()
+    grid = counts.grid
+    if np.count_nonzero(counts.total(counts.templates)[: grid.baseline]) < config.min_baseline_buckets:
+        return []  # no history yet (a new deployment): every template would look new
+    keys = grid.comparable_keys()
     found: list[Finding] = []
     for template_id, series in counts.templates.items():
         found += detect(series, counts.grid, config, subject="template", template_id=template_id, keys=keys)

@@ -99,7 +99,8 @@ class Finding:
 
 @dataclass
 class Baseline:
-    expected: np.ndarray  # per window bucket
+    expected: np.ndarray  # per window bucket: the median of the comparable baseline buckets
+    mean: np.ndarray  # their mean (what a silence misses: a template that comes in bursts has a median of 0)
     sigma: np.ndarray
     high: np.ndarray
     low: np.ndarray
@@ -112,8 +113,8 @@ def baseline_of(counts: np.ndarray, grid: Grid, keys: np.ndarray) -> Baseline:
     """Expected count, spread and usual range of every window bucket, from comparable baseline buckets."""
     history = counts[: grid.baseline]
     base_keys = keys[: grid.baseline]
-    stats: dict[int, tuple[float, float, float, float]] = {}
-    out = np.zeros((4, grid.window))
+    stats: dict[int, tuple[float, float, float, float, float]] = {}
+    out = np.zeros((5, grid.window))
     for j, key in enumerate(keys[grid.baseline:]):
         if key not in stats:
             same = history[base_keys == key]
@@ -122,9 +123,10 @@ def baseline_of(counts: np.ndarray, grid: Grid, keys: np.ndarray) -> Baseline:
             median = float(np.median(same))
             mad = float(np.median(np.abs(same - median)))
             sigma = max(1.4826 * mad, np.sqrt(max(median, 1.0)))
-            stats[key] = (median, sigma, float(np.quantile(same, HIGH_QUANTILE)), float(np.quantile(same, LOW_QUANTILE)))
+            stats[key] = (median, sigma, float(np.quantile(same, HIGH_QUANTILE)), float(np.quantile(same, LOW_QUANTILE)),
+                          float(np.mean(same)))
         out[:, j] = stats[key]
-    return Baseline(expected=out[0], sigma=out[1], high=out[2], low=out[3],
+    return Baseline(expected=out[0], sigma=out[1], high=out[2], low=out[3], mean=out[4],
                     present=float(np.mean(history > 0)) if len(history) else 0.0,
                     longest_gap=_longest_run(history == 0), total=float(history.sum()))
 
@@ -149,10 +151,13 @@ def detect(counts: np.ndarray, grid: Grid, config: FindingsConfig, *, subject: s
     found = _runs(spiking, 1, spike_type, window, base, z, grid, made)
     if subject == "errors":
         return found
-    regular = base.expected >= config.min_expected
     if base.present >= config.regular_fraction:
-        need = max(config.silence_buckets, base.longest_gap + 1)
-        found += _runs(regular & (window == 0), need, SILENCE, window, base, z, grid, made)
+        # Silent for more than twice its longest quiet spell in the baseline, while it usually brings enough
+        # documents that their absence is no accident.
+        need = max(config.silence_buckets, 2 * base.longest_gap + 1)
+        found += _runs((base.mean >= config.min_expected) & (window == 0), need, SILENCE, window, base, z, grid,
+                       made, expected=base.mean)
+    regular = base.expected >= config.min_expected
     dropping = regular & (window > 0) & (window * config.drop_ratio <= base.expected) & (window < base.low) \
         & (-z >= config.z_threshold / 2)
     found += _runs(dropping, config.drop_buckets, DROP, window, base, z, grid, made)
@@ -169,16 +174,17 @@ def _new_template(window: np.ndarray, grid: Grid, made: dict) -> Finding:
 
 
 def _runs(flags: np.ndarray, min_length: int, kind: str, window: np.ndarray, base: Baseline, z: np.ndarray,
-          grid: Grid, made: dict) -> list[Finding]:
+          grid: Grid, made: dict, expected: np.ndarray | None = None) -> list[Finding]:
+    expected = base.expected if expected is None else expected
     found = []
     for first, last in _true_runs(flags):
         if last - first + 1 < min_length:
             continue
         span = slice(first, last + 1)
-        buckets = [(grid.time(grid.baseline + j), float(window[j]), float(base.expected[j])) for j in range(first, last + 1)]
+        buckets = [(grid.time(grid.baseline + j), float(window[j]), float(expected[j])) for j in range(first, last + 1)]
         found.append(Finding(
             type=kind, onset=grid.time(grid.baseline + first), end=grid.time(grid.baseline + last + 1),
-            observed=float(window[span].sum()), expected=float(base.expected[span].sum()),
+            observed=float(window[span].sum()), expected=float(expected[span].sum()),
             score=_score(window[span], base, span, z), buckets=buckets, **made,
         ))
     return found

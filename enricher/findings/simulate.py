@@ -100,6 +100,19 @@ def replay(lines: list[Line], start: datetime, end: datetime, rate: float, seed:
         yield enriched(when, line, HOSTS[int(rng.integers(0, len(HOSTS)))], rng)
 
 
+def silence_candidate(lines: list[Line], per_bucket: int = 600) -> str:
+    """The most frequent template found in (nearly) every stretch of one bucket's worth of lines: a regular one.
+
+    Only a regular event type can be said to have gone silent; a frequent one that comes in a few long
+    bursts per replay (HPC's) is absent from most buckets anyway.
+    """
+    ids = [line.template_id for line in lines]
+    stretches = [{ids[(i + k) % len(ids)] for k in range(per_bucket)} for i in range(0, len(ids), per_bucket // 4)]
+    counts = Counter(ids)
+    regular = [t for t in counts if sum(t in stretch for stretch in stretches) >= 0.95 * len(stretches)]
+    return max(regular, key=lambda t: (counts[t], t)) if regular else counts.most_common(1)[0][0]
+
+
 def regular_templates(lines: list[Line]) -> list[str]:
     """Template ids by how often they occur, most frequent first."""
     return [tid for tid, _ in Counter(line.template_id for line in lines).most_common()]
@@ -113,8 +126,8 @@ def scenario(path: Path, start: datetime, history: timedelta, window: timedelta,
     end = start + history + window
     w0 = start + history
     ranked = regular_templates(lines)
-    silenced = ranked[0]
-    spiked = ranked[min(2, len(ranked) - 1)]
+    silenced = silence_candidate(lines, per_bucket=int(rate * 300))
+    spiked = next(t for t in ranked[2:] + ranked if t != silenced)
     injections = [
         Injection("spike", w0 + 0.12 * window, w0 + 0.12 * window + timedelta(minutes=20), "template", spiked),
         Injection("error_burst", w0 + 0.37 * window, w0 + 0.37 * window + timedelta(minutes=20), "source", HOSTS[1]),
