@@ -222,3 +222,18 @@ def test_a_failing_findings_run_is_logged_and_never_raised(caplog: pytest.LogCap
     assert "findings run failed" in caplog.text
     assert not schedule.due(T0 + timedelta(minutes=4)) and schedule.due(T0 + timedelta(minutes=5))
     assert not FindingsSchedule(Unreachable(), Settings(findings={"enabled": False})).due(T0)  # type: ignore[arg-type]
+
+
+def test_a_template_that_comes_in_blocks_is_silent_only_after_twice_its_longest_quiet_spell() -> None:
+    g = grid()
+    blocks = np.tile([300.0, 0.0, 0.0], g.size // 3 + 1)[: g.size]  # present in a third of the buckets
+    config = FindingsConfig(regular_fraction=0.3)
+    assert detect(blocks, g, config, subject="template") == [], "its usual quiet spells of 2 buckets"
+    late = blocks.copy()
+    late[g.baseline + 6] = 120  # a block split over two buckets: no silence
+    late[g.baseline + 7] = 180
+    assert detect(late, g, config, subject="template") == []
+    long = blocks.copy()
+    long[g.baseline + 3:] = 0
+    found = detect(long, g, config, subject="template")
+    assert [f.type for f in found] == ["silence"] and found[0].expected > 1000
