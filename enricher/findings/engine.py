@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 FINDINGS_VERSION = "findings:v1"
 KEY_TERMS = 10
 EVIDENCE_LEAD = 2  # buckets
+QUERY_SHARE_OF_BEST = 0.25  # the incident's Dashboards query opens the evidence of its strong leads
 
 
 @dataclass
@@ -106,21 +107,29 @@ def analyse(client: OpenSearch, settings: Settings, start: datetime, end: dateti
 
 def detect_all(counts: Counts, fields: Fields, settings: Settings) -> list[Finding]:
     config = settings.findings
-    grid = counts.grid
-    if np.count_nonzero(counts.total(counts.templates)[: grid.baseline]) < config.min_baseline_buckets:
+    history = np.flatnonzero(counts.total(counts.templates)[: counts.grid.baseline])
+    if len(history) < config.min_baseline_buckets:
         return []  # no history yet (a new deployment): every template would look new
+    # The baseline starts where the history does: the empty days before a deployment are no baseline.
+    first = int(history[0])
+    grid = Grid(start=counts.grid.time(first), bucket=counts.grid.bucket, baseline=counts.grid.baseline - first,
+                window=counts.grid.window)
     keys = grid.comparable_keys()
+
+    def judge(series: np.ndarray, **what: str | None) -> list[Finding]:
+        return detect(series[first:], grid, config, keys=keys, **what)  # type: ignore[arg-type]
+
     found: list[Finding] = []
     for template_id, series in counts.templates.items():
-        found += detect(series, counts.grid, config, subject="template", template_id=template_id, keys=keys)
+        found += judge(series, subject="template", template_id=template_id)
     for value, series in counts.sources.items():
         source = f"{fields.source}={value}"
-        found += detect(series, counts.grid, config, subject="source", source=source, keys=keys)
+        found += judge(series, subject="source", source=source)
         errors = counts.source_errors.get(value)
         if errors is not None:
-            found += detect(errors, counts.grid, config, subject="errors", source=source, keys=keys)
+            found += judge(errors, subject="errors", source=source)
     if not counts.sources:  # no host/service field: the error rate of everything
-        found += detect(counts.total(counts.template_errors), counts.grid, config, subject="errors", keys=keys)
+        found += judge(counts.total(counts.template_errors), subject="errors")
     return sorted(found, key=lambda f: (f.onset, f.type, f.key))
 
 
@@ -209,7 +218,8 @@ def _incident_doc(incident: inc.Incident, incident_id: str, members: list[str], 
     causes = [{"rank": rank, "kind": c.kind, "value": c.value, "label": c.label, "score": c.score,
                "onset": c.onset.isoformat() if c.onset else None, "reasons": c.reasons[:5], "doc_ids": c.doc_ids,
                "query": c.query, "url": c.url} for rank, c in enumerate(incident.candidates, 1)]
-    query = " or ".join(f"({c.query})" for c in incident.candidates[:3])
+    leads = [c for c in incident.candidates[:3] if c.score >= QUERY_SHARE_OF_BEST * incident.candidates[0].score]
+    query = " or ".join(f"({c.query})" for c in leads)
     top = incident.candidates[0] if incident.candidates else None
     types = sorted({f.type for f in incident.findings}) or ["anomalies"]
     summary = f"{len(incident.members)} signals ({', '.join(types)})"

@@ -24,6 +24,7 @@ EARLINESS_WEIGHT = 0.5
 MIN_CONCENTRATION_Z = 3.0
 MIN_CONCENTRATION_SHARE = 0.3
 NOVEL_BONUS = 0.5
+MIN_SHARE_OF_BEST = 0.05
 
 
 @dataclass
@@ -114,6 +115,8 @@ def rank(incident: Incident, counts: Counts, evidence: Evidence, *, source_field
         if key not in best or candidate.score > best[key].score:
             best[key] = candidate
     ranked = sorted(best.values(), key=lambda c: (-c.score, c.onset or incident.end, c.kind, c.value))[:limit]
+    if ranked:  # candidates far weaker than the best are noise, not leads
+        ranked = [c for c in ranked if c.score >= MIN_SHARE_OF_BEST * ranked[0].score]
     for candidate in ranked:
         candidate.doc_ids = _doc_ids(candidate, evidence, namespace, source_field)
     return ranked
