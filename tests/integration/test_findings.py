@@ -156,3 +156,27 @@ def test_service_writes_findings_after_a_pass_over_raw_documents(opensearch, nam
     opensearch.indices.refresh(index=names["findings"])
     assert opensearch.count(index=names["findings"])["count"] == len(findings.findings) + len(findings.incidents)
     assert not service.findings.due(datetime.now(timezone.utc)), "the next run waits for findings.interval"
+
+
+def test_report_command_writes_html_and_markdown(opensearch, scenario, tmp_path, monkeypatch, names):
+    from typer.testing import CliRunner
+
+    from enricher.cli.main import app
+
+    index, _, injections = scenario
+    monkeypatch.setenv("ENRICHER_OPENSEARCH__HOSTS", f'["{OPENSEARCH_URL}"]')
+    monkeypatch.setenv("ENRICHER_SOURCE__INDEX_PATTERNS", f'["{index}"]')
+    monkeypatch.setenv("ENRICHER_FINDINGS__INDEX", names["findings"])
+    span = ["--from", (START + HISTORY).isoformat(), "--to", (START + HISTORY + WINDOW).isoformat()]
+    runner = CliRunner()
+
+    html = runner.invoke(app, ["report", *span, "--output", str(tmp_path / "r.html"), "--write"])
+    markdown = runner.invoke(app, ["report", *span, "--format", "markdown", "--output", "-"])
+    bad = runner.invoke(app, ["report", "--from", "now", "--to", "now-1h", "--output", "-"])
+
+    assert html.exit_code == 0, html.output
+    assert (tmp_path / "r.html").read_text().count("class='incident'") >= 4
+    opensearch.indices.refresh(index=names["findings"])
+    assert opensearch.count(index=names["findings"], body={"query": {"term": {"kind": "incident"}}})["count"] >= 4
+    assert markdown.exit_code == 0 and "## Incident 4" in markdown.output and injections[0].cause in markdown.output
+    assert bad.exit_code != 0 and "must be after" in bad.output

@@ -237,3 +237,14 @@ def test_a_template_that_comes_in_blocks_is_silent_only_after_twice_its_longest_
     long[g.baseline + 3:] = 0
     found = detect(long, g, config, subject="template")
     assert [f.type for f in found] == ["silence"] and found[0].expected > 1000
+
+
+def test_a_host_that_went_silent_is_a_cause_though_it_has_no_documents_to_show() -> None:
+    counts = _counts()
+    silence = _finding("silence", 0, source="host=d", subject="source", score=8)
+    spread = _finding("spike", 5, template="t1", score=6)
+    incident = inc.Incident(members=[inc.Member(onset=f.onset, end=f.end, finding=f) for f in (silence, spread)])
+    evidence = Evidence(docs=[], messages=[], total=300, sources={"a": 100, "b": 100, "c": 100}, sessions={})
+    ranked = inc.rank(incident, counts, evidence, source_field="host", namespace="enrichment", limit=5)
+    assert [(c.kind, c.value) for c in ranked][:2] == [("source", "d"), ("template", "t1")]
+    assert "silence" in ranked[0].reasons[0]
