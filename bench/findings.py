@@ -132,7 +132,31 @@ def speed(client, docs: int, layouts: list[str], rounds: int) -> None:
             client.indices.delete(index=index, params={"ignore_unavailable": "true"})
 
 
-def detect(client, sources: list[str], history: timedelta, window: timedelta, rate: float) -> None:
+def _sliding(client, settings, start: datetime, end: datetime, keyterms):
+    """As the service runs it: a 1 h window every 5 minutes across [start, end); findings merged by their id."""
+    from enricher.findings.engine import FindingsRunReport, analyse
+
+    step, span = timedelta(minutes=5), timedelta(hours=1)
+    config = settings.findings.model_copy(update={"window": span})
+    settings = settings.model_copy(update={"findings": config})
+    merged = FindingsRunReport(start=start, end=end, baseline_start=start)
+    findings: dict[str, dict] = {}
+    incidents: dict[str, dict] = {}
+    run_end = start + span
+    while run_end <= end:
+        report = analyse(client, settings, run_end - span, run_end, keyterms=keyterms)
+        findings.update({doc["_id"]: doc for doc in report.findings})
+        incidents.update({doc["_id"]: doc for doc in report.incidents})
+        # every document once: the first run's whole window, then the one bucket each later run adds
+        merged.documents += report.documents if run_end == start + span else int(
+            report.counts.total(report.counts.templates)[-1])
+        run_end += step
+    merged.findings, merged.incidents = list(findings.values()), list(incidents.values())
+    return merged
+
+
+def detect(client, sources: list[str], history: timedelta, window: timedelta, rate: float,
+           sliding: bool = False) -> None:
     from enricher.config import Settings
     from enricher.findings import simulate
     from enricher.findings.engine import analyse
@@ -153,7 +177,10 @@ def detect(client, sources: list[str], history: timedelta, window: timedelta, ra
                 simulate.load(client, index, docs)
                 settings = Settings(source={"index_patterns": [index]},
                                     findings={"window": window, "baseline": history, "settle": timedelta(0)})
-                report = analyse(client, settings, start + history, start + history + window, keyterms=keyterms)
+                if sliding:
+                    report = _sliding(client, settings, start + history, start + history + window, keyterms)
+                else:
+                    report = analyse(client, settings, start + history, start + history + window, keyterms=keyterms)
             finally:
                 client.indices.delete(index=index, params={"ignore_unavailable": "true"})
             row[inject] = (simulate.evaluate(report.findings, report.incidents, injections, report.documents,
@@ -185,6 +212,8 @@ def main() -> None:
     parser.add_argument("--detect", action="store_true", help="run the detection benchmark")
     parser.add_argument("--sources", default=",".join(SOURCES))
     parser.add_argument("--rate", type=float, default=2.0, help="replayed documents per second (detection)")
+    parser.add_argument("--sliding", action="store_true",
+                        help="detection as the service runs it: a 1 h window every 5 minutes, findings merged by id")
     args = parser.parse_args()
     from opensearchpy import OpenSearch
 
@@ -192,7 +221,7 @@ def main() -> None:
     if args.docs:
         speed(client, args.docs, args.layouts.split(","), args.rounds)
     if args.detect:
-        detect(client, args.sources.split(","), timedelta(hours=6), timedelta(hours=4), args.rate)
+        detect(client, args.sources.split(","), timedelta(hours=6), timedelta(hours=4), args.rate, args.sliding)
 
 
 if __name__ == "__main__":
