@@ -30,6 +30,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from enricher.findings.config import FindingsConfig
 from enricher.templates import MinerConfig
 
 
@@ -346,6 +347,7 @@ class Settings(BaseSettings):
     templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    findings: FindingsConfig = Field(default_factory=FindingsConfig)
     metrics_port: int | None = Field(default=None, ge=1, le=65535, description="serve Prometheus metrics here")
     metrics_host: str = Field(default="127.0.0.1", description="address the metrics endpoint binds to")
     log_format: Literal["json", "text"] = "json"

@@ -22,6 +22,7 @@ from opensearchpy import OpenSearch
 
 from enricher.caching import BoundedDict
 from enricher.config import Settings
+from enricher.findings.engine import FindingsSchedule
 from enricher.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
 from enricher.loading import load_anomaly_scorers, resolve_or_skip
@@ -111,6 +112,7 @@ class EnrichmentService:
         self.first_docs: BoundedDict[str, tuple[str, str]] = BoundedDict(MAX_KNOWN_TEMPLATE_RECORDS)
         self.checkpoint = Checkpoint()
         self._evicted_on: date | None = None
+        self.findings = FindingsSchedule(client, settings)
 
     # -- start-up -------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -185,6 +187,8 @@ class EnrichmentService:
             self._save_at_end(run)
         self._reconcile_templates()  # records of this pass whose documents ended with another template
         self._evict_templates(now)
+        if self.findings.due(now):  # trends and incidents; a failure is logged, never fails the pass
+            self.findings.run(now)
         self._observe_pass(report)
         return report
 

@@ -40,6 +40,7 @@ def names(opensearch):
     suffix = uuid.uuid4().hex[:8]
     made = {"logs": f"logs-test-{suffix}", "pattern": f"logs-test-{suffix}*",
             "state": f"enricher-state-test-{suffix}", "templates": f"enricher-templates-test-{suffix}",
+            "findings": f"enricher-findings-test-{suffix}",
             "namespace": "enrichment"}
     yield made
     from opensearchpy import NotFoundError
@@ -66,6 +67,7 @@ def make_settings(names, tmp_path):
             "source": {"index_patterns": [names["pattern"]], "batch_size": 100, "lookback": None},
             "sink": {"refresh": False},
             "models": {"registry": str(tmp_path / "registry")},
+            "findings": {"index": names["findings"]},
             "log_format": "text",
         }
         for section, value in overrides.items():

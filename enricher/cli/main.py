@@ -12,6 +12,7 @@ from enricher.cli import service, templates, train
 from enricher.cli import classifier, models
 from enricher.cli import anomaly, autoencoder, sequence
 from enricher.cli import config as config_cli
+from enricher.cli import report
 
 app = typer.Typer(
     name="enricher",
@@ -23,6 +24,7 @@ app.command("run")(service.run)
 app.command("once")(service.once)
 app.command("status")(service.status)
 app.command("train")(train.train)
+app.command("report")(report.report)
 app.add_typer(service.mappings_app, name="mappings")
 app.add_typer(service.samples_app, name="samples")
 app.add_typer(templates.app, name="templates")

@@ -114,6 +114,7 @@ def _write_config(tmp_path, names, **source):
         "source": {"index_patterns": [names["pattern"]], "lookback": None, **source},
         "models": {"registry": str(tmp_path / "registry")},
         "schedule": {"interval_seconds": 1},
+        "findings": {"index": names["findings"]},
         "log_format": "json",
     }
     path = tmp_path / "config.yaml"

@@ -1,0 +1,59 @@
+"""The findings index: a versioned mapping installed with the others, and idempotent writes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from opensearchpy import OpenSearch, RequestError, helpers
+
+if TYPE_CHECKING:
+    from enricher.config import Settings
+
+FINDINGS_MAPPING_FILE = "findings-v1.json"
+
+
+class _Notes(Protocol):
+    def note(self, what: str, changed: bool) -> None: ...
+
+
+def findings_spec() -> dict[str, Any]:
+    from enricher.mappings import load_mapping_file
+
+    return load_mapping_file(FINDINGS_MAPPING_FILE)
+
+
+def findings_mapping() -> dict[str, Any]:
+    spec = findings_spec()
+    return {"_meta": {"findings_mapping_version": spec["version"], "managed_by": "log-enricher"},
+            "dynamic": True, "properties": spec["properties"]}
+
+
+def ensure_findings_index(client: OpenSearch, settings: Settings, report: _Notes | None = None) -> bool:
+    """Create the findings index, or add the fields of a newer mapping version to it; True if it changed."""
+    index = settings.findings.index
+    mapping = findings_mapping()
+    changed = False
+    if not client.indices.exists(index=index):
+        try:
+            client.indices.create(index=index, body={"settings": findings_spec()["settings"], "mappings": mapping})
+            changed = True
+        except RequestError as exc:
+            if "resource_already_exists" not in str(exc):
+                raise
+    else:
+        current = client.indices.get_mapping(index=index)
+        meta = next(iter(current.values()))["mappings"].get("_meta", {})
+        if meta.get("findings_mapping_version", 0) < mapping["_meta"]["findings_mapping_version"]:
+            client.indices.put_mapping(index=index, body=mapping)
+            changed = True
+    if report is not None:
+        report.note(f"index {index}", changed)
+    return changed
+
+
+def write_findings(client: OpenSearch, index: str, documents: list[dict[str, Any]], *, refresh: bool = False) -> int:
+    """Index every document under its own deterministic ``_id`` (a re-run overwrites); return how many."""
+    actions = ({"_index": index, "_id": doc["_id"], "_source": {k: v for k, v in doc.items() if k != "_id"}}
+               for doc in documents)
+    written, _ = helpers.bulk(client, actions, refresh="wait_for" if refresh else False, max_retries=3)
+    return written
