@@ -7,9 +7,9 @@
   masker tells one digit from another, so a line seen before up to its digits is one dict lookup, and a new line
   is masked token by token through a cache of token skeletons; on a miss one alternation of the maskers, guarded
   by a look-behind that skips the inside of words, finds the spans to mask.
-* ``tokenize`` / ``content_words``: nltk components that need no downloaded data (``WordPunctTokenizer``);
-  stop words come from nltk's ``stopwords`` corpus when it is installed, else from a built-in English list;
-  WordNet lemmatisation is used only when the WordNet corpus is installed (and asked for).
+
+(Tokenising, stop words and lemmas for people -- the key terms of an incident -- are in
+:mod:`enricher.findings.keyterms`.)
 
 Masking keeps the text *around* a variable: ``blk_-4372`` becomes ``blk_<*>`` and ``10.0.0.1:50010`` becomes
 ``<*>:<*>``, which is also how the Loghub ground truth writes such templates.
@@ -18,7 +18,7 @@ Masking keeps the text *around* a variable: ``blk_-4372`` becomes ``blk_<*>`` an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 
 from pydantic import BaseModel, Field, field_validator
@@ -196,48 +196,15 @@ _NAMED_PLACEHOLDERS = {
     "number": "<NUM>",
 }
 
-# Used when nltk's stopwords corpus is not installed (nltk's English list, which is public domain).
-FALLBACK_STOPWORDS = frozenset(
-    """i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she her hers
-    herself it its itself they them their theirs themselves what which who whom this that these those am is are
-    was were be been being have has had having do does did doing a an the and but if or because as until while
-    of at by for with about against between into through during before after above below to from up down in out
-    on off over under again further then once here there when where why how all any both each few more most
-    other some such no nor not only own same so than too very s t can will just don should now d ll m o re ve y
-    ain aren couldn didn doesn hadn hasn haven isn ma mightn mustn needn shan shouldn wasn weren won wouldn""".split()
-)
-
-
-def _load_stopwords() -> frozenset[str]:
-    try:
-        from nltk.corpus import stopwords
-
-        return frozenset(stopwords.words("english"))
-    except LookupError:  # corpus not downloaded: fall back, never download at run time
-        return FALLBACK_STOPWORDS
-
-
-def _load_lemmatizer() -> Callable[[str], str] | None:
-    try:
-        import nltk
-        from nltk.stem import WordNetLemmatizer
-
-        nltk.data.find("corpora/wordnet")
-    except LookupError:
-        return None
-    lemmatizer = WordNetLemmatizer()
-    return lemmatizer.lemmatize
-
-
 class Preprocessor:
-    """Masks, tokenises and filters log messages; build once, call per message.
+    """Masks log messages; build once, call per message.
 
     Two ways to mask: :meth:`mask` rewrites a whole text (all maskers, including multi-word timestamps);
     :meth:`mask_tokens` masks each whitespace-separated token on its own, through a bounded cache, which is what
     the template miner uses on its hot path (tokens repeat a lot, so most are one dict lookup).
     """
 
-    def __init__(self, config: MaskingConfig | None = None, *, lemmatize: bool = False, token_cache_size: int = 100_000,
+    def __init__(self, config: MaskingConfig | None = None, *, token_cache_size: int = 100_000,
                  line_cache_size: int = 20_000) -> None:
         self.config = config or MaskingConfig()
         self._substitutions = self._compile(self.config)
@@ -260,7 +227,6 @@ class Preprocessor:
         self._line_cache: dict[bytes, tuple[tuple[str, ...], tuple[int, ...]]] = {}
         self._line_cache_size = line_cache_size
         self._token_cache_size = token_cache_size
-        self._lemmatize_wanted = lemmatize
 
     @staticmethod
     def _compile(config: MaskingConfig) -> list[tuple[re.Pattern[str], str]]:
@@ -434,29 +400,3 @@ class Preprocessor:
             end = stop
         parts.append(token[end:])
         return "".join(parts)
-
-    def tokenize(self, text: str) -> list[str]:
-        """Word and punctuation tokens (nltk ``WordPunctTokenizer``, needs no downloaded data)."""
-        return self._tokenizer.tokenize(text)
-
-    @cached_property
-    def _tokenizer(self):  # noqa: ANN202 - nltk type; imported lazily because importing nltk takes ~1 s
-        from nltk.tokenize import WordPunctTokenizer
-
-        return WordPunctTokenizer()
-
-    @cached_property
-    def stopwords(self) -> frozenset[str]:
-        return _load_stopwords()
-
-    @cached_property
-    def _lemmatizer(self) -> Callable[[str], str] | None:
-        return _load_lemmatizer() if self._lemmatize_wanted else None
-
-    def content_words(self, text: str) -> list[str]:
-        """Lower-cased alphabetic tokens of the masked text, stop words removed (lemmatised if WordNet is present)."""
-        stop = self.stopwords
-        words = [t.lower() for t in self.tokenize(self.mask(text)) if t.isalpha()]
-        words = [w for w in words if w not in stop]
-        lemmatize = self._lemmatizer
-        return [lemmatize(w) for w in words] if lemmatize else words

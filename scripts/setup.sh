@@ -26,3 +26,11 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# Headless Chromium renders `enricher report` pages in the tests (skipped where it is absent). Debian's
+# package, installed only as root on a machine with apt and only once.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "[setup] installing chromium (apt-get) for the report test" >&2
+  (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "[setup] chromium could not be installed; the report's browser test will be skipped" >&2
+fi

@@ -4,7 +4,6 @@ import re
 from enricher.preprocess import (
     BUILTIN_ORDER,
     BUILTIN_PATTERNS,
-    FALLBACK_STOPWORDS,
     MaskingConfig,
     NamedRegex,
     Preprocessor,
@@ -39,14 +38,6 @@ def test_mask_tokens_matches_mask_token_by_token() -> None:
     assert tokens == text.split()
     assert " ".join(masked) == pre.mask(text)
     assert pre.mask_tokens(text)[1] == masked  # second call served from the token cache
-
-
-def test_tokenize_and_content_words_need_no_nltk_data() -> None:
-    pre = Preprocessor()
-    assert pre.tokenize("Connection closed by peer.") == ["Connection", "closed", "by", "peer", "."]
-    words = pre.content_words("The connection to 10.0.0.1 was closed by the peer")
-    assert words == ["connection", "closed", "peer"]
-    assert "the" in pre.stopwords and "the" in FALLBACK_STOPWORDS
 
 
 def test_host_names_are_masked_but_not_java_names_or_keys() -> None:
