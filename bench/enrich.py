@@ -113,11 +113,11 @@ def settings_for(index: str, models: str, registry: str):
 def phase_write_back_limit(index: str, model_set: str, registry: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Read like the enricher and write the enricher's own payload for this model set, computed beforehand
     (untimed): the I/O-only ceiling of a pass with that model set."""
-    from enricher.opensearch import make_client, retry_policy
+    from enricher.cluster.client import make_client, retry_policy
     from enricher.records import LogInput
-    from enricher.service import build_pipeline
-    from enricher.sink import BulkSink, DocumentUpdate, Outcome
-    from enricher.source import DocumentSource
+    from enricher.orchestration.service import build_pipeline
+    from enricher.cluster.sink import BulkSink, DocumentUpdate, Outcome
+    from enricher.cluster.source import DocumentSource
 
     settings = settings_for(index, model_set, registry)
     client = make_client(settings.opensearch, retry_policy(settings))
@@ -142,8 +142,8 @@ def phase_write_back_limit(index: str, model_set: str, registry: str, pairs: lis
 
 
 def phase_enricher(index: str, models: str, registry: str, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    from enricher.opensearch import make_client, retry_policy
-    from enricher.service import EnrichmentService
+    from enricher.cluster.client import make_client, retry_policy
+    from enricher.orchestration.service import EnrichmentService
 
     settings = settings_for(index, models, registry)
     client = make_client(settings.opensearch, retry_policy(settings))

@@ -145,7 +145,7 @@ def write_config(folder: Path, names: Names, url: str, interval: float, registry
 
 
 def sample(client: OpenSearch, names: Names, pid: int, ingest: Ingest) -> dict[str, Any]:
-    from enricher.state import source_state_id
+    from enricher.cluster.state import source_state_id
 
     row: dict[str, Any] = {"rss_mb": None, "state_kb": None, "state_doc_kb": None, "templates": None,
                            "lag_s": None, "pending": None, "ingested": ingest.indexed}
@@ -186,7 +186,7 @@ def print_row(elapsed: float, row: dict[str, Any]) -> None:
 
 
 def cleanup(client: OpenSearch, names: Names) -> None:
-    from enricher.mappings import index_template_name
+    from enricher.cluster.mappings import index_template_name
 
     for index in (names.index, names.state, names.templates):
         client.indices.delete(index=index, params={"ignore_unavailable": "true"})

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 if TYPE_CHECKING:
-    from enricher.writer import DocumentOutcome
+    from enricher.cluster.writer import DocumentOutcome
 
 # Attributes every LogRecord has; anything else passed through ``extra=`` is logged as a field.
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -64,7 +64,7 @@ class Metrics:
 
     def observe(self, outcome: "DocumentOutcome") -> None:
         """Count one document's outcome of a write."""
-        from enricher.writer import Fate
+        from enricher.cluster.writer import Fate
 
         if outcome.conflicts:
             self.conflicts.inc(outcome.conflicts)

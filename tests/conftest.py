@@ -45,7 +45,7 @@ def names(opensearch):
     yield made
     from opensearchpy import NotFoundError
 
-    from enricher.mappings import index_template_name
+    from enricher.cluster.mappings import index_template_name
 
     opensearch.indices.delete(index=f"*{suffix}*", params={"ignore_unavailable": "true", "expand_wildcards": "all"})
     try:  # only tests that opt in to mappings.index_template make one

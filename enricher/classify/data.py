@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enricher.source import get_field
+from enricher.cluster.source import get_field
 
 __all__ = ["LabelledTexts", "get_field", "iter_jsonl", "read_labelled_index", "read_labelled_jsonl"]
 

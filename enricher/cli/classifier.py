@@ -195,7 +195,7 @@ def train(
 def _read_index(config, index, text_field, label_field, time_field, since, until, max_documents):  # noqa: ANN001,ANN202
     from enricher.classify.data import read_labelled_index
     from enricher.config import ConfigError, load_settings
-    from enricher.opensearch import make_client
+    from enricher.cluster.client import make_client
 
     try:
         settings = load_settings(config)

@@ -37,7 +37,7 @@ def _client(settings, wait_until: threading.Event | None = None):
     or the event is set (then exit 0).
     """
     from enricher.config import ConfigError
-    from enricher.opensearch import (ClusterAuthError, ClusterUnreachable, check_cluster, make_client, retry_policy,
+    from enricher.cluster.client import (ClusterAuthError, ClusterUnreachable, check_cluster, make_client, retry_policy,
                                      wait_for_cluster)
 
     try:
@@ -61,7 +61,7 @@ def _client(settings, wait_until: threading.Event | None = None):
 
 def _service(settings, client):
     from enricher.observability import configure_logging
-    from enricher.service import EnrichmentService
+    from enricher.orchestration.service import EnrichmentService
 
     configure_logging(settings.log_level, settings.log_format)
     return EnrichmentService(settings, client)
@@ -133,7 +133,7 @@ def status(
     """Show checkpoints, pending documents, lag and counts."""
     settings = _settings(config)
     client = _client(settings)
-    from enricher.service import EnrichmentService
+    from enricher.orchestration.service import EnrichmentService
 
     info = EnrichmentService(settings, client).status()
     if json_output:
@@ -162,7 +162,7 @@ def mappings_install(config: Optional[Path] = ConfigOption) -> None:
 
     Exits 4 if an index maps an enriched field with another type (it is named; the service skips it).
     """
-    from enricher.mappings import MappingConflictError, install_mappings
+    from enricher.cluster.mappings import MappingConflictError, install_mappings
 
     settings = _settings(config)
     client = _client(settings)
@@ -211,7 +211,7 @@ def samples_load(
     ok, _ = helpers.bulk(client, ({"_index": index, "_source": d} for d in docs), refresh="wait_for")
     typer.echo(f"indexed {ok} sample documents into {index} ({len(past)} history, {len(recent)} live)")
     if reset_state:
-        from enricher.state import source_state_id
+        from enricher.cluster.state import source_state_id
 
         from opensearchpy import NotFoundError
 

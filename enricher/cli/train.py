@@ -38,8 +38,8 @@ def train(
 
     from enricher.observability import configure_logging
     from enricher.registry import ModelRegistry
-    from enricher.service import EnrichmentService, build_pipeline
-    from enricher.training import collect_sessions, train_anomaly_models
+    from enricher.orchestration.service import EnrichmentService, build_pipeline
+    from enricher.orchestration.training import collect_sessions, train_anomaly_models
 
     settings = _settings(config)
     configure_logging(settings.log_level, settings.log_format)
@@ -49,7 +49,7 @@ def train(
         torch.set_num_threads(settings.models.torch_threads)  # as the service does: a shared machine
     client = _client(settings)
     service = EnrichmentService(settings, client)
-    from enricher.mappings import install_mappings
+    from enricher.cluster.mappings import install_mappings
 
     install_mappings(client, settings)
     saved = service.state.load_pipeline(service.state_id) or {}

@@ -17,7 +17,7 @@ class _Notes(Protocol):
 
 
 def findings_spec() -> dict[str, Any]:
-    from enricher.mappings import load_mapping_file
+    from enricher.cluster.mappings import load_mapping_file
 
     return load_mapping_file(FINDINGS_MAPPING_FILE)
 

@@ -186,7 +186,7 @@ def _uniform(injection: Injection, rng: np.random.Generator) -> datetime:
 
 def index_mapping(namespace: str = "enrichment") -> dict[str, Any]:
     """Mapping of a test index of enriched documents (the enricher's own mapping for the namespace)."""
-    from enricher.mappings import enrichment_mapping
+    from enricher.cluster.mappings import enrichment_mapping
 
     mapping = enrichment_mapping(namespace)
     mapping["properties"].update({"@timestamp": {"type": "date"}, "message": {"type": "text"},

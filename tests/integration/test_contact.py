@@ -17,14 +17,14 @@ from opensearchpy import NotFoundError
 from typer.testing import CliRunner
 
 from enricher.cli.main import app
-from enricher.mappings import (
+from enricher.cluster.mappings import (
     MANAGED_BY,
     component_template_name,
     index_template_name,
     install_mappings,
     put_mapping_on_existing,
 )
-from enricher.opensearch import make_client
+from enricher.cluster.client import make_client
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

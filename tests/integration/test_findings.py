@@ -16,7 +16,7 @@ from enricher.config import Settings
 from enricher.findings import simulate
 from enricher.findings.engine import analyse, run_findings
 from enricher.findings.render import render, report_data
-from enricher.mappings import install_mappings
+from enricher.cluster.mappings import install_mappings
 from tests.conftest import OPENSEARCH_URL
 
 pytestmark = pytest.mark.integration
@@ -116,7 +116,7 @@ def test_markdown_and_json_reports_hold_the_incidents(opensearch, scenario):
 def test_service_writes_findings_after_a_pass_over_raw_documents(opensearch, names, make_settings, shared_data):
     """The real service (templates only: empty model registry) enriches raw lines, then its findings run
     names a new failing code path and a silenced template, and writes them to the findings index."""
-    from enricher.service import EnrichmentService
+    from enricher.orchestration.service import EnrichmentService
 
     now = datetime.now(timezone.utc)
     window, history = timedelta(hours=2), timedelta(hours=6)

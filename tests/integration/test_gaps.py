@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from opensearchpy import helpers
 
-from enricher.service import EnrichmentService
+from enricher.orchestration.service import EnrichmentService
 
 pytestmark = pytest.mark.integration
 

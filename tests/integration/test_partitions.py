@@ -9,7 +9,7 @@ import pytest
 from opensearchpy import helpers
 
 from enricher.config import TemplatesConfig
-from enricher.service import EnrichmentService
+from enricher.orchestration.service import EnrichmentService
 from enricher.templates import TemplateMiner
 
 pytestmark = [pytest.mark.integration, pytest.mark.data]

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from opensearchpy import helpers
 
-from enricher.mappings import install_mappings
+from enricher.cluster.mappings import install_mappings
 from enricher.samples import generate
-from enricher.service import EnrichmentService
+from enricher.orchestration.service import EnrichmentService
 
 pytestmark = pytest.mark.integration
 

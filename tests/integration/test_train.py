@@ -8,8 +8,8 @@ import pytest
 
 from enricher.registry import ModelRegistry
 from enricher.samples import generate
-from enricher.service import EnrichmentService, build_pipeline
-from enricher.training import collect_sessions, train_anomaly_models
+from enricher.orchestration.service import EnrichmentService, build_pipeline
+from enricher.orchestration.training import collect_sessions, train_anomaly_models
 
 from .test_service import all_docs, load
 

@@ -292,7 +292,7 @@ def test_session_file_io(tmp_path) -> None:
 
 
 def test_training_sessions_are_cut_like_the_service_cuts_them() -> None:
-    from enricher.training import TrainingSessions
+    from enricher.orchestration.training import TrainingSessions
 
     from enricher.anomaly.window import SessionWindow
 
@@ -307,7 +307,7 @@ def test_training_sessions_are_cut_like_the_service_cuts_them() -> None:
 
 def test_loading_builds_a_stage_per_promoted_kind_with_the_session_window(tmp_path) -> None:
     from enricher.config import Settings
-    from enricher.loading import load_anomaly_scorers
+    from enricher.orchestration.loading import load_anomaly_scorers
     from enricher.registry import ModelRegistry
 
     registry = ModelRegistry(tmp_path / "registry")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from enricher.state import Checkpoint, PassProgress
+from enricher.cluster.state import Checkpoint, PassProgress
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 MIN = timedelta(minutes=1)

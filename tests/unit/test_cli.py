@@ -39,7 +39,7 @@ def test_unreachable_opensearch_exits_3_with_a_hint(monkeypatch):
 
 
 def test_json_logs_carry_extra_fields():
-    record = logging.LogRecord("enricher.service", logging.INFO, __file__, 1, "pass finished", None, None)
+    record = logging.LogRecord("enricher.orchestration.service", logging.INFO, __file__, 1, "pass finished", None, None)
     record.documents = 12
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "pass finished" and entry["documents"] == 12 and entry["level"] == "INFO"

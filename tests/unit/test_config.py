@@ -55,7 +55,7 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path):
 def test_torch_threads_are_applied_by_the_pipeline_builder(tmp_path):
     import torch
 
-    from enricher.service import build_pipeline
+    from enricher.orchestration.service import build_pipeline
 
     with pytest.raises(ConfigError, match="models.torch_threads"):
         load_settings(write(tmp_path, "models:\n  torch_threads: 0\n"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from enricher.mappings import ENRICHMENT_MAPPING_FILE, STATE_MAPPING_FILE, enrichment_mapping
+from enricher.cluster.mappings import ENRICHMENT_MAPPING_FILE, STATE_MAPPING_FILE, enrichment_mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from enricher.cli.main import app
 from enricher.config import OpenSearchConfig
-from enricher.opensearch import ClusterAuthError, ClusterUnreachable, check_cluster, make_client, wait_for_cluster
+from enricher.cluster.client import ClusterAuthError, ClusterUnreachable, check_cluster, make_client, wait_for_cluster
 
 runner = CliRunner()
 
@@ -54,7 +54,7 @@ def test_client_pool_fits_two_threads_and_statuses_are_not_retried_twice():
 
 
 def test_unverified_tls_is_said_once(caplog):
-    with caplog.at_level(logging.WARNING, logger="enricher.opensearch"):
+    with caplog.at_level(logging.WARNING, logger="enricher.cluster.client"):
         make_client(OpenSearchConfig(hosts=["https://a:9200", "https://b:9200"], verify_certs=False))
     warnings = [r for r in caplog.records if "verification is off" in r.getMessage()]
     assert len(warnings) == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enricher.pipeline import AnomalyScorer, EnrichmentPipeline, LogInput, combine_verdicts
+from enricher.orchestration.pipeline import AnomalyScorer, EnrichmentPipeline, LogInput, combine_verdicts
 from enricher.records import AnomalyVerdict, Classification
 from enricher.config import TemplatesConfig
 from enricher.templates import PartitionedMiner
@@ -147,7 +147,7 @@ def test_a_missing_model_is_recorded_on_each_document():
 
 
 def test_the_combined_score_is_bounded_and_keeps_the_order_of_ratios():
-    from enricher.pipeline import bounded_score
+    from enricher.orchestration.pipeline import bounded_score
 
     ratios = [0.0, 0.5, 1.0, 1.5, 2.0, 10.0, 238_095.0]
     scores = [bounded_score(r) for r in ratios]

@@ -8,7 +8,7 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import NotFoundError, TransportError
 
 from enricher.config import OpenSearchConfig
-from enricher.opensearch import make_client
+from enricher.cluster.client import make_client
 from enricher.retry import RetryPolicy
 
 

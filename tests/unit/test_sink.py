@@ -10,7 +10,7 @@ from opensearchpy.exceptions import TransportError
 from opensearchpy.serializer import JSONSerializer
 
 from enricher.config import SinkConfig
-from enricher.sink import BulkSink, DocumentUpdate, Outcome
+from enricher.cluster.sink import BulkSink, DocumentUpdate, Outcome
 
 
 class ScriptedBulk:
@@ -99,7 +99,7 @@ def test_a_failed_request_is_raised_to_the_caller_not_retried_again_here():
 
 def test_pushback_is_logged_once_per_round_with_counts(caplog):
     client = ScriptedBulk([[429] * 30 + [200] * 70, "all-ok"])
-    with caplog.at_level(logging.WARNING, logger="enricher.sink"):
+    with caplog.at_level(logging.WARNING, logger="enricher.cluster.sink"):
         list(sink(client).write(updates(100)))
     (record,) = [r for r in caplog.records if "pushed back" in r.getMessage()]
     assert "30 of 100" in record.getMessage() and "es_rejected_execution_exception" in record.getMessage()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from enricher.config import SessionConfig, SourceConfig
-from enricher.source import DocumentSource, SessionKeys, get_field
+from enricher.cluster.source import DocumentSource, SessionKeys, get_field
 
 
 def test_get_field_reads_flat_and_nested_paths():

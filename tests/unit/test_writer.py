@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enricher.records import Enrichment, TemplateFields
-from enricher.sink import Outcome, WriteResult
-from enricher.source import SourceDocument
-from enricher.writer import ConflictAwareWriter, Fate
+from enricher.cluster.sink import Outcome, WriteResult
+from enricher.cluster.source import SourceDocument
+from enricher.cluster.writer import ConflictAwareWriter, Fate
 
 
 class ScriptedSink:

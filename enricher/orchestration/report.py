@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from enricher.writer import DocumentOutcome, Fate
+from enricher.cluster.writer import DocumentOutcome, Fate
 
 MAX_EXAMPLES = 10
 

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from enricher.config import Settings
-from enricher.pipeline import AnomalyScorer
+from enricher.orchestration.pipeline import AnomalyScorer
 from enricher.registry import Manifest, ModelIntegrityError, ModelRegistry, ModelTampered
 
 log = logging.getLogger(__name__)

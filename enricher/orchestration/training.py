@@ -17,10 +17,10 @@ from typing import Any
 
 from enricher.anomaly.window import SessionWindow
 from enricher.config import SessionConfig, Settings
-from enricher.pipeline import EnrichmentPipeline
+from enricher.orchestration.pipeline import EnrichmentPipeline
 from enricher.records import LogInput
 from enricher.registry import Manifest, ModelRegistry
-from enricher.source import SourceDocument
+from enricher.cluster.source import SourceDocument
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def train_anomaly_models(
     ``time_budget_seconds`` bounds the whole run: each kind gets an equal share of the time left.
     """
     from enricher.anomaly import estimator_class
-    from enricher.loading import configured_anomaly_kinds
+    from enricher.orchestration.loading import configured_anomaly_kinds
 
     ids, texts = sessions.as_lists()
     if not ids:

@@ -8,7 +8,7 @@ Like opensearch-py's ``streaming_bulk``, :meth:`BulkSink.write` yields one resul
 answers come; unlike it, every retry (a whole request failing with 429/5xx or no connection, or single
 items answered 429/5xx) follows the one :class:`~enricher.retry.RetryPolicy`, and each round of pushback
 is logged once with its counts, so a cluster under pressure is visible rather than merely slow. (Whole
-requests that fail are retried by the client's transport, :class:`enricher.opensearch.PolicyTransport`.)
+requests that fail are retried by the client's transport, :class:`enricher.cluster.client.PolicyTransport`.)
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from enum import Enum
 from typing import Any
 
 from enricher.records import Enrichment
-from enricher.sink import BulkSink, DocumentUpdate, Outcome
-from enricher.source import SourceDocument, get_field
+from enricher.cluster.sink import BulkSink, DocumentUpdate, Outcome
+from enricher.cluster.source import SourceDocument, get_field
 
 
 class Fate(str, Enum):

@@ -23,19 +23,19 @@ from opensearchpy import OpenSearch
 from enricher.caching import BoundedDict
 from enricher.config import Settings
 from enricher.findings.engine import FindingsSchedule
-from enricher.mappings import install_mappings, put_mapping_on_existing
+from enricher.cluster.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
-from enricher.loading import load_anomaly_scorers, resolve_or_skip
-from enricher.pipeline import EnrichmentPipeline, NoveltyCandidate
+from enricher.orchestration.loading import load_anomaly_scorers, resolve_or_skip
+from enricher.orchestration.pipeline import EnrichmentPipeline, NoveltyCandidate
 from enricher.records import Enrichment
 from enricher.registry import ModelRegistry
-from enricher.report import PassReport, totals_since
-from enricher.opensearch import retry_policy
-from enricher.sink import BulkSink
-from enricher.source import DocumentSource, SourceDocument, get_field
-from enricher.state import Checkpoint, PassProgress, StateStore, TemplateStore, source_state_id
+from enricher.orchestration.report import PassReport, totals_since
+from enricher.cluster.client import retry_policy
+from enricher.cluster.sink import BulkSink
+from enricher.cluster.source import DocumentSource, SourceDocument, get_field
+from enricher.cluster.state import Checkpoint, PassProgress, StateStore, TemplateStore, source_state_id
 from enricher.templates import PartitionedMiner
-from enricher.writer import ConflictAwareWriter, DocumentOutcome, Fate
+from enricher.cluster.writer import ConflictAwareWriter, DocumentOutcome, Fate
 
 log = logging.getLogger(__name__)
 
