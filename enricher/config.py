@@ -273,6 +273,12 @@ class ModelsConfig(_Section):
         description="precision of classifier inference; auto: bfloat16 where the CPU runs it natively (about "
         "half the cost of a new template's model call), else float32",
     )
+    novel_template_flags: int = Field(
+        default=100, ge=0,
+        description="documents of a template no anomaly model knows that are flagged anomalous (anomaly.kind: "
+        "novel_template), per worker; after that the models abstain on it until `enricher train` teaches it to "
+        "them. Alerts that should not fire on new log lines filter on anomaly.kind",
+    )
     torch_threads: int | None = Field(
         default=None, ge=1,
         description="CPU threads for model inference (null: torch's default, one per core); lower it when the "

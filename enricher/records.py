@@ -49,6 +49,11 @@ class AnomalyEvent:
     timestamp: float | None = None  # seconds since the epoch, when known
 
 
+# The score a model gives an event of a template it never saw (or a session holding one): not a
+# measurement but a sentinel. The pipeline reports such events as ``novel_template`` instead.
+UNSEEN_SCORE = 1e6
+
+
 @dataclass(slots=True)
 class AnomalyVerdict:
     score: float  # higher is more anomalous

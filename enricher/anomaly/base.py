@@ -47,7 +47,7 @@ from enricher.registry import Manifest, verify_model_folder, write_manifest
 
 FITTED_FILE = "fitted.json"
 ARRAYS_FILE = "arrays.safetensors"
-UNSEEN_SCORE = 1e6  # finite so it stays valid JSON; far above any rank, surprise or reconstruction error
+from enricher.records import UNSEEN_SCORE  # noqa: E402 -- finite (valid JSON), far above any real score
 FORMAT_VERSION = 2  # 1: vocabulary and arrays in config.json, thresholds in the manifest (still loaded)
 EventTexts = Sequence[Sequence[str | None]]
 Scores = dict[str, np.ndarray]  # calibration scores of held-out sessions, by name

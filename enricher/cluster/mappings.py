@@ -32,7 +32,7 @@ from opensearchpy import NotFoundError, OpenSearch, RequestError
 from enricher.config import Settings
 from enricher.findings.index import ensure_findings_index
 
-ENRICHMENT_MAPPING_FILE = "enrichment-v1.json"
+ENRICHMENT_MAPPING_FILE = "enrichment-v2.json"
 STATE_MAPPING_FILE = "state-v1.json"
 MANAGED_BY = "log-enricher"
 # Index templates of this design carry it in _meta; those without it came from the design that took
@@ -264,6 +264,8 @@ def _leaf_types(properties: dict[str, Any], prefix: str = "") -> dict[str, str]:
             leaves.update(_leaf_types(spec["properties"], path + "."))
         else:
             leaves[path] = spec["type"]
+            for sub, sub_spec in spec.get("fields", {}).items():  # multi-fields, e.g. template.text.search
+                leaves[f"{path}.{sub}"] = sub_spec["type"]
     return leaves
 
 

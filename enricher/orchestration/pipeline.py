@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from enricher.caching import BoundedDict
 from enricher.records import (
     ERROR,
     OK,
+    UNSEEN_SCORE,
     AnomalyEvent,
     AnomalyFields,
     AnomalyVerdict,
@@ -71,6 +73,13 @@ class AnomalyScorer:
     version: str
     stage: AnomalyStageLike
 
+    def knows(self, template_id: str) -> bool:
+        """Whether the model was trained on this template (ids as the model learned them)."""
+        known = self.__dict__.get("_known")
+        if known is None:
+            known = self.__dict__["_known"] = frozenset(self.stage.known_templates)
+        return template_id in known
+
 
 @dataclass
 class EnrichmentPipeline:
@@ -81,6 +90,10 @@ class EnrichmentPipeline:
     classifier_version: str | None = None
     scorers: list[AnomalyScorer] = field(default_factory=list)
     missing_models: list[str] = field(default_factory=list)  # configured kinds that could not be loaded
+    # Documents of a template no anomaly model knows that are flagged ``novel_template`` (per worker); after
+    # that the models abstain on it until a retrain (`enricher train`) teaches it to them.
+    novel_template_flags: int = 100
+    _unknown_seen: BoundedDict[str, int] = field(default_factory=lambda: BoundedDict(100_000), repr=False)
 
     @property
     def templates_version(self) -> str:
@@ -196,11 +209,22 @@ class EnrichmentPipeline:
             )
             for p in positions
         ]
-        verdicts_by_scorer = [(scorer, scorer.stage.score(self._as_trained(scorer, events))) for scorer in self.scorers]
+        scored = []
+        for scorer in self.scorers:
+            as_trained = self._as_trained(scorer, events)
+            scored.append((scorer, as_trained, scorer.stage.score(as_trained)))
         for row, position in enumerate(positions):
+            # A verdict driven by a template the model never saw is no measurement: the model abstains.
+            measured = [(scorer, verdicts[row]) for scorer, _, verdicts in scored if verdicts[row].score < UNSEEN_SCORE]
+            unknown = all(not scorer.knows(trained[row].template_id) for scorer, trained, _ in scored)
             results[position].anomaly = combine_verdicts(
-                [(scorer, verdicts[row]) for scorer, verdicts in verdicts_by_scorer]
-            )
+                measured, novel_template=unknown and self._within_grace(events[row].template_id))
+
+    def _within_grace(self, template_id: str) -> bool:
+        """Count a document of a template the models do not know; True for its first few (the grace)."""
+        seen = self._unknown_seen.get(template_id, 0) + 1
+        self._unknown_seen.put(template_id, seen)
+        return seen <= self.novel_template_flags
 
     def _as_trained(self, scorer: AnomalyScorer, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
         """Events with template ids as the model learned them.
@@ -251,12 +275,19 @@ def bounded_score(ratio: float) -> float:
     return ratio if ratio <= 1.0 else 2.0 - 1.0 / ratio
 
 
-def combine_verdicts(verdicts: list[tuple[AnomalyScorer, AnomalyVerdict]]) -> AnomalyFields:
-    """One verdict per event from every model's.
+NOVEL_TEMPLATE = "novel_template"
+NOVEL_TEMPLATE_RATIO = 2.0  # a novel template scores as twice a threshold: 1.5 on the bounded scale
+
+
+def combine_verdicts(
+    verdicts: list[tuple[AnomalyScorer, AnomalyVerdict]], *, novel_template: bool = False
+) -> AnomalyFields:
+    """One verdict per event from every model's (and the novel-template signal).
 
     Scores of different models are not comparable, so the combined ``score`` is the largest
-    score/threshold ratio: 1.0 or more means at least one model found the event anomalous. Within each
-    family (sequence, autoencoder) the most alarmed model's verdict is written.
+    score/threshold ratio on a bounded scale (:func:`bounded_score`): 1.0 or more means at least one model
+    found the event anomalous. Within each family (sequence, autoencoder) the most alarmed model's verdict
+    is written.
     """
     combined = AnomalyFields()
     for family in ("sequence", "autoencoder"):
@@ -268,6 +299,12 @@ def combine_verdicts(verdicts: list[tuple[AnomalyScorer, AnomalyVerdict]]) -> An
             round(float(verdict.score), 6), round(float(verdict.threshold), 6), bool(verdict.is_anomaly),
             f"{scorer.kind}:{scorer.version}"))
     ratio = max((float(_ratio(verdict)) for _, verdict in verdicts), default=0.0)
+    if novel_template:
+        ratio = max(ratio, NOVEL_TEMPLATE_RATIO)
+        combined.is_anomaly = True
+        combined.kind.append(NOVEL_TEMPLATE)
+        combined.reason_code.append(NOVEL_TEMPLATE)
+        combined.reasons.append("template never seen by the anomaly models (retrain to teach it to them)")
     combined.score = round(bounded_score(max(ratio, 0.0)), 6)
     for scorer, verdict in verdicts:
         if verdict.is_anomaly:

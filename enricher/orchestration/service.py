@@ -57,6 +57,7 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
     pipeline = EnrichmentPipeline(
         miner=miner, pipeline_version=settings.pipeline_version,
         max_message_bytes=settings.source.max_message_bytes,
+        novel_template_flags=settings.models.novel_template_flags,
     )
     if settings.models.classifier:
         resolved = resolve_or_skip(registry, "classifier", settings, pipeline.missing_models)

@@ -198,3 +198,20 @@ def test_the_service_logs_no_scheduler_chatter(opensearch, names, tmp_path):
     assert process.returncode == 0, stderr[-2000:]
     assert "pass finished" in stderr
     assert "apscheduler" not in stderr and "Running job" not in stderr
+
+
+def test_an_index_mapped_by_v1_is_upgraded_in_place_to_the_current_mapping(opensearch, names, make_settings):
+    import json
+    from importlib import resources
+
+    v1 = json.loads(resources.files("enricher").joinpath("resources", "mappings", "enrichment-v1.json").read_text())
+    opensearch.indices.create(index=names["logs"], body={"mappings": {"properties": {
+        "enrichment": {"properties": v1["properties"]}}}})
+    report = install_mappings(opensearch, make_settings())
+    assert not report.conflicts and any(names["logs"] in item for item in report.changed)
+    fields = opensearch.field_caps(index=names["logs"], fields="enrichment.*")["fields"]
+    assert fields["enrichment.template.text.search"]["text"]["searchable"]
+    assert fields["enrichment.template.text"]["keyword"]["aggregatable"]
+    assert fields["enrichment.anomaly.reason_code"]["keyword"]["aggregatable"]
+    assert fields["enrichment.classification.source"]["keyword"]["aggregatable"]
+    assert install_mappings(opensearch, make_settings()).changed == [], "a second install changes nothing"

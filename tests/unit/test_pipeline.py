@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enricher.orchestration.pipeline import AnomalyScorer, EnrichmentPipeline, LogInput, combine_verdicts
-from enricher.records import AnomalyVerdict, Classification
+from enricher.records import UNSEEN_SCORE, AnomalyVerdict, Classification
 from enricher.config import TemplatesConfig
 from enricher.templates import PartitionedMiner
 
@@ -20,16 +20,19 @@ class CountingClassifier:
 
 
 class FlagSessions:
-    """Flags every event of session 'bad'; remembers how many events it saw."""
+    """Flags every event of session 'bad'; remembers how many events it saw. Knows the templates of
+    ``known_messages`` (trained on them); on any other template it answers as models do: the sentinel."""
 
-    known_templates: list[str] = []
-
-    def __init__(self):
+    def __init__(self, known_messages=("Login ok for alice",)):
         self.seen = 0
+        miner = PartitionedMiner(TemplatesConfig())
+        self.known_templates = [miner.add(message).template_id for message in known_messages]
 
     def score(self, events):
         self.seen += len(events)
-        return [AnomalyVerdict(score=5.0 if e.session_key == "bad" else 0.5, threshold=1.0,
+        return [AnomalyVerdict(score=UNSEEN_SCORE, threshold=1.0, is_anomaly=True, model_version="v1",
+                               reasons=["unseen template"]) if e.template_id not in self.known_templates else
+                AnomalyVerdict(score=5.0 if e.session_key == "bad" else 0.5, threshold=1.0,
                                is_anomaly=e.session_key == "bad", model_version="v1",
                                reasons=["odd"] if e.session_key == "bad" else []) for e in events]
 
@@ -86,11 +89,24 @@ def test_a_level_the_document_states_is_its_classification_and_the_model_is_not_
     assert sum(len(call) for call in classifier.calls) == 1
 
 
+def test_a_template_the_models_never_saw_is_one_novel_template_signal_not_a_flood_from_every_model():
+    scorers = [AnomalyScorer("sequence-lstm", "sequence", "v1", FlagSessions()),
+               AnomalyScorer("autoencoder-vae", "autoencoder", "v1", FlagSessions())]
+    p = pipeline(scorers=scorers, novel_template_flags=1)
+    results = p.enrich([LogInput("Disk sda1 is full", "good"), LogInput("Disk sda1 is full", "good"),
+                        LogInput("Login ok for alice", "good")])
+    first, second, known = (r["anomaly"] for r in results)
+    assert first["is_anomaly"] is True and first["kind"] == ["novel_template"] and first["score"] == 1.5
+    assert "sequence" not in first and "autoencoder" not in first, "the models abstain"
+    assert second["is_anomaly"] is False and second["kind"] == [], "after the grace the models abstain quietly"
+    assert known["is_anomaly"] is False and known["sequence"]["score"] == 0.5
+
+
 def test_anomaly_verdicts_are_combined_and_state_round_trips():
     stage = FlagSessions()
     scorer = AnomalyScorer(kind="sequence-lstm", family="sequence", version="v1", stage=stage)
     p = pipeline(scorers=[scorer])
-    results = p.enrich([LogInput("Login ok for alice", "good"), LogInput("Login ok for bob", "bad")])
+    results = p.enrich([LogInput("Login ok for alice", "good"), LogInput("Login ok for alice", "bad")])
     assert results[0]["anomaly"]["is_anomaly"] is False
     bad = results[1]["anomaly"]
     assert bad["is_anomaly"] is True and bad["score"] == 1.8  # 5 x the threshold: 2 - 1/5
