@@ -154,6 +154,7 @@ PROPS
 
 install_modules() {
   # Idempotent: a module folder with its descriptor is left alone.
+  [ -d "$OS_HOME/modules" ] || { log "no OpenSearch install at $OS_HOME; nothing to add modules to"; return 0; }
   local wanted=() name
   for name in lang-painless lang-mustache; do
     [ -f "$OS_HOME/modules/$name/plugin-descriptor.properties" ] || wanted+=("$name")

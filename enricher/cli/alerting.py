@@ -48,6 +48,9 @@ def install(
     except AlertingUnavailable as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(4) from None
+    if not report.plugin_present:
+        typer.echo("note: the Alerting plugin is not installed here, so existing monitors were not looked up; "
+                   "install would exit 4", err=True)
     verb = ("would create", "would update") if dry_run else ("created", "updated")
     for name in report.created:
         typer.echo(f"{verb[0]}: {name}")
