@@ -92,7 +92,8 @@ def _per_document(options: MonitorOptions) -> dict[str, Any]:
     ns = options.namespace
     queries = [{"id": "anomalous-document", "name": "anomalous-document", "tags": ["anomaly"],
                 "query": f"{ns}.anomaly.is_anomaly:true"}]
-    return {"type": "monitor", "monitor_type": "doc_level_monitor", "name": monitor_name(options, "each anomalous document"),
+    name = monitor_name(options, "each anomalous document")
+    return {"type": "monitor", "monitor_type": "doc_level_monitor", "name": name,
             "enabled": True, "schedule": _schedule(options),
             "inputs": [{"doc_level_input": {"description": "every document an anomaly model flags",
                                             "indices": [options.index_pattern], "queries": queries}}],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -148,6 +147,11 @@ def _add_v2_fields(client, index: str) -> None:
         absent = {k: v for k, v in spec["properties"].items() if k not in mapped.get(group, {}).get("properties", {})}
         if absent:
             wanted[group] = {"properties": absent}
+    for group, name in (("template", "text"), ("anomaly", "reasons")):  # v2's full-text multi-fields
+        current = mapped.get(group, {}).get("properties", {}).get(name)
+        if current is not None and "search" not in current.get("fields", {}):
+            spec = {**current, "fields": {"search": {"type": "text"}}}
+            wanted.setdefault(group, {"properties": {}})["properties"][name] = spec
     if wanted:
         client.indices.put_mapping(index=index, body={"properties": {NS: {"properties": wanted}}})
 
@@ -181,10 +185,10 @@ def _anomaly(score: float, kind: str = "sequence") -> dict[str, Any]:
 def data(node, tmp_path_factory):
     suffix = uuid.uuid4().hex[:8]
     index, findings = f"logs-dash-{suffix}", f"enricher-findings-dash-{suffix}"
+    source_fields = {"@timestamp": {"type": "date"}, "message": {"type": "text"},
+                     "host": {"properties": {"name": {"type": "keyword"}}}}
     node.indices.create(index=index, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0},
-                                           "mappings": {"properties": {"@timestamp": {"type": "date"},
-                                                                       "message": {"type": "text"},
-                                                                       "host": {"properties": {"name": {"type": "keyword"}}}}}})
+                                           "mappings": {"properties": source_fields}})
     docs = _documents()
     helpers.bulk(node, ({"_index": index, "_id": f"d{i:03d}", "_source": d} for i, d in enumerate(docs)),
                  refresh="wait_for")
@@ -243,8 +247,9 @@ def test_ndjson_parses_and_every_reference_resolves():
         for ref in obj["references"]:
             assert (ref["type"], ref["id"]) in by_id, (obj["id"], ref)
         source = json.loads(obj["attributes"].get("kibanaSavedObjectMeta", {}).get("searchSourceJSON", "{}"))
-        if "indexRefName" in source:
-            assert source["indexRefName"] in {r["name"] for r in obj["references"]}
+        if obj["type"] in ("search", "visualization"):
+            assert source["indexRefName"] == INDEX_REF
+            assert INDEX_REF in {r["name"] for r in obj["references"]}
     dashboard = next(o for o in objects if o["type"] == "dashboard")
     panel_refs = {p["panelRefName"] for p in json.loads(dashboard["attributes"]["panelsJSON"])}
     assert panel_refs == {r["name"] for r in dashboard["references"]}
