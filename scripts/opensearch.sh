@@ -5,10 +5,16 @@
 #   scripts/opensearch.sh stop     stop it cleanly
 #   scripts/opensearch.sh status   say whether it runs, and its health
 #   scripts/opensearch.sh url      print its URL
+#   scripts/opensearch.sh modules  install the painless and mustache modules (also done by start)
 #
 # The minimal distribution comes from Maven Central through mvn (cached in ~/.m2); it is unpacked outside
 # the repository, under $ENRICHER_OS_BASE (default /opt/log-enricher), because OpenSearch refuses to run
 # as root and a service user cannot traverse /root. It binds to 127.0.0.1 only.
+#
+# The integ-test distribution has no scripting modules; the Alerting plugin (not on Maven Central) runs
+# monitors with painless (trigger conditions, bucket selectors) and mustache (query templates). Both modules
+# are on Maven Central, so they are installed into $OS_HOME/modules (on an existing install too; restart the
+# node to load them), which lets the tests run every shipped monitor's query and trigger for real.
 set -euo pipefail
 
 OS_VERSION="${ENRICHER_OS_VERSION:-2.19.6}"
@@ -23,6 +29,9 @@ OS_LOGS="$OS_BASE/logs-$OS_PORT"
 OS_PIDFILE="$OS_BASE/opensearch-$OS_PORT.pid"
 OS_URL="http://127.0.0.1:$OS_PORT"
 ARTIFACT="org.opensearch.distribution.integ-test-zip:opensearch:$OS_VERSION:zip"
+ANTLR_VERSION="${ENRICHER_ANTLR_VERSION:-4.13.1}"
+ASM_VERSION="${ENRICHER_ASM_VERSION:-9.7}"
+MUSTACHE_VERSION="${ENRICHER_MUSTACHE_JAVA_VERSION:-0.9.14}"
 
 log() { echo "[opensearch] $*" >&2; }
 
@@ -51,6 +60,120 @@ fetch_zip() {
     mvn -q dependency:get -Dartifact="$ARTIFACT" -Dtransitive=false >&2
   fi
   echo "$zip"
+}
+
+module_artifacts() {
+  # The jars of one module folder, as group:artifact:version.
+  case "$1" in
+    lang-painless)
+      echo "org.opensearch.plugin:lang-painless:$OS_VERSION org.opensearch.plugin:opensearch-scripting-painless-spi:$OS_VERSION" \
+           "org.antlr:antlr4-runtime:$ANTLR_VERSION org.ow2.asm:asm:$ASM_VERSION org.ow2.asm:asm-util:$ASM_VERSION" \
+           "org.ow2.asm:asm-tree:$ASM_VERSION org.ow2.asm:asm-commons:$ASM_VERSION org.ow2.asm:asm-analysis:$ASM_VERSION" ;;
+    lang-mustache)
+      echo "org.opensearch.plugin:lang-mustache-client:$OS_VERSION com.github.spullara.mustache.java:compiler:$MUSTACHE_VERSION" ;;
+  esac
+}
+
+module_classname() {
+  case "$1" in
+    lang-painless) echo "org.opensearch.painless.PainlessPlugin" ;;
+    lang-mustache) echo "org.opensearch.script.mustache.MustachePlugin" ;;
+  esac
+}
+
+module_policy() {
+  # The permissions each module's code asks the SecurityManager for.
+  case "$1" in
+    lang-painless) cat <<'POLICY'
+grant {
+  // compiling scripts defines classes in a new class loader
+  permission java.lang.RuntimePermission "createClassLoader";
+  // allowlisted classes are looked up through the plugin's class loader
+  permission java.lang.RuntimePermission "getClassLoader";
+};
+POLICY
+      ;;
+    lang-mustache) cat <<'POLICY'
+grant {
+  // mustache.java reads template values by reflection
+  permission java.lang.reflect.ReflectPermission "suppressAccessChecks";
+};
+POLICY
+      ;;
+  esac
+}
+
+resolve_jars() {
+  # ONE Maven resolve of the given artifacts (no transitive dependencies) into folder $1, through a
+  # throw-away POM, so a fresh machine makes a single round of downloads.
+  local into="$1"; shift
+  local work; work="$(mktemp -d)"
+  {
+    echo '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+    echo '<groupId>local</groupId><artifactId>opensearch-modules</artifactId><version>1</version><dependencies>'
+    local coord
+    for coord in "$@"; do
+      IFS=: read -r g a v <<<"$coord"
+      echo "<dependency><groupId>$g</groupId><artifactId>$a</artifactId><version>$v</version></dependency>"
+    done
+    echo '</dependencies></project>'
+  } > "$work/pom.xml"
+  local status=0
+  mvn -q -f "$work/pom.xml" dependency:copy-dependencies -DoutputDirectory="$into" -DexcludeTransitive=true \
+      -DincludeScope=runtime >&2 || status=$?
+  rm -rf "$work"
+  return $status
+}
+
+write_module() {
+  # Module folder $1 from the jars in $2: the jars, plugin-descriptor.properties and plugin-security.policy.
+  local name="$1" jars="$2" folder="$OS_HOME/modules/$1" coord file
+  local staging; staging="$(mktemp -d "$OS_HOME/modules/.$name.XXXXXX")"
+  for coord in $(module_artifacts "$name"); do
+    IFS=: read -r _ a v <<<"$coord"
+    file="$jars/$a-$v.jar"
+    [ -f "$file" ] || { log "note: $a-$v.jar was not resolved; module $name not installed"; rm -rf "$staging"; return 0; }
+    cp "$file" "$staging/"
+  done
+  cat > "$staging/plugin-descriptor.properties" <<PROPS
+description=$name scripting module, installed by scripts/opensearch.sh from Maven Central
+version=$OS_VERSION
+name=$name
+classname=$(module_classname "$name")
+java.version=11
+opensearch.version=$OS_VERSION
+extended.plugins=
+has.native.controller=false
+PROPS
+  module_policy "$name" > "$staging/plugin-security.policy"
+  rm -rf "$folder"
+  mv "$staging" "$folder"
+  chmod 755 "$folder"
+  log "installed module $name into $folder (restart the node to load it)"
+}
+
+install_modules() {
+  # Idempotent: a module folder with its descriptor is left alone.
+  [ -d "$OS_HOME/modules" ] || { log "no OpenSearch install at $OS_HOME; nothing to add modules to"; return 0; }
+  local wanted=() name
+  for name in lang-painless lang-mustache; do
+    [ -f "$OS_HOME/modules/$name/plugin-descriptor.properties" ] || wanted+=("$name")
+  done
+  [ ${#wanted[@]} -eq 0 ] && return 0
+  command -v mvn >/dev/null || { log "note: mvn not found; scripting modules not installed"; return 0; }
+  local jars; jars="$(mktemp -d)"
+  local coords=()
+  for name in "${wanted[@]}"; do coords+=($(module_artifacts "$name")); done
+  log "resolving ${wanted[*]} for OpenSearch $OS_VERSION from Maven Central"
+  if ! resolve_jars "$jars" "${coords[@]}"; then
+    # Some artifact is missing for this version: try each module alone so the other still installs.
+    log "note: not every module artifact resolved for OpenSearch $OS_VERSION; trying each module alone"
+    for name in "${wanted[@]}"; do
+      resolve_jars "$jars" $(module_artifacts "$name") || log "note: module $name is not available for $OS_VERSION; skipped"
+    done
+  fi
+  for name in "${wanted[@]}"; do write_module "$name" "$jars"; done
+  rm -rf "$jars"
 }
 
 let_service_user_traverse() {
@@ -84,6 +207,7 @@ install() {
     mv "$staging/opensearch-$OS_VERSION" "$OS_HOME"
     rmdir "$staging"
   fi
+  install_modules
   if [ "$(id -u)" = 0 ] && ! id "$OS_USER" >/dev/null 2>&1; then
     log "creating system user $OS_USER (OpenSearch refuses to run as root)"
     useradd --system --no-create-home --shell /usr/sbin/nologin "$OS_USER"
@@ -160,8 +284,9 @@ status() {
 
 case "${1:-}" in
   start) start ;;
+  modules) install_modules ;;
   stop) stop ;;
   status) status ;;
   url) echo "$OS_URL" ;;
-  *) echo "usage: $0 start|stop|status|url" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|url|modules" >&2; exit 2 ;;
 esac

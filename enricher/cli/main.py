@@ -13,6 +13,7 @@ from enricher.cli import classifier, models
 from enricher.cli import anomaly, autoencoder, sequence
 from enricher.cli import config as config_cli
 from enricher.cli import report
+from enricher.cli import alerting, dashboards
 
 app = typer.Typer(
     name="enricher",
@@ -34,6 +35,8 @@ app.add_typer(autoencoder.app, name="autoencoder")
 app.add_typer(classifier.app, name="classifier")
 app.add_typer(models.app, name="models")
 app.add_typer(config_cli.app, name="config")
+app.add_typer(dashboards.app, name="dashboards")
+app.add_typer(alerting.app, name="alerting")
 
 
 def main() -> None:
