@@ -25,7 +25,7 @@ from enricher.alerting import MonitorOptions, monitors
 from enricher.config import Settings
 from enricher.dashboards import INDEX_REF, ExportOptions, object_id, queries, saved_objects, to_ndjson
 from enricher.findings.index import ensure_findings_index
-from enricher.service import EnrichmentService
+from enricher.orchestration.service import EnrichmentService
 from tests.conftest import OPENSEARCH_URL, REPO_ROOT
 
 pytestmark = pytest.mark.integration
