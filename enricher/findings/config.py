@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from enricher.durations import Duration
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -13,12 +15,12 @@ class FindingsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(default=True, description="compute findings in the service after passes")
-    interval: timedelta = Field(default=timedelta(minutes=5), description="time between findings runs")
+    interval: Duration = Field(default=timedelta(minutes=5), description="time between findings runs")
     index: str = Field(default="enricher-findings", description="index of findings and incidents")
-    bucket: timedelta = Field(default=timedelta(minutes=5), description="counts are taken per bucket of this size")
-    window: timedelta = Field(default=timedelta(hours=1), description="the latest stretch each run analyses")
-    baseline: timedelta = Field(default=timedelta(days=7), description="history a template's baseline comes from")
-    settle: timedelta = Field(
+    bucket: Duration = Field(default=timedelta(minutes=5), description="counts are taken per bucket of this size")
+    window: Duration = Field(default=timedelta(hours=1), description="the latest stretch each run analyses")
+    baseline: Duration = Field(default=timedelta(days=7), description="history a template's baseline comes from")
+    settle: Duration = Field(
         default=timedelta(minutes=2),
         description="the newest stretch left out of a run: its documents may not be enriched yet",
     )
@@ -43,7 +45,7 @@ class FindingsConfig(BaseModel):
     drop_buckets: int = Field(default=2, ge=1, description="low buckets in a row that make a drop")
     new_template_min_count: int = Field(default=10, ge=1, description="documents of a template new in the window")
     min_baseline_buckets: int = Field(default=12, ge=2, description="baseline buckets needed to judge a series")
-    incident_gap: timedelta = Field(default=timedelta(minutes=15), description="findings closer than this are "
+    incident_gap: Duration = Field(default=timedelta(minutes=15), description="findings closer than this are "
                                     "one incident")
     incident_min_anomalies: int = Field(default=3, ge=1, description="anomalies of a template in one bucket "
                                         "that start an incident by themselves")
