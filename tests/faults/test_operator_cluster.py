@@ -36,8 +36,11 @@ def test_operator_index_template_still_governs_new_indices(opensearch, enricher,
 
 def test_two_configurations_with_overlapping_patterns_both_install(opensearch, enricher, fnames, proxy):
     load(opensearch, fnames.index("logs-app-1"), sample_docs(10, seed=40))
-    broad = enricher.config(source={"index_patterns": [f"{fnames.prefix}-logs*"]})
-    narrow = enricher.config(source={"index_patterns": [f"{fnames.prefix}-logs-app*"]},
+    # With index templates opted in (the default installs none): two templates of overlapping patterns and
+    # equal priority are refused by OpenSearch, so each configuration must find a priority of its own.
+    opt_in = {"index_template": True}
+    broad = enricher.config(source={"index_patterns": [f"{fnames.prefix}-logs*"]}, mappings=opt_in)
+    narrow = enricher.config(source={"index_patterns": [f"{fnames.prefix}-logs-app*"]}, mappings=opt_in,
                              state_index=f"{fnames.state}-b", templates_index=f"{fnames.templates}-b")
     first = enricher.cli("mappings", "install", config=broad)
     second = enricher.cli("mappings", "install", config=narrow)
