@@ -175,6 +175,25 @@ class AnomalyEstimator(ABC):
         ``sessions[i]`` is event ``i``'s session (the same object for events of one session, in order);
         its memory and score are updated."""
 
+    def _reconstruction_verdicts(
+        self, sessions: Sequence[RunningSession], events: Sequence[AnomalyEvent], errors: Sequence[float],
+        what: str,
+    ) -> list[tuple[float, str | None]]:
+        """The autoencoders' per-event verdicts from their reconstruction errors of ``what`` (the part of the
+        session they rebuilt); an event of a template the model never saw gets ``UNSEEN_SCORE``."""
+        vocab = self._require_fitted()
+        results: list[tuple[float, str | None]] = []
+        for session, event, error in zip(sessions, events, errors):
+            score, reason = float(error), None
+            if event.template_id not in vocab:
+                score, reason = UNSEEN_SCORE, f"unseen template {event.template_id}"
+            elif score > self.event_threshold_:
+                reason = (f"{what} of session ending in template {event.template_id} reconstruct poorly "
+                          f"(error {score:.3g} > {self.event_threshold_:.3g})")
+            session.score = max(session.score, score)
+            results.append((score, reason))
+        return results
+
     @abstractmethod
     def running_to_json(self, memory: Any, intern: Callable[[str], int]) -> Any:
         """A session memory as compact JSON; template ids become ``intern(id)`` numbers."""

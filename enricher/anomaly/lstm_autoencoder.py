@@ -21,7 +21,6 @@ import torch
 from pydantic import Field
 
 from enricher.anomaly.base import (
-    UNSEEN_SCORE,
     AnomalyEstimator,
     EstimatorConfig,
     LegacyParts,
@@ -185,19 +184,7 @@ class LstmAutoencoderDetector(AnomalyEstimator):
             feats[row, w - len(items) :] = [f for _, f in items]
             session.memory = items[-(w - 1) :] if w > 1 else []
         errors = self.window_errors(keys, feats)
-        results: list[tuple[float, str | None]] = []
-        for session, event, error in zip(sessions, events, errors):
-            score, reason = float(error), None
-            if event.template_id not in vocab:
-                score, reason = UNSEEN_SCORE, f"unseen template {event.template_id}"
-            elif score > self.event_threshold_:
-                reason = (
-                    f"last {w} events of session ending in template {event.template_id} reconstruct poorly "
-                    f"(error {score:.3g} > {self.event_threshold_:.3g})"
-                )
-            session.score = max(session.score, score)
-            results.append((score, reason))
-        return results
+        return self._reconstruction_verdicts(sessions, events, errors, f"last {w} events")
 
     def running_to_json(self, memory: list[Item], intern: Callable[[str], int]) -> list[list[float]]:
         return [[intern(key), *(round(float(x), FEATURE_DECIMALS) for x in feature)] for key, feature in memory]

@@ -20,7 +20,6 @@ import torch
 from pydantic import Field
 
 from enricher.anomaly.base import (
-    UNSEEN_SCORE,
     AnomalyEstimator,
     EstimatorConfig,
     LegacyParts,
@@ -196,19 +195,7 @@ class VaeDetector(AnomalyEstimator):
                 token_counts[token] = token_counts.get(token, 0) + count
             vectors.append(self.count_vector(token_counts, complete=False))
         errors = self.vector_errors(np.stack(vectors), running=True) if vectors else np.zeros(0)
-        results: list[tuple[float, str | None]] = []
-        for session, event, error in zip(sessions, events, errors):
-            score, reason = float(error), None
-            if event.template_id not in vocab:
-                score, reason = UNSEEN_SCORE, f"unseen template {event.template_id}"
-            elif score > self.event_threshold_:
-                reason = (
-                    f"running template counts of session ending in template {event.template_id} reconstruct "
-                    f"poorly (error {score:.3g} > {self.event_threshold_:.3g})"
-                )
-            session.score = max(session.score, score)
-            results.append((score, reason))
-        return results
+        return self._reconstruction_verdicts(sessions, events, errors, "running template counts")
 
     def running_to_json(self, memory: dict[str, int], intern: Callable[[str], int]) -> list[list[int]]:
         return [[intern(key), count] for key, count in memory.items()]

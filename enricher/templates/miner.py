@@ -465,6 +465,20 @@ def _mask_if_generated(found: re.Match[str]) -> str:
     return run
 
 
+def write_json_atomically(path: str | os.PathLike[str], data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename: readers never see half."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class TemplateMiner:
     """Online, bounded, persistent template miner (see the module docstring for the algorithm)."""
 
@@ -632,16 +646,7 @@ class TemplateMiner:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the state as JSON, atomically (a crash never leaves a half-written file)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_state(), fh, ensure_ascii=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomically(path, self.to_state())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], config: MinerConfig | None = None) -> TemplateMiner:

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from enricher.preprocess import Preprocessor
 from enricher.records import TemplateMatch
 from enricher.templates.miner import STATE_FORMAT as MINER_STATE_FORMAT
-from enricher.templates.miner import MinerConfig, TemplateMiner
+from enricher.templates.miner import MinerConfig, TemplateMiner, write_json_atomically
 
 STATE_FORMAT = "enricher.templates.partitioned/1"
 
@@ -139,16 +137,7 @@ class PartitionedMiner:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the state as JSON, atomically (a crash never leaves a half-written file)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.to_state(), fh, ensure_ascii=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomically(path, self.to_state())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], config: MinerConfig | None = None) -> PartitionedMiner:
