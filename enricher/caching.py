@@ -60,6 +60,10 @@ class LRUDict(Generic[K, V]):
             self._entries.popitem(last=False)
         return value
 
+    def __getitem__(self, key: K) -> V:
+        """Look at an entry without counting it as a use (``get`` counts)."""
+        return self._entries[key]
+
     def __contains__(self, key: object) -> bool:
         return key in self._entries
 

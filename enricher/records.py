@@ -152,8 +152,9 @@ class Enrichment:
                                "enriched_at": self.enriched_at, "model_versions": self.model_versions}
         if self.error is not None:
             doc["error"] = self.error
-        if self.missing_models:
-            doc["missing_models"] = self.missing_models
+        # Always written, empty when nothing was missing: a partial update keeps the keys it does not send,
+        # so a document enriched again once its model is loaded must have its old list replaced.
+        doc["missing_models"] = self.missing_models
         if self.template is not None:
             t = self.template
             doc["template"] = {"id": t.id, "text": t.text, "params": t.params, "novel": t.novel}

@@ -12,6 +12,8 @@ import re
 
 import numpy as np
 
+from enricher.caching import BoundedDict
+
 FEATURE_NAMES = ("log_token_count", "distinct_token_ratio", "log_length", "error_keyword")
 N_FEATURES = len(FEATURE_NAMES)
 ERROR_KEYWORDS = re.compile(
@@ -26,17 +28,14 @@ class FeatureExtractor:
 
     def __init__(self, cache_size: int = 50_000) -> None:
         self.cache_size = cache_size
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: BoundedDict[str, np.ndarray] = BoundedDict(cache_size)
 
     def __call__(self, text: str | None) -> np.ndarray:
         if not text:
             return np.zeros(N_FEATURES, dtype=np.float32)
         cached = self._cache.get(text)
         if cached is None:
-            cached = self._compute(text)
-            if len(self._cache) >= self.cache_size:
-                self._cache.pop(next(iter(self._cache)))  # drop the oldest entry
-            self._cache[text] = cached
+            cached = self._cache.put(text, self._compute(text))
         return cached
 
     @staticmethod

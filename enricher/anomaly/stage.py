@@ -17,13 +17,13 @@ into compact JSON and back (template ids interned once per state), so session wi
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from enricher.anomaly.base import AnomalyEstimator, RunningSession
 from enricher.anomaly.window import SessionWindow
+from enricher.caching import LRUDict
 from enricher.records import AnomalyEvent, AnomalyVerdict
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class AnomalyStage:
         self.max_sessions = max_sessions
         self.max_saved_sessions = max_saved_sessions
         self.window = SessionWindow(max_gap, max_events)
-        self.sessions: OrderedDict[str, RunningSession] = OrderedDict()
+        self.sessions: LRUDict[str, RunningSession] = LRUDict(max_sessions)
 
     @property
     def known_templates(self) -> list[str]:
@@ -78,10 +78,7 @@ class AnomalyStage:
         session = self.sessions.get(event.session_key)
         if session is None or self.window.over(session.events, session.last_seen, event.timestamp):
             session = RunningSession(self.estimator.start_running())
-        self.sessions[event.session_key] = session
-        self.sessions.move_to_end(event.session_key)
-        while len(self.sessions) > self.max_sessions:
-            self.sessions.popitem(last=False)
+        self.sessions.put(event.session_key, session)
         session.events += 1
         if event.timestamp is not None:
             session.last_seen = event.timestamp
@@ -119,7 +116,4 @@ class AnomalyStage:
         templates = state["templates"]
         for key, memory, score, events, last_seen in state["sessions"]:
             restored = self.estimator.running_from_json(memory, templates.__getitem__)
-            self.sessions[key] = RunningSession(restored, float(score), int(events), last_seen)
-            self.sessions.move_to_end(key)
-        while len(self.sessions) > self.max_sessions:
-            self.sessions.popitem(last=False)
+            self.sessions.put(key, RunningSession(restored, float(score), int(events), last_seen))

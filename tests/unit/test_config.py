@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from enricher.config import ConfigError, load_settings
+from enricher.config import ConfigError, ModelsConfig, load_settings
 
 
 def write(tmp_path, text):
@@ -60,12 +60,19 @@ def test_torch_threads_are_applied_by_the_pipeline_builder(tmp_path):
     with pytest.raises(ConfigError, match="models.torch_threads"):
         load_settings(write(tmp_path, "models:\n  torch_threads: 0\n"))
     before = torch.get_num_threads()
-    settings = load_settings(write(tmp_path, f"models:\n  registry: {tmp_path / 'empty'}\n  torch_threads: 1\n"))
+    wanted = 2 if before != 2 else 3  # a value the process does not have already, or the test proves nothing
+    settings = load_settings(write(tmp_path, f"models:\n  registry: {tmp_path / 'empty'}\n  torch_threads: {wanted}\n"))
     try:
         build_pipeline(settings)  # no promoted models: each kind is skipped, the setting still applies
-        assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
+    assert ModelsConfig().torch_threads == 1
+
+
+def test_a_misspelt_anomaly_kind_fails_at_start(tmp_path):
+    with pytest.raises(ConfigError, match="unknown anomaly model kind.*sequence-lsmt"):
+        load_settings(write(tmp_path, "models:\n  sequence_kinds: [sequence-lsmt]\n"))
 
 
 def test_classifier_precision_is_validated(tmp_path):
