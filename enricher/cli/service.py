@@ -163,11 +163,13 @@ def mappings_install(config: Optional[Path] = ConfigOption) -> None:
     Exits 4 if an index maps an enriched field with another type (it is named; the service skips it).
     """
     from enricher.cluster.mappings import MappingConflictError, install_mappings
+    from enricher.findings.index import ensure_findings_index
 
     settings = _settings(config)
     client = _client(settings)
     try:
         report = install_mappings(client, settings)
+        ensure_findings_index(client, settings, report)
     except MappingConflictError as exc:
         typer.echo(f"mapping conflict: {exc}", err=True)
         raise typer.Exit(4) from exc

@@ -20,17 +20,14 @@ its reason and skipped; it never stops the others.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from opensearchpy import NotFoundError, OpenSearch, RequestError
 
 from enricher.config import Settings
-from enricher.findings.index import ensure_findings_index
+from enricher.resources import load_mapping
 
 ENRICHMENT_MAPPING_FILE = "enrichment-v2.json"
 STATE_MAPPING_FILE = "state-v1.json"
@@ -65,13 +62,8 @@ class InstallReport:
         (self.changed if changed else self.unchanged).append(what)
 
 
-@cache
-def load_mapping_file(name: str) -> dict[str, Any]:
-    return json.loads(resources.files("enricher").joinpath("resources", "mappings", name).read_text("utf-8"))
-
-
 def enrichment_mapping(namespace: str) -> dict[str, Any]:
-    spec = load_mapping_file(ENRICHMENT_MAPPING_FILE)
+    spec = load_mapping(ENRICHMENT_MAPPING_FILE)
     return {
         "_meta": {"enricher_mapping_version": spec["version"]},
         "properties": {namespace: {"properties": spec["properties"]}},
@@ -105,7 +97,6 @@ def install_mappings(client: OpenSearch, settings: Settings) -> InstallReport:
         report.note(f"mapping of {index}", False)
     report.conflicts.update(result.conflicts)
     _ensure_own_indices(client, settings, report)
-    ensure_findings_index(client, settings, report)
     return report
 
 
@@ -242,7 +233,7 @@ def _conflict(namespace: str, have: dict[str, str], wanted: dict[str, str]) -> s
 
 
 def _ensure_own_indices(client: OpenSearch, settings: Settings, report: InstallReport) -> None:
-    spec = load_mapping_file(STATE_MAPPING_FILE)
+    spec = load_mapping(STATE_MAPPING_FILE)
     for index, key in ((settings.state_index, "state"), (settings.templates_index, "templates")):
         exists = client.indices.exists(index=index)
         if not exists:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from opensearchpy import OpenSearch, RequestError, helpers
 
+from enricher.resources import load_mapping
+
 if TYPE_CHECKING:
     from enricher.config import Settings
 
@@ -17,9 +19,7 @@ class _Notes(Protocol):
 
 
 def findings_spec() -> dict[str, Any]:
-    from enricher.cluster.mappings import load_mapping_file
-
-    return load_mapping_file(FINDINGS_MAPPING_FILE)
+    return load_mapping(FINDINGS_MAPPING_FILE)
 
 
 def findings_mapping() -> dict[str, Any]:

@@ -28,6 +28,11 @@ def test_trained_sequence_model_flags_injected_anomalies(opensearch, names, make
     )
     service = EnrichmentService(settings, opensearch)
     service.prepare()
+    # A pass while the configured sequence model does not exist yet: enriched, with the model named missing.
+    before = service.run_pass()
+    assert before.enriched == len(history) + len(live)
+    missing = all_docs(opensearch, names["logs"])
+    assert all(hit["_source"]["enrichment"]["missing_models"] == ["sequence-lstm"] for hit in missing.values())
 
     untrained = build_pipeline(settings.model_copy(update={"models": settings.models.model_copy(
         update={"sequence_kinds": []})}))
@@ -45,8 +50,10 @@ def test_trained_sequence_model_flags_injected_anomalies(opensearch, names, make
     restarted = EnrichmentService(settings, opensearch)
     restarted.prepare()
     report = restarted.run_pass()
-    assert report.enriched == len(history) + len(live)
+    assert report.enriched == len(history) + len(live), "every document that missed the model is enriched again"
+    assert restarted.run_pass().documents == 0, "and then no longer pending"
     stored = all_docs(opensearch, names["logs"])
+    assert all(hit["_source"]["enrichment"]["missing_models"] == [] for hit in stored.values())
     flagged_traces = {hit["_source"]["trace_id"] for hit in stored.values()
                       if hit["_source"]["enrichment"]["anomaly"]["is_anomaly"]}
     any_anomaly = next(hit for hit in stored.values() if hit["_source"]["enrichment"]["anomaly"]["is_anomaly"])
