@@ -7,6 +7,10 @@ VAE (``prefix.safetensors``) trains on every prefix of the sessions (flag 0) and
 verdicts, against ``event_threshold_`` calibrated on prefixes of held-out normal sessions. Inputs are
 standardised per template (with a floor on the spread), so a template every normal session holds weighs
 a lot when it is missing. Event texts are not used.
+
+The session VAE is also a generator (``sample_sessions``): latent codes drawn from the prior decode to
+count vectors, and ``event_position_`` (each template's typical first and last relative position in the
+training sessions) puts the counted events in order.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from enricher.anomaly.base import (
     quantile_or_floor,
 )
 from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
+from enricher.anomaly.vocab import SPECIAL_TOKENS
 from enricher.records import AnomalyEvent
 from enricher.registry import Manifest
 
@@ -66,6 +71,7 @@ class VaeDetector(AnomalyEstimator):
         self.input_std_: np.ndarray | None = None
         self.prefix_mean_: np.ndarray | None = None
         self.prefix_std_: np.ndarray | None = None
+        self.event_position_: np.ndarray | None = None  # (vocab, 2): mean relative first/last position
 
     @property
     def networks_per_fit(self) -> int:
@@ -95,6 +101,7 @@ class VaeDetector(AnomalyEstimator):
         self, train: Sessions, *, seed: int, budget: TimeBudget, progress: bool, description: str
     ) -> tuple[list[float], int]:
         torch.manual_seed(seed)
+        self.event_position_ = self._event_positions(train.keys)
         whole = np.stack([self._vectors(s, prefixes=False)[-1] for s in train.keys])
         self.network_ = self._build_network()
         self.input_mean_, self.input_std_, history, n_rows = self._fit_count_vae(
@@ -109,6 +116,28 @@ class VaeDetector(AnomalyEstimator):
                 f"{description} (prefixes)",
             )
         return history, n_rows
+
+    def _event_positions(self, sessions: Sequence[Sequence[str]]) -> np.ndarray:
+        """Per token, the mean relative position (0 start, 1 end) of its first and of its last occurrence.
+
+        Only the generator uses it (counts carry no order); a token never seen sits in the middle.
+        """
+        totals = np.zeros((len(self._vocab()), 2))
+        seen = np.zeros(len(self._vocab()))
+        for session in sessions:
+            span = max(len(session) - 1, 1)
+            first: dict[int, int] = {}
+            last: dict[int, int] = {}
+            for index, token in enumerate(self._vocab().ids(session)):
+                first.setdefault(token, index)
+                last[token] = index
+            for token, index in first.items():
+                totals[token] += (index / span, last[token] / span)
+                seen[token] += 1
+        positions = np.full_like(totals, 0.5)
+        known = seen > 0
+        positions[known] = totals[known] / seen[known, None]
+        return positions.astype(np.float32)
 
     def _fit_count_vae(
         self, network: torch.nn.Module, vectors: np.ndarray, epochs: int, seed: int, budget: TimeBudget,
@@ -178,6 +207,38 @@ class VaeDetector(AnomalyEstimator):
     def _raw_decision(self, data: Sessions) -> np.ndarray:
         return self.vector_errors(np.stack([self._vectors(s, prefixes=False)[-1] for s in data.keys]))
 
+    # -- generation -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_sessions(self, count: int, rng: np.random.Generator) -> list[list[str]]:
+        """``count`` synthetic complete sessions drawn from the session VAE.
+
+        z ~ N(0, I) (the latent prior) goes through the decoder; the output, de-standardised with
+        ``input_mean_``/``input_std_``, is a vector of log1p template counts, rounded after ``expm1`` to
+        integer counts (the decoder's output is the model's typical count; no extra noise is added).
+        Reserved tokens and the completeness flag are never emitted. Order: the k-th of n occurrences of
+        a template sits between its learned typical first and last relative positions
+        (``event_position_``), ties by token id; a model saved before positions were learned orders by
+        token id (templates' natural order) alone.
+        """
+        vocab = self._require_fitted()
+        network = self.network_
+        assert network is not None and self.input_mean_ is not None and self.input_std_ is not None
+        z = torch.from_numpy(rng.standard_normal((count, self.config.latent)).astype(np.float32))
+        log_counts = network.decoder(z).double().numpy() * self.input_std_ + self.input_mean_
+        counts = np.rint(np.expm1(np.clip(log_counts[:, :-1], 0.0, None))).astype(int)
+        counts[:, : len(SPECIAL_TOKENS)] = 0  # pad/unk/bos/eos: never a real event
+        return [[vocab.key(token) for token in self._ordered_tokens(row)] for row in counts]
+
+    def _ordered_tokens(self, counts: np.ndarray) -> list[int]:
+        """Tokens repeated by their counts, in typical order (see ``sample_sessions``)."""
+        placed: list[tuple[float, int, int]] = []
+        for token in np.flatnonzero(counts):
+            n = int(counts[token])
+            first, last = (0.0, 0.0) if self.event_position_ is None else self.event_position_[token]
+            for k in range(n):
+                placed.append((float(first + (last - first) * k / max(n - 1, 1)), int(token), k))
+        return [token for _, token, _ in sorted(placed)]
+
     # -- streaming (the service) ------------------------------------------------------------------
     def start_running(self) -> dict[str, int]:
         return {}  # template id -> count so far
@@ -210,11 +271,13 @@ class VaeDetector(AnomalyEstimator):
 
     def _fitted_arrays(self) -> dict[str, np.ndarray]:
         named = {"input_mean": self.input_mean_, "input_std": self.input_std_,
-                 "prefix_mean": self.prefix_mean_, "prefix_std": self.prefix_std_}
+                 "prefix_mean": self.prefix_mean_, "prefix_std": self.prefix_std_,
+                 "event_position": self.event_position_}
         return {name: array for name, array in named.items() if array is not None}
 
     def _restore(self, folder: Path, fitted: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.input_mean_, self.input_std_ = arrays.get("input_mean"), arrays.get("input_std")
+        self.event_position_ = arrays.get("event_position")  # absent in models saved before the generator
         self.network_ = self._load_network(folder, "model")
         if (folder / f"{PREFIX}.safetensors").is_file():
             self.prefix_network_ = self._load_network(folder, PREFIX)

@@ -137,3 +137,64 @@ def score(
 ) -> None:
     """Write one {"score", "is_anomaly"} JSON object per input session, in order."""
     score_folder(model_dir, sessions, output, kind)
+
+
+def generate_folder(
+    model_dir: Path, count: int, seed: int, output: Path | None, templates: Path | None = None
+) -> None:
+    """Write ``count`` sessions sampled from a VAE folder: DeepLog lines, or rendered JSON lines with ``templates``."""
+    import numpy as np
+
+    from enricher.anomaly import AnomalyEstimator, VaeDetector
+    from enricher.anomaly.generate import load_templates, render_sessions
+
+    estimator = AnomalyEstimator.from_pretrained(model_dir)
+    if not isinstance(estimator, VaeDetector):
+        typer.echo(f"{model_dir} holds a {estimator.kind} model; only autoencoder-vae can generate sessions", err=True)
+        raise typer.Exit(2)
+    rng = np.random.default_rng(seed)
+    sessions = estimator.sample_sessions(count, rng)
+    texts = load_templates(templates) if templates is not None else None
+    handle = sys.stdout if output is None else output.open("w", encoding="utf-8")
+    try:
+        if texts is None:
+            handle.writelines(" ".join(session) + "\n" for session in sessions)
+        else:
+            try:
+                for event in render_sessions(sessions, texts, rng):
+                    handle.write(event.model_dump_json() + "\n")
+            except KeyError as exc:
+                typer.echo(f"cannot render: {exc.args[0]}", err=True)
+                raise typer.Exit(2) from exc
+    finally:
+        if output is not None:
+            handle.close()
+    lengths = [len(s) for s in sessions]
+    typer.echo(f"generated {count} sessions ({min(lengths, default=0)}-{max(lengths, default=0)} events)", err=True)
+
+
+GenerateModelOption = typer.Option(..., "--model-dir", exists=True, file_okay=False, help="An autoencoder-vae model folder.")
+CountOption = typer.Option(..., "--count", min=1, help="How many sessions to generate.")
+GenerateSeedOption = typer.Option(0, "--seed", help="Seed of the latent draws and of the rendered values (same seed, same output).")
+GenerateOutputOption = typer.Option(None, "--output", help="File to write (default: stdout).")
+TemplatesOption = typer.Option(None, "--templates", exists=True, dir_okay=False, help="With --render: JSON Lines of {id, template} (as 'templates mine' writes) or a JSON object id -> template.")
+RenderOption = typer.Option(False, "--render", help="Write one JSON object {session, event, template_id, message} per event, <*> filled with sampled values (needs --templates).")
+
+
+def generate_command(
+    model_dir: Path = GenerateModelOption,
+    count: int = CountOption,
+    seed: int = GenerateSeedOption,
+    output: Optional[Path] = GenerateOutputOption,
+    render: bool = RenderOption,
+    templates: Optional[Path] = TemplatesOption,
+) -> None:
+    """Sample synthetic sessions from a trained VAE: DeepLog lines ('anomaly score --sessions' reads them) or, with --render, log lines."""
+    if render and templates is None:
+        raise typer.BadParameter("--render needs --templates", param_hint="--templates")
+    if templates is not None and not render:
+        raise typer.BadParameter("--templates only applies with --render", param_hint="--render")
+    generate_folder(model_dir, count, seed, output, templates if render else None)
+
+
+app.command("generate")(generate_command)

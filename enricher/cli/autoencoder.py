@@ -49,3 +49,6 @@ def score(
 ) -> None:
     """Same as 'enricher anomaly score'."""
     anomaly.score_folder(model_dir, sessions, output)
+
+
+app.command("generate")(anomaly.generate_command)  # same as 'enricher anomaly generate'
