@@ -107,6 +107,7 @@ def settings_for(index: str, models: str, registry: str):
         source={"index_patterns": [index], "lookback": None, "batch_size": 1000,
                 "session": {"fields": ["dataset"]}},
         models=model_settings, log_format="text", log_level="WARNING",
+        findings={"enabled": False},  # the enrichment pass alone: findings have their own bench
     )
 
 
