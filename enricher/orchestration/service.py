@@ -113,6 +113,7 @@ class EnrichmentService:
         self.first_docs: BoundedDict[str, tuple[str, str]] = BoundedDict(MAX_KNOWN_TEMPLATE_RECORDS)
         self.checkpoint = Checkpoint()
         self._evicted_on: date | None = None
+        self._first_pass = True
         self.findings = FindingsSchedule(client, settings)
 
     # -- start-up -------------------------------------------------------------------------------
@@ -163,7 +164,9 @@ class EnrichmentService:
         self._refresh_mappings(report)
         # The first pass, and every catchup_interval one, sweeps the whole lookback window.
         self._reconcile_templates()
-        report.catchup = full_sweep or self.checkpoint.last_timestamp is None or \
+        # The first pass of a process (after a restart: models may have changed, documents may have arrived
+        # while it was down), a first pass ever, and every catchup_interval one sweep the whole window.
+        report.catchup = full_sweep or self._first_pass or self.checkpoint.last_timestamp is None or \
             self.checkpoint.catchup_due(now, self.settings.source.catchup_interval)
         since = self.sweep_start(now, report.catchup)
         tracker = PassProgress(self.checkpoint, now)
@@ -182,6 +185,7 @@ class EnrichmentService:
             tracker.finish(swept_from_retry_point=not report.stopped_early)
             if report.catchup and not report.stopped_early:
                 self.checkpoint.last_catchup = now
+                self._first_pass = False
             self.checkpoint.passes += 1
             report.seconds = time.monotonic() - started
             self.checkpoint.last_pass = report.as_dict(examples=False)

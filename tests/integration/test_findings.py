@@ -15,8 +15,8 @@ from opensearchpy import helpers
 from enricher.config import Settings
 from enricher.findings import simulate
 from enricher.findings.engine import analyse, run_findings
+from enricher.findings.index import ensure_findings_index
 from enricher.findings.render import render, report_data
-from enricher.cluster.mappings import install_mappings
 from tests.conftest import OPENSEARCH_URL
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_findings_index_is_installed_and_reruns_overwrite(opensearch, scenario, 
     settings = make_settings(source={"index_patterns": [index]},
                              findings={"window": WINDOW, "baseline": HISTORY, "settle": timedelta(0),
                                        "index": findings_index})
-    install_mappings(opensearch, settings)
+    ensure_findings_index(opensearch, settings)  # as `enricher mappings install` and every findings run do
     mapping = opensearch.indices.get_mapping(index=findings_index)[findings_index]["mappings"]
     assert mapping["_meta"]["findings_mapping_version"] == 1 and mapping["properties"]["onset"]["type"] == "date"
 

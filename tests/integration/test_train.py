@@ -56,9 +56,10 @@ def test_trained_sequence_model_flags_injected_anomalies(opensearch, names, make
     assert all(hit["_source"]["enrichment"]["missing_models"] == [] for hit in stored.values())
     flagged_traces = {hit["_source"]["trace_id"] for hit in stored.values()
                       if hit["_source"]["enrichment"]["anomaly"]["is_anomaly"]}
-    any_anomaly = next(hit for hit in stored.values() if hit["_source"]["enrichment"]["anomaly"]["is_anomaly"])
-    verdict = any_anomaly["_source"]["enrichment"]["anomaly"]
+    by_model = next(hit for hit in stored.values() if "sequence" in hit["_source"]["enrichment"]["anomaly"]["kind"])
+    verdict = by_model["_source"]["enrichment"]["anomaly"]
     assert verdict["sequence"]["model"] == f"sequence-lstm:{manifest.version}" and verdict["reasons"]
+    assert 1.0 <= verdict["score"] < 2.0 and verdict["reason_code"], "bounded score, reason codes"
     injected = _injected_traces(live)
     assert injected, "the live sample has anomalous requests"
     assert len(injected & flagged_traces) >= 0.8 * len(injected), "most injected anomalies are found"
