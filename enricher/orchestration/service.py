@@ -44,13 +44,16 @@ MAX_KNOWN_TEMPLATE_RECORDS = 200_000
 CHECKPOINT_SAVE_SECONDS = 5.0
 
 
-def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None) -> EnrichmentPipeline:
-    registry = ModelRegistry(settings.models.registry)
-    if settings.models.torch_threads and (settings.models.classifier or settings.models.sequence_kinds
-                                          or settings.models.autoencoder_kinds):
+def _use_torch_threads(settings: Settings) -> None:
+    """Apply models.torch_threads once a model is loaded (torch is imported only then: it costs ~500 MB)."""
+    if settings.models.torch_threads:
         import torch
 
         torch.set_num_threads(settings.models.torch_threads)  # process-wide: the service owns its process
+
+
+def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None) -> EnrichmentPipeline:
+    registry = ModelRegistry(settings.models.registry)
     miner_state = (saved_state or {}).get("miner")
     miner = PartitionedMiner.from_state(miner_state, settings.templates) if miner_state \
         else PartitionedMiner(settings.templates)
@@ -65,11 +68,14 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
             from enricher.classify import ClassifierStage, LogClassifier
 
             folder, manifest = resolved
+            _use_torch_threads(settings)
             classifier = LogClassifier.from_pretrained(folder, inference_dtype=settings.models.classifier_precision)
             classifier.predict(["service started"])  # warm up (first-call allocations) before the first pass
             pipeline.classifier = ClassifierStage(classifier, model_version=manifest.version)
             pipeline.classifier_version = manifest.version
     pipeline.scorers = load_anomaly_scorers(settings, registry, pipeline.missing_models)
+    if pipeline.scorers:
+        _use_torch_threads(settings)
     pipeline.load_scorer_states((saved_state or {}).get("scorers", {}))
     return pipeline
 

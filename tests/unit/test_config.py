@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from enricher.config import ConfigError, ModelsConfig, load_settings
@@ -61,9 +63,11 @@ def test_torch_threads_are_applied_by_the_pipeline_builder(tmp_path):
         load_settings(write(tmp_path, "models:\n  torch_threads: 0\n"))
     before = torch.get_num_threads()
     wanted = 2 if before != 2 else 3  # a value the process does not have already, or the test proves nothing
-    settings = load_settings(write(tmp_path, f"models:\n  registry: {tmp_path / 'empty'}\n  torch_threads: {wanted}\n"))
+    shipped = Path(__file__).resolve().parents[2] / "models"  # the shipped classifier: a model is loaded
+    settings = load_settings(write(tmp_path, f"models:\n  registry: {shipped}\n  sequence_kinds: []\n"
+                                             f"  autoencoder_kinds: []\n  torch_threads: {wanted}\n"))
     try:
-        build_pipeline(settings)  # no promoted models: each kind is skipped, the setting still applies
+        build_pipeline(settings)
         assert torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
@@ -139,3 +143,15 @@ def test_a_bad_host_with_credentials_is_reported_without_them(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_settings(write(tmp_path, "opensearch:\n  hosts: ['ftp://admin:hunter2@os:9200']\n"))
     assert "hunter2" not in str(error.value) and "***@os:9200" in str(error.value)
+
+
+def test_a_service_without_models_does_not_import_torch(tmp_path):
+    # torch costs ~500 MB of RSS: a templates-only service (no promoted model) must not load it.
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom enricher.config import Settings\nfrom enricher.orchestration.service import build_pipeline\n"
+            f"build_pipeline(Settings(models={{'registry': {str(tmp_path / 'empty')!r}}}))\n"
+            "sys.exit(3 if 'torch' in sys.modules else 0)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:] or "torch was imported"
