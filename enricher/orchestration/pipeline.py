@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -73,12 +74,13 @@ class AnomalyScorer:
     version: str
     stage: AnomalyStageLike
 
+    @cached_property
+    def _known(self) -> frozenset[str]:
+        return frozenset(self.stage.known_templates)  # fixed once the model is loaded
+
     def knows(self, template_id: str) -> bool:
         """Whether the model was trained on this template (ids as the model learned them)."""
-        known = self.__dict__.get("_known")
-        if known is None:
-            known = self.__dict__["_known"] = frozenset(self.stage.known_templates)
-        return template_id in known
+        return template_id in self._known
 
 
 @dataclass
