@@ -56,6 +56,7 @@ class Metrics:
         self.conflicts = Counter("enricher_version_conflicts_total", "Updates retried after a concurrent write", registry=r)
         self.retries = Counter("enricher_bulk_retries_total", "Bulk retries after 429/5xx", registry=r)
         self.novel_templates = Counter("enricher_novel_templates_total", "Templates seen for the first time", registry=r)
+        self.rekeyed = Counter("enricher_rekeyed_documents_total", "Documents given the current id of a template that generalised or merged", registry=r)
         self.anomalies = Counter("enricher_anomalies_total", "Documents flagged anomalous", registry=r)
         self.pending = Gauge("enricher_pending_documents", "Documents pending at the end of the last pass", registry=r)
         self.lag = Gauge("enricher_lag_seconds", "Age of the checkpoint while documents are pending (0 when caught up)", registry=r)

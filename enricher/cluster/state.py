@@ -227,7 +227,7 @@ class TemplateStore:
                 log.warning("OpenSearch pushed back on %d template records; retrying in %.1f s", len(retry), delay)
                 self._sleep(delay)
             pending = retry
-        first_docs.update(self._first_docs(existing))
+        first_docs.update(self.first_docs_of(existing, live=True))
         return first_docs
 
     def _create_actions(self, pending: dict[str, tuple[str, tuple[str, str]]], source: str, now: str):
@@ -236,17 +236,75 @@ class TemplateStore:
                    "first_seen": now, "last_seen": now[:10], "source": source, "confirmed": False,
                    "first_doc": {"index": index, "id": doc_id}}
 
-    def _first_docs(self, template_ids: list[str]) -> dict[str, tuple[str, str]]:
-        """The recorded first documents of existing records (a record without one has none: ("", ""))."""
+    def first_docs_of(self, template_ids: list[str], *, live: bool = False) -> dict[str, tuple[str, str]]:
+        """The recorded first documents of existing records (a record without one has none: ("", "")).
+
+        ``live``: the miner issues these ids as live templates, so a record still marking one as an alias (a
+        template evicted, then made anew) is no longer one.
+        """
         if not template_ids:
             return {}
         response = self.client.mget(index=self.index, body={"ids": template_ids},
-                                                             params={"_source_includes": "first_doc"})
-        found = {}
+                                    params={"_source_includes": "first_doc,canonical_id"})
+        found, revived = {}, []
         for doc in response["docs"]:
-            first = (doc.get("_source") or {}).get("first_doc") or {}
-            found[doc["_id"]] = (first.get("index", ""), first.get("id", ""))
+            source = doc.get("_source") or {}
+            if doc.get("found"):
+                first = source.get("first_doc") or {}
+                found[doc["_id"]] = (first.get("index", ""), first.get("id", ""))
+            if live and source.get("canonical_id"):
+                revived.append(doc["_id"])
+        if revived:
+            self._bulk_best_effort(({"_op_type": "update", "_index": self.index, "_id": tid,
+                                     "doc": {"canonical_id": None, "rekeyed": True}} for tid in revived),
+                                   "revive template records")
         return found
+
+    # -- aliases: one id per event type ---------------------------------------------------------------
+    def record_aliases(self, aliases: dict[str, str]) -> bool:
+        """Record ``{old id: current id}``: the old id resolves to the current one in this index, and the
+        documents written with it are queued for re-keying (:meth:`pending_aliases`). Records that named an
+        old id as their current one are pointed at its current id too, so a lookup is always one hop.
+        Returns False where the cluster refused (the caller keeps them and tries again)."""
+        now = datetime.now(timezone.utc).isoformat()
+        updates = dict(aliases)
+        chained = self.client.search(
+            index=self.index, params={"ignore_unavailable": "true"},
+            body={"size": 10_000, "query": {"terms": {"canonical_id": list(aliases)}}, "_source": ["canonical_id"]})
+        for hit in chained["hits"]["hits"]:
+            updates.setdefault(hit["_id"], aliases[hit["_source"]["canonical_id"]])
+        actions = ({"_op_type": "update", "_index": self.index, "_id": old,
+                    "doc": {"canonical_id": new, "rekeyed": False},
+                    "upsert": {"canonical_id": new, "rekeyed": False, "confirmed": True, "first_seen": now,
+                               "last_seen": now[:10]}}
+                   for old, new in updates.items())
+        return self._bulk_best_effort(actions, "record template aliases")
+
+    def pending_aliases(self, limit: int = 100) -> dict[str, tuple[str, int, int]]:
+        """Aliases whose documents still carry the old id: ``{old id: (current id, seq_no, primary_term)}``."""
+        self.client.indices.refresh(index=self.index, params={"ignore_unavailable": "true"})  # this pass's records
+        response = self.client.search(
+            index=self.index, params={"ignore_unavailable": "true"},
+            body={"size": limit, "seq_no_primary_term": True, "_source": ["canonical_id"],
+                  "query": {"bool": {"filter": [{"term": {"rekeyed": False}}, {"exists": {"field": "canonical_id"}}]}}})
+        return {hit["_id"]: (hit["_source"]["canonical_id"], hit["_seq_no"], hit["_primary_term"])
+                for hit in response["hits"]["hits"]}
+
+    def mark_rekeyed(self, old_id: str, seq_no: int, primary_term: int) -> None:
+        """The documents of ``old_id`` carry its current id; a record re-pointed meanwhile stays queued."""
+        try:
+            self.client.update(index=self.index, id=old_id, body={"doc": {"rekeyed": True}},
+                               params={"if_seq_no": seq_no, "if_primary_term": primary_term})
+        except (ConflictError, NotFoundError):
+            pass  # re-pointed at a newer id (queued again) or evicted: nothing to settle
+
+    def _bulk_best_effort(self, actions: Iterable[dict[str, Any]], what: str) -> bool:
+        failed = [item for ok, item in helpers.streaming_bulk(self.client, actions, max_retries=0,
+                                                              raise_on_error=False) if not ok]
+        if failed:
+            log.warning("could not %s (%d refused); a later pass tries again", what, len(failed),
+                        extra={"error": str(failed[0])[:300]})
+        return not failed
 
     def confirm(self, template_ids: Iterable[str]) -> None:
         """Their first documents are written: the records are settled (best effort; see reconcile)."""

@@ -47,7 +47,8 @@ class NoveltyCandidate:
     new_to_miner: bool
 
 
-NoveltyJudge = Callable[[dict[str, NoveltyCandidate]], set[str]]
+# (the batch's templates, {id aliased while mining the batch: its current id}) -> the ids novel in the batch
+NoveltyJudge = Callable[[dict[str, NoveltyCandidate], dict[str, str]], set[str]]
 
 
 class ClassifierLike(Protocol):
@@ -113,10 +114,13 @@ class EnrichmentPipeline:
     def enrich(self, inputs: list[LogInput], judge_novelty: NoveltyJudge | None = None) -> list[Enrichment]:
         """The enrichment of each input, in order.
 
+        Every document of the batch carries the template's id as it is at the end of the batch: a template
+        that generalised (or merged) while the batch was mined gives its earlier documents its current id.
+
         ``judge_novelty`` receives the batch's templates (with their first position and whether the miner
-        just made them) and returns the ids that are novel to the whole deployment, marked on that first
-        position only (the service asks its template store); without it, a template new to this miner
-        is novel.
+        just made them) and the ids aliased while mining the batch, and returns the ids that are novel to
+        the whole deployment, marked on that first position only (the service asks its template store);
+        without it, a template new to this miner is novel.
         """
         enriched_at = datetime.now(timezone.utc).isoformat()
         versions, missing = self.model_versions, list(self.missing_models)  # once per batch, not per document
@@ -135,7 +139,10 @@ class EnrichmentPipeline:
         if not matches:
             return results
         positions = list(matches)
-        novel_at = self._novel_positions(matches, judge_novelty)
+        aliases = self.miner.take_aliases()
+        if aliases:
+            self._to_current_ids(matches, inputs)
+        novel_at = self._novel_positions(matches, aliases, judge_novelty)
         for position in positions:
             match = matches[position]
             results[position].template = TemplateFields(match.template_id, match.template, match.params,
@@ -166,8 +173,18 @@ class EnrichmentPipeline:
             return f"message is {size} bytes, over the limit of {self.max_message_bytes}"
         return None
 
+    def _to_current_ids(self, matches: dict[int, TemplateMatch], inputs: list[LogInput]) -> None:
+        """Matches whose template was aliased later in the batch take its current id, text and values."""
+        for position, match in matches.items():
+            current = self.miner.canonical_id(match.template_id)
+            text = self.miner.template_of(current) if current != match.template_id else None
+            if text is not None:
+                params = self.miner.extract_params(text, inputs[position].message)
+                matches[position] = TemplateMatch(current, text, params, match.is_new)
+
     @staticmethod
-    def _novel_positions(matches: dict[int, TemplateMatch], judge_novelty: NoveltyJudge | None) -> set[int]:
+    def _novel_positions(matches: dict[int, TemplateMatch], aliases: dict[str, str],
+                         judge_novelty: NoveltyJudge | None) -> set[int]:
         candidates: dict[str, NoveltyCandidate] = {}
         for position, match in matches.items():  # in batch order: the first position of each template
             seen = candidates.get(match.template_id)
@@ -178,7 +195,7 @@ class EnrichmentPipeline:
         if judge_novelty is None:
             novel = {tid for tid, c in candidates.items() if c.new_to_miner}
         else:
-            novel = judge_novelty(candidates)
+            novel = judge_novelty(candidates, aliases)
         return {candidates[tid].position for tid in novel if tid in candidates}
 
     def _classify(self, positions: list[int], matches: dict[int, TemplateMatch], inputs: list[LogInput],

@@ -31,6 +31,7 @@ from enricher.records import Enrichment
 from enricher.registry import ModelRegistry
 from enricher.orchestration.report import PassReport, totals_since
 from enricher.cluster.client import retry_policy
+from enricher.cluster.rekey import rekey_documents
 from enricher.cluster.sink import BulkSink
 from enricher.cluster.source import DocumentSource, SourceDocument, get_field
 from enricher.cluster.state import Checkpoint, PassProgress, StateStore, TemplateStore, source_state_id
@@ -117,6 +118,7 @@ class EnrichmentService:
         # Template id -> the document its record names as novel, for ids this worker has registered or
         # looked up: each id is sent to the templates index once per worker, not once per batch.
         self.first_docs: BoundedDict[str, tuple[str, str]] = BoundedDict(MAX_KNOWN_TEMPLATE_RECORDS)
+        self._aliases_to_record: dict[str, str] = {}  # aliases the templates index refused so far
         self.checkpoint = Checkpoint()
         self._evicted_on: date | None = None
         self._first_pass = True
@@ -196,6 +198,7 @@ class EnrichmentService:
             report.seconds = time.monotonic() - started
             self.checkpoint.last_pass = report.as_dict(examples=False)
             self._save_at_end(run)
+        self._rekey_aliased()
         self._reconcile_templates()  # records of this pass whose documents ended with another template
         self._evict_templates(now)
         if self.findings.due(now):  # trends and incidents; a failure is logged, never fails the pass
@@ -278,17 +281,57 @@ class EnrichmentService:
         inputs = [self.source.log_input(doc) for doc in docs]
         refs = [doc.ref for doc in docs]
         with self._pipeline_lock:
-            return self.pipeline.enrich(inputs, judge_novelty=lambda c: self._judge_novelty(c, refs))
+            return self.pipeline.enrich(inputs, judge_novelty=lambda c, a: self._judge_novelty(c, a, refs))
 
-    def _judge_novelty(self, candidates: dict[str, NoveltyCandidate], refs: list[tuple[str, str]]) -> set[str]:
+    def _judge_novelty(self, candidates: dict[str, NoveltyCandidate], aliases: dict[str, str],
+                       refs: list[tuple[str, str]]) -> set[str]:
         """The templates of a batch that are novel on the document where the batch first has them: those
-        whose record names that document (a new record, or one left by a write that was lost)."""
+        whose record names that document (a new record, or one left by a write that was lost). The ids the
+        batch's templates replaced are recorded as their aliases (see _rekey_aliased).
+        """
+        if aliases or self._aliases_to_record:
+            self._record_aliases(aliases)
         unknown = {tid: (c.text, refs[c.position]) for tid, c in candidates.items() if tid not in self.first_docs}
         if unknown:
             recorded = self.templates.register(unknown, source=",".join(self.settings.source.index_patterns))
             for template_id, first_doc in recorded.items():
                 self.first_docs.put(template_id, first_doc)
         return {tid for tid, c in candidates.items() if self.first_docs.get(tid) == refs[c.position]}
+
+    def _record_aliases(self, aliases: dict[str, str]) -> None:
+        canonical = self.pipeline.miner.canonical_id
+        pending = {old: canonical(new) for old, new in {**self._aliases_to_record, **aliases}.items()}
+        try:
+            recorded = self.templates.record_aliases(pending)
+        except Exception:  # noqa: BLE001 -- kept and sent again with the next batch
+            log.warning("could not record template aliases; the next batch tries again", exc_info=True)
+            recorded = False
+        self._aliases_to_record = {} if recorded else dict(list(pending.items())[-MAX_KNOWN_TEMPLATE_RECORDS:])
+
+    def _rekey_aliased(self) -> None:
+        """Documents written with an id that is now an alias take the current id (see cluster/rekey.py)."""
+        try:
+            pending = self.templates.pending_aliases()
+            if not pending:
+                return
+            # Documents of this pass are written; make them searchable, or the re-key would miss them.
+            self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
+                                                                         "allow_no_indices": "true"})
+            miner = self.pipeline.miner
+            for old, (new, seq_no, primary_term) in pending.items():
+                new = miner.canonical_id(new)
+                # The current id's own first document stays its one novel document: a re-keyed one that was
+                # novel under the old id is not (it needs the record; without one, a later pass re-keys).
+                first = self.first_docs.get(new) or self.templates.first_docs_of([new]).get(new)
+                if not first or not first[1]:
+                    continue
+                result = rekey_documents(self.client, self.source.index, self.settings.sink.namespace, old, new,
+                                         text=miner.template_of(new), first_doc=first)
+                self.metrics.rekeyed.inc(result.updated)
+                if result.complete:
+                    self.templates.mark_rekeyed(old, seq_no, primary_term)
+        except Exception:  # noqa: BLE001 -- housekeeping: the records stay queued for the next pass
+            log.warning("could not re-key documents of aliased templates", exc_info=True)
 
     def _reconcile_templates(self) -> None:
         """Settle template records left unconfirmed by crashes (see TemplateStore)."""
@@ -302,7 +345,9 @@ class EnrichmentService:
         current = {}
         for doc in self.source.reread(refs):
             done = get_field(doc.source, f"{namespace}.pipeline_version") == self.settings.pipeline_version
-            current[doc.ref] = get_field(doc.source, f"{namespace}.template.id") if done else None
+            template_id = get_field(doc.source, f"{namespace}.template.id") if done else None
+            # (an id aliased since is the same event type: its re-key may still be queued)
+            current[doc.ref] = self.pipeline.miner.canonical_id(template_id) if template_id else template_id
         return current
 
     def _evict_templates(self, now: datetime) -> None:

@@ -508,6 +508,7 @@ class TemplateMiner:
         self._seen: dict[bytes, list[Any] | tuple[Callable[[list[str]], Any], dict[Any, list[Any]]]] = {}
         self._seen_size = 0
         self._aliases: dict[str, str] = {}
+        self._new_aliases: dict[str, str] = {}  # aliases made since the last take_aliases (bounded as _aliases)
         self._wordlike: dict[str, str | None] = {}
         self._refined: dict[str, str] = {}
         # Text skeleton -> (template id, reader of that template's values at fixed offsets); see _params.
@@ -586,6 +587,16 @@ class TemplateMiner:
         if hops > 1:
             self._aliases[template_id] = current  # path compression
         return current
+
+    def take_aliases(self) -> dict[str, str]:
+        """The ids aliased since the last call, each with its current id (and forget them).
+
+        The service publishes them (alias records in the templates index) and re-keys the documents written
+        with an old id, so that every document of one event type ends up with one id.
+        """
+        taken = {old: self.canonical_id(old) for old in self._new_aliases}
+        self._new_aliases = {}
+        return {old: new for old, new in taken.items() if old != new}
 
     def templates(self) -> list[tuple[str, str, int]]:
         """(template_id, template, count) of every live template, most frequent first."""
@@ -1129,8 +1140,11 @@ class TemplateMiner:
         if old_id == new_id or self.config.max_aliases == 0:
             return
         self._aliases[old_id] = new_id
+        self._new_aliases[old_id] = new_id
         while len(self._aliases) > self.config.max_aliases:
             del self._aliases[next(iter(self._aliases))]
+        if len(self._new_aliases) > self.config.max_aliases:  # nobody takes them (offline mining): keep the newest
+            del self._new_aliases[next(iter(self._new_aliases))]
 
     def _remember_exact(self, masked: tuple[str, ...], cluster: _Cluster) -> None:
         if self.config.exact_cache_size == 0:

@@ -67,6 +67,10 @@ class PartitionedMiner:
         miner = self._miner_of(template_id)
         return miner.canonical_id(template_id) if miner is not None else template_id
 
+    def take_aliases(self) -> dict[str, str]:
+        """The ids any partition aliased since the last call, each with its current id (see TemplateMiner)."""
+        return {old: new for miner in self._miners.values() for old, new in miner.take_aliases().items()}
+
     def template_of(self, template_id: str) -> str | None:
         """The current template text of an id issued earlier, or None if unknown or evicted."""
         miner = self._miner_of(template_id)

@@ -288,11 +288,14 @@ def check_enriched_once(stored: dict[str, dict], originals: dict[str, dict], *, 
 
 def novelty_problems(stored: dict[str, dict], client: OpenSearch, templates_index: str, *,
                      include_unknown: bool = False) -> list[str]:
-    """Templates in the templates index without exactly one novel document (and, with ``include_unknown``,
-    templates that documents carry but the templates index does not know)."""
+    """Templates in the templates index without exactly one novel document, aliases (ids a template had before
+    it generalised) that documents still carry, and (with ``include_unknown``) templates that documents carry
+    but the templates index does not know."""
     client.indices.refresh(index=templates_index, params={"ignore_unavailable": "true"})
-    known = {hit["_id"] for hit in helpers.scan(client, index=templates_index, query={"query": {"match_all": {}}},
-                                                _source=False)}
+    records = {hit["_id"]: hit["_source"] for hit in helpers.scan(
+        client, index=templates_index, query={"query": {"match_all": {}}}, _source=["canonical_id"])}
+    aliases = {tid for tid, record in records.items() if record.get("canonical_id")}
+    known = set(records) - aliases
     novel: dict[str, int] = {}
     used: set[str] = set()
     for hit in stored.values():
@@ -304,7 +307,8 @@ def novelty_problems(stored: dict[str, dict], client: OpenSearch, templates_inde
     problems = [f"template {tid}: {novel.get(tid, 0)} novel documents" for tid in sorted(known)
                 if novel.get(tid, 0) != 1]
     problems += [f"template {tid}: novel on documents but not in the templates index"
-                 for tid in sorted(set(novel) - known)]
+                 for tid in sorted(set(novel) - known - aliases)]
+    problems += [f"template {tid}: an alias, still carried by documents" for tid in sorted(used & aliases)]
     if include_unknown:
         problems += [f"template {tid}: used by documents but not in the templates index"
                      for tid in sorted(used - known)]

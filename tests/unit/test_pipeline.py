@@ -127,7 +127,7 @@ def test_anomaly_verdicts_are_combined_and_state_round_trips():
 def test_novel_is_set_once_and_asks_the_store():
     asked = []
 
-    def store(candidates):
+    def store(candidates, aliases):
         asked.append(dict(candidates))
         return set()  # another worker recorded it first
 
@@ -141,7 +141,7 @@ def test_novel_is_set_once_and_asks_the_store():
 def test_the_judge_sees_each_template_once_with_its_first_position_and_marks_only_that_one():
     seen = []
 
-    def judge(candidates):
+    def judge(candidates, aliases):
         seen.append({tid: (c.position, c.new_to_miner) for tid, c in candidates.items()})
         return set(candidates)  # all novel: only the first position of each may carry the mark
 
@@ -193,3 +193,26 @@ def test_sources_get_their_own_templates_up_to_the_partition_cap():
     assert p.miner.partitions() == ["a", "b"] or sorted(p.miner.partitions()) == ["", "a", "b"]
     shared = pipeline().enrich([LogInput(line, "s") for line in lines])
     assert ids["c"] == {shared[-1]["template"]["id"]}, "a source past the cap shares the unpartitioned miner"
+
+
+SESSIONS = [f"session opened for user {user} by (uid=0)" for user in ("root", "root", "alice", "bob", "carol", "dave")]
+
+
+def test_a_template_that_generalises_within_a_batch_gives_every_document_its_final_id():
+    told = []
+
+    def judge(candidates, aliases):
+        told.append((set(candidates), dict(aliases)))
+        return set(candidates)
+
+    results = pipeline().enrich([LogInput(message, "s") for message in SESSIONS], judge_novelty=judge)
+    templates = [r["template"] for r in results]
+    assert {t["text"] for t in templates} == {"session opened for user <*> by (uid=<*>)"}
+    assert len({t["id"] for t in templates}) == 1
+    assert [t["params"][0] for t in templates] == ["root", "root", "alice", "bob", "carol", "dave"], \
+        "values re-read against the final template"
+    assert [t["novel"] for t in templates] == [True] + [False] * 5
+    ((candidates, aliases),) = told
+    (final,) = candidates
+    assert aliases and set(aliases.values()) == {final} and final not in aliases, \
+        "the judge hears which ids the batch's template replaced (to record them as its aliases)"

@@ -305,3 +305,14 @@ def test_ids_are_the_same_in_processes_with_other_hash_seeds() -> None:
         outputs.add(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                                    check=True).stdout)
     assert len(outputs) == 1
+
+
+def test_take_aliases_gives_each_aliased_id_with_its_current_id_once() -> None:
+    miner = TemplateMiner()
+    root = miner.add("session opened for user root by (uid=0)").template_id
+    assert miner.take_aliases() == {}
+    for user in ("alice", "bob", "carol", "dave"):
+        current = miner.add(f"session opened for user {user} by (uid=0)").template_id
+    taken = miner.take_aliases()
+    assert taken[root] == current and set(taken.values()) == {current}
+    assert miner.take_aliases() == {}, "each alias is handed out once"
