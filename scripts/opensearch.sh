@@ -271,7 +271,8 @@ start() {
     if [ $waited -ge 180 ]; then
       log "not healthy after ${waited}s; last log lines:"; tail -n 40 "$OS_LOGS"/*.log >&2 || true; return 1
     fi
-    if [ $waited -gt 5 ] && ! pid_running; then
+    # (the pid file stays empty until the node has bootstrapped: slow on a busy machine, and on 3.x)
+    if [ $waited -gt 5 ] && [ -s "$OS_PIDFILE" ] && ! pid_running; then
       log "the process exited; last log lines:"; tail -n 40 "$OS_LOGS"/*.log >&2 || true; return 1
     fi
     sleep 2; waited=$((waited + 2))
