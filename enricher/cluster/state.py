@@ -373,8 +373,12 @@ class TemplateStore:
             log.info("evicted %d templates not seen since %s", deleted, cutoff)
         return deleted
 
-    def count(self) -> int:
+    def count(self, *, aliases: bool = False, pending: bool = False) -> int:
+        """Templates recorded (default), or alias records (``aliases``), or those still to re-key (``pending``)."""
+        exists = {"exists": {"field": "canonical_id"}}
+        query = {"bool": {"filter": [exists, {"term": {"rekeyed": False}}]}} if pending else \
+            {"bool": {"filter": [exists]}} if aliases else {"bool": {"must_not": [exists]}}
         try:
-            return int(self.client.count(index=self.index)["count"])
+            return int(self.client.count(index=self.index, body={"query": query})["count"])
         except NotFoundError:
             return 0

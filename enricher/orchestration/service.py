@@ -430,6 +430,8 @@ class EnrichmentService:
             "excluded_indices": dict(self.source.excluded),
             "lag_seconds": self._lag(ahead + behind),
             "known_templates": self.templates.count(),
+            "template_aliases": self.templates.count(aliases=True),
+            "aliases_to_rekey": self.templates.count(pending=True),
         }
 
 

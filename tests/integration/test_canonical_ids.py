@@ -56,6 +56,9 @@ def test_documents_of_a_template_that_generalised_later_take_its_id_and_stay_nov
     assert record["first_doc"]["id"] == "d003" and record["confirmed"] is True
     assert opensearch.count(index=names["templates"], body={"query": {"term": {"canonical_id": general}}})["count"] >= 1
     assert service.metrics.rekeyed._value.get() == 2  # d000, d001
+    status = service.status()
+    assert status["template_aliases"] >= 1 and status["aliases_to_rekey"] == 0
+    assert status["known_templates"] == 2, "the session template and the disk one; aliases are not templates"
 
 
 def test_a_second_generalisation_repoints_earlier_aliases(opensearch, names, make_settings):
