@@ -45,7 +45,6 @@ from enricher.anomaly.base import (
     UNSEEN_SCORE,
     AnomalyEstimator,
     EstimatorConfig,
-    LegacyParts,
     RunningSession,
     Scores,
     Sessions,
@@ -54,7 +53,6 @@ from enricher.anomaly.base import (
 from enricher.anomaly.training import TimeBudget, quantile_threshold, train_weighted, unique_rows
 from enricher.anomaly.vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, Vocab
 from enricher.records import AnomalyEvent
-from enricher.registry import Manifest
 
 BOS_MARK = SPECIAL_TOKENS[BOS]  # a running session's history starts with this mark
 MEMBER_FILE = "fold-{}"  # ensemble members: the calibration-fold networks
@@ -128,7 +126,6 @@ class SequenceDetector(AnomalyEstimator):
 
     def __init__(self, **hyper: Any) -> None:
         super().__init__(**hyper)
-        self.network_: torch.nn.Module | None = None
         self.members_: list[torch.nn.Module] = []  # calibration-fold networks scored with the full one
         self.end_threshold_: float = float("nan")
 
@@ -336,10 +333,9 @@ class SequenceDetector(AnomalyEstimator):
         self.members_ = [self._load_network(folder, MEMBER_FILE.format(i)) for i in range(members)]
 
     @classmethod
-    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
-        fitted = {"vocab": config.pop("vocab"), "members": config.pop("members", 0), "thresholds": manifest.thresholds}
-        fields = cls.config_class.model_fields
-        return {k: v for k, v in config.items() if k in fields}, fitted, {}
+    def _legacy(cls, config: dict[str, Any], fitted: dict[str, Any]) -> dict[str, np.ndarray]:
+        fitted["members"] = config.pop("members", 0)
+        return {}
 
 
 class LstmSequenceDetector(SequenceDetector):
