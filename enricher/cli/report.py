@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from enricher.cli.service import ConfigOption, _client, _settings
+from enricher.cli.common import ConfigOption, client_or_exit, settings_or_exit
 
 _RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -47,8 +47,8 @@ def report(
     start, end = parse_time(from_), parse_time(to)
     if end <= start:
         raise typer.BadParameter(f"--to ({end.isoformat()}) must be after --from ({start.isoformat()})")
-    settings = _settings(config)
-    client = _client(settings)
+    settings = settings_or_exit(config)
+    client = client_or_exit(settings)
     result = analyse(client, settings, start, end)
     if write:
         ensure_findings_index(client, settings)
