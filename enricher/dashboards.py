@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -20,34 +19,28 @@ ID_NAMESPACE = uuid.UUID("6f1c1f7e-6a43-4a4e-9d55-4c6b1a0e10ad")  # fixed: ids m
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
 
-class ExportOptions(BaseModel):
-    """What the saved objects are built for."""
+class EnrichedIndices(BaseModel):
+    """The indices the enricher writes: what saved objects and monitors are built for."""
 
     index_pattern: str = Field("logs-*", min_length=1)
     namespace: str = Field("enrichment", min_length=1, pattern=r"^[A-Za-z0-9_@\-.]+$")
     findings_index: str = Field("enricher-findings", min_length=1)
-    host_field: str = "host.name"
     time_field: str = "@timestamp"
 
 
-@dataclass(frozen=True)
-class Query:
-    """One question asked two ways: DQL (what the search bar takes by default) and Lucene (query_string)."""
-
-    dql: str
-    lucene: str
+class ExportOptions(EnrichedIndices):
+    host_field: str = "host.name"
 
 
-def queries(namespace: str) -> dict[str, Query]:
-    """The saved searches' queries, by saved-search key."""
+def queries(namespace: str) -> dict[str, str]:
+    """The saved searches' DQL queries (what the search bar takes by default), by saved-search key."""
     ns = namespace
     return {
-        "anomalies": Query(f"{ns}.anomaly.is_anomaly:true", f"{ns}.anomaly.is_anomaly:true"),
-        "novel-templates": Query(f"{ns}.template.novel:true", f"{ns}.template.novel:true"),
-        "errors": Query(f"{ns}.classification.label:(ERROR or CRITICAL)",
-                        f"{ns}.classification.label:(ERROR OR CRITICAL)"),
-        "not-enriched": Query(f"{ns}.status:error", f"{ns}.status:error"),
-        "incidents": Query("kind:incident", "kind:incident"),
+        "anomalies": f"{ns}.anomaly.is_anomaly:true",
+        "novel-templates": f"{ns}.template.novel:true",
+        "errors": f"{ns}.classification.label:(ERROR or CRITICAL)",
+        "not-enriched": f"{ns}.status:error",
+        "incidents": "kind:incident",
     }
 
 
@@ -105,12 +98,12 @@ def _searches(options: ExportOptions) -> list[dict[str, Any]]:
         attributes = {"title": f"log-enricher: {title} ({options.index_pattern})", "description": "",
                       "hits": 0, "columns": ["message", *(f"{options.namespace}.{c}" for c in columns)],
                       "sort": [[options.time_field, "desc"]], "version": 1,
-                      "kibanaSavedObjectMeta": _search_source(asked[key].dql)}
+                      "kibanaSavedObjectMeta": _search_source(asked[key])}
         made.append(_base(options, "search", f"search-{key}", attributes, _index_ref(options)))
     incidents = {"title": f"log-enricher: incidents ({options.findings_index})", "description": "", "hits": 0,
                  "columns": ["summary", "top_cause.label", "score", "key_terms"],
                  "sort": [["detected_at", "desc"]], "version": 1,
-                 "kibanaSavedObjectMeta": _search_source(asked["incidents"].dql)}
+                 "kibanaSavedObjectMeta": _search_source(asked["incidents"])}
     made.append(_base(options, "search", "search-incidents", incidents, _index_ref(options, "findings-index-pattern")))
     return made
 
@@ -155,15 +148,15 @@ def visualisation_specs(options: ExportOptions) -> dict[str, tuple[str, str, dic
     table = {"perPage": 10, "showPartialRows": False, "showMetricsAtAllLevels": False, "showTotal": False,
              "totalFunc": "sum", "percentageCol": ""}
     return {
-        "anomalies-over-time": ("Anomalies over time", asked["anomalies"].dql, {
+        "anomalies-over-time": ("Anomalies over time", asked["anomalies"], {
             "type": "histogram", "params": _histogram_params(),
             "aggs": [COUNT, _date_histogram(options.time_field, "auto"),
                      _terms("4", f"{ns}.anomaly.kind", 5, schema="group")]}),
-        "top-anomalous-templates": ("Top anomalous templates", asked["anomalies"].dql, {
+        "top-anomalous-templates": ("Top anomalous templates", asked["anomalies"], {
             "type": "table", "params": table,
             "aggs": [COUNT, max_score, _terms("2", f"{ns}.template.id", 20),
                      _terms("4", f"{ns}.template.text", 1)]}),
-        "top-anomalous-sessions": ("Top anomalous sessions and hosts", asked["anomalies"].dql, {
+        "top-anomalous-sessions": ("Top anomalous sessions and hosts", asked["anomalies"], {
             "type": "table", "params": table,
             "aggs": [COUNT, max_score, _terms("2", f"{ns}.session", 20), _terms("4", options.host_field, 5)]}),
         "label-mix": ("Classification label mix", "", {
@@ -172,7 +165,7 @@ def visualisation_specs(options: ExportOptions) -> dict[str, tuple[str, str, dic
                                       "labels": {"show": True, "values": True, "last_level": True,
                                                  "truncate": 100}},
             "aggs": [COUNT, {**_terms("2", f"{ns}.classification.label", 10), "schema": "segment"}]}),
-        "novel-templates-per-hour": ("Novel templates per hour", asked["novel-templates"].dql, {
+        "novel-templates-per-hour": ("Novel templates per hour", asked["novel-templates"], {
             "type": "histogram", "params": _histogram_params(),
             "aggs": [COUNT, _date_histogram(options.time_field, "h")]}),
     }
