@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from opensearchpy import OpenSearch
 
+from enricher.cluster.source import get_field
 from enricher.findings.config import FindingsConfig
 from enricher.findings.series import Grid
 
@@ -226,7 +227,7 @@ def evidence(client: OpenSearch, index: str, fields: Fields, config: FindingsCon
     result = _search(client, index, body, counts)
     hits = result["hits"]["hits"]
     docs = [{"index": hit["_index"], "id": hit["_id"], "source": hit["_source"]} for hit in hits]
-    messages = [msg for hit in hits if isinstance(msg := _get(hit["_source"], fields.message), str)]
+    messages = [msg for hit in hits if isinstance(msg := get_field(hit["_source"], fields.message), str)]
     aggregations = result.get("aggregations", {})
 
     def table(name: str) -> dict[str, int]:
@@ -234,14 +235,3 @@ def evidence(client: OpenSearch, index: str, fields: Fields, config: FindingsCon
 
     return Evidence(docs=docs, messages=messages, total=result["hits"]["total"]["value"], sources=table("sources"),
                     sessions=table("sessions"))
-
-
-def _get(source: dict[str, Any], path: str) -> Any:
-    if path in source:
-        return source[path]
-    value: Any = source
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value

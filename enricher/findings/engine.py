@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -52,10 +53,7 @@ class FindingsRunReport:
     counts: Counts | None = field(default=None, repr=False)
 
     def by_type(self) -> dict[str, int]:
-        types: dict[str, int] = {}
-        for finding in self.findings:
-            types[finding["type"]] = types.get(finding["type"], 0) + 1
-        return types
+        return dict(Counter(finding["type"] for finding in self.findings))
 
     def summary(self) -> dict[str, Any]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "documents": self.documents,
