@@ -42,8 +42,6 @@ class ConfigError(ValueError):
     """The configuration file or environment is invalid; the message says where and why."""
 
 
-
-
 def redact_url(url: str) -> str:
     """``https://user:pass@host:9200`` -> ``https://***@host:9200``; URLs without credentials are unchanged."""
     parts = urlsplit(url)
@@ -322,7 +320,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init values; the environment overrides it.
         return env_settings, init_settings
-
 
     def warnings(self) -> list[str]:
         """Valid settings that may still fail or surprise at run time."""

@@ -39,7 +39,6 @@ class ClassifierStage:
             raise ValueError("cache_size must be >= 0")
         self.classifier = classifier
         self.model_version = model_version
-        self.cache_size = cache_size
         self.batch_size = batch_size
         self.stats = CacheStats()
         self._cache: LRUDict[str, Classification] = LRUDict(cache_size)

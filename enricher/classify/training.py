@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     import torch
 
 
-
 class TrainingConfig(BaseModel):
     """How to fine-tune; recorded in the manifest."""
 
@@ -90,9 +89,6 @@ class Examples:
         return Examples(
             [self.texts[i] for i in indices], [self.labels[i] for i in indices], [self.counts[i] for i in indices]
         )
-
-    def lines(self) -> int:
-        return sum(self.counts)
 
 
 def build_examples(texts: Sequence[str], labels: Sequence[str], normalizer: str = NORMALIZER_NAME) -> Examples:

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from enricher.cli.common import fail
+from enricher.cli.common import fail, set_torch_threads
 
 app = typer.Typer(
     help="Train and run the transformer log classifier (severity by default; any label set works).",
@@ -17,13 +17,6 @@ app = typer.Typer(
 )
 
 TextFieldOption = typer.Option(..., "--text-field", help="Field holding the log text (dotted path for nested fields).")
-
-
-def _set_threads(threads: Optional[int]) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 PrecisionOption = typer.Option(
@@ -37,7 +30,7 @@ def _load(model_dir: Optional[Path], registry: Optional[Path], precision: str, t
     from enricher.classify import LogClassifier, resolve_inference_dtype
     from enricher.registry import ModelIntegrityError, ModelRegistry
 
-    _set_threads(threads)
+    set_torch_threads(threads)
     if (model_dir is None) == (registry is None):
         raise fail("give exactly one of --model-dir DIR or --registry DIR (its promoted classifier)")
     try:
@@ -138,7 +131,7 @@ def train(
         raise fail("give exactly one of --model-dir DIR or --registry DIR")
     if model_dir is not None and model_dir.exists() and any(model_dir.iterdir()):
         raise fail(f"{model_dir} exists and is not empty; choose a new folder")
-    _set_threads(threads)
+    set_torch_threads(threads)
     source_summary: dict = {}
     try:
         if input_file is not None:

@@ -23,6 +23,14 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def set_torch_threads(threads: Optional[int]) -> None:
+    """Torch's CPU threads (None or 0: torch's default)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def settings_or_exit(config: Optional[Path]) -> Settings:
     """The validated settings; exit 2 with one line per problem."""
     from enricher.config import ConfigError, load_settings

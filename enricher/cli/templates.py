@@ -38,13 +38,9 @@ def mine(
 
     from enricher.templates import MinerConfig, PartitionedMiner, TemplateMiner
 
-    miner: TemplateMiner | PartitionedMiner
-    if partition is not None:
-        miner = PartitionedMiner.load(state) if state is not None and state.exists() else PartitionedMiner(MinerConfig())
-        feed = partial(miner.add, partition=partition)
-    else:
-        miner = TemplateMiner.load(state) if state is not None and state.exists() else TemplateMiner(MinerConfig())
-        feed = miner.add
+    kind: type[TemplateMiner] | type[PartitionedMiner] = TemplateMiner if partition is None else PartitionedMiner
+    miner = kind.load(state) if state is not None and state.exists() else kind(MinerConfig())
+    feed = miner.add if partition is None else partial(miner.add, partition=partition)
     with input.open(encoding="utf-8", errors="replace", newline="") as fh:
         lines = [line.rstrip("\r\n") for line in fh]
     matches = [feed(line) for line in tqdm(lines, desc="mining", unit="line", disable=not progress, file=sys.stderr)]
@@ -58,12 +54,8 @@ def mine(
                     match.template_id = template_id
                     match.template = template
                     match.params = miner.extract_params(template, line)
-            record = {
-                "template_id": match.template_id,
-                "template": match.template,
-                "params": match.params,
-                "is_new": match.is_new,
-            }
+            record = {"template_id": match.template_id, "template": match.template, "params": match.params,
+                      "is_new": match.is_new}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     finally:
         if output is not None:

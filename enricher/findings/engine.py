@@ -192,9 +192,8 @@ def _finding_doc(finding: Finding, doc_id: str, incident_id: str | None, counts:
     else:
         query = ""
     if finding.subject == "errors":
-        labels = " or ".join(settings.findings.error_labels)
-        query = f"{query} and {namespace}.classification.label:({labels})" if query else \
-            f"{namespace}.classification.label:({labels})"
+        errors = f"{namespace}.classification.label:({' or '.join(settings.findings.error_labels)})"
+        query = f"{query} and {errors}" if query else errors
     source_field, _, source_value = (finding.source or "").partition("=")
     return {
         "_id": doc_id, "kind": "finding", "type": finding.type, "subject": finding.subject,
