@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from contextlib import suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
@@ -64,7 +65,8 @@ def run(config: Optional[Path] = ConfigOption) -> None:
     # Two INFO lines per pass ("Running job", "executed successfully") say nothing the pass log does not,
     # and a pass longer than the interval makes it warn at every skipped run: passes never overlap by design.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler.scheduler").addFilter(_ExpectedSkips())
+    logging.getLogger("apscheduler.scheduler").addFilter(
+        lambda record: "maximum number of running instances reached" not in record.getMessage())
     stop = _stop_on_signals()
     client = client_or_exit(settings, wait_until=stop)  # a service waits for its cluster rather than exiting
     service = _service(settings, client)
@@ -175,10 +177,8 @@ def samples_load(
         from enricher.cluster.state import source_state_id
 
         state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
-        try:
+        with suppress(NotFoundError):  # no checkpoint yet (a fresh cluster): nothing to forget
             client.delete(index=settings.state_index, id=state_id)
-        except NotFoundError:
-            pass  # no checkpoint yet (a fresh cluster): nothing to forget
         client.indices.delete(index=settings.templates_index, params={"ignore_unavailable": "true"})
         typer.echo("reset the enricher's checkpoint and known templates for this configuration")
 
@@ -246,20 +246,9 @@ def format_summary(report, service) -> str:
     return "\n".join(lines)
 
 
-class _ExpectedSkips(logging.Filter):
-    """Drops APScheduler's warning that a run was skipped because the previous pass is still running."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "maximum number of running instances reached" not in record.getMessage()
-
-
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
-
-    def handler(signum, frame):  # noqa: ARG001
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     return stop
 

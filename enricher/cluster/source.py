@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -229,10 +230,8 @@ class DocumentSource:
         return response["pit_id"]
 
     def _close_pit(self, pit_id: str) -> None:
-        try:
+        with suppress(NotFoundError):  # already expired
             self.client.delete_pit(body={"pit_id": [pit_id]})
-        except NotFoundError:
-            pass  # already expired
 
     @staticmethod
     def _to_document(hit: dict[str, Any]) -> SourceDocument:
