@@ -14,7 +14,6 @@ from typing import Any, Optional
 
 import typer
 
-from enricher import durations
 from enricher.anomaly.kinds import DEFAULT_TIME_BUDGET_SECONDS, anomaly_kinds
 
 app = typer.Typer(help="Anomaly models (sequence LSTM/Transformer, LSTM autoencoder, VAE) over sessions of template ids.")
@@ -25,6 +24,8 @@ KIND_HELP = "Model kind: " + ", ".join(anomaly_kinds()) + "."
 def parse_duration(text: str) -> float | None:
     """Seconds in ``90``, ``90s``, ``5m``, ``1.5h`` (as every duration setting is written); ``none``/``off``/``0``
     mean no budget (None)."""
+    from enricher import durations  # pydantic: not at import, so that `enricher --help` stays fast
+
     if text.strip().lower() in ("none", "off", "0"):
         return None
     try:

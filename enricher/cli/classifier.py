@@ -93,8 +93,7 @@ def train(
         "training is fast); -1: all but the top layer, 0: fine-tune the whole encoder."
     ),
     seed_corpus: bool = typer.Option(
-        True,
-        "--seed-corpus/--no-seed-corpus",
+        True, "--seed-corpus/--no-seed-corpus",
         help="Mix in the built-in general seed corpus of severity-labelled messages (only with the four severity "
         "labels) so the model generalises to log sources it has not seen; your own labels still dominate.",
     ),
@@ -102,8 +101,7 @@ def train(
         0.3, "--seed-corpus-weight", help="Loss weight of one seed-corpus text relative to an average text of yours."
     ),
     label_memory: bool = typer.Option(
-        True,
-        "--label-memory/--no-label-memory",
+        True, "--label-memory/--no-label-memory",
         help="Remember the labels of every distinct training text and answer with them when the same (normalised) "
         "text comes again; the network handles all other texts.",
     ),

@@ -9,11 +9,12 @@ from typing import Optional
 import typer
 
 from enricher.cli.common import ConfigOption, client_or_exit, settings_or_exit
-from enricher.durations import parse_duration
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
     """``now``, ``now-6h`` (any duration as settings write it) or an ISO-8601 time (UTC when no zone is given)."""
+    from enricher.durations import parse_duration
+
     now, text = now or datetime.now(timezone.utc), text.strip()
     if text == "now":
         return now
