@@ -37,11 +37,7 @@ def _selected(registry, kind: Optional[str], version: Optional[str]) -> list[tup
     except ModelNotFound as exc:
         raise fail(str(exc)) from None
     kinds = [kind] if kind else registry.kinds()
-    pairs = []
-    for name in kinds:
-        versions = [version] if version else registry.versions(name)
-        pairs += [(name, v) for v in versions]
-    return pairs
+    return [(name, v) for name in kinds for v in ([version] if version else registry.versions(name))]
 
 
 def _promoted(store, kind: str) -> Optional[str]:  # noqa: ANN001
