@@ -7,7 +7,6 @@ keeps the model's default, and ``--param NAME=VALUE`` sets any other hyperparame
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -15,8 +14,11 @@ from typing import Any, Optional
 import typer
 
 from enricher.anomaly.kinds import DEFAULT_TIME_BUDGET_SECONDS, anomaly_kinds
+from enricher.cli.common import output_to
 
-app = typer.Typer(help="Anomaly models (sequence LSTM/Transformer, LSTM autoencoder, VAE) over sessions of template ids.")
+app = typer.Typer(
+    help="Anomaly models (sequence LSTM/Transformer, LSTM autoencoder, VAE) over sessions of template ids."
+)
 
 KIND_HELP = "Model kind: " + ", ".join(anomaly_kinds()) + "."
 
@@ -88,14 +90,31 @@ def train_kind(kind: str, sessions: Path, model_dir: Path, hyper: dict[str, Any]
     typer.echo(f"saved {estimator.kind} to {model_dir} (thresholds: {thresholds})", err=True)
 
 
-SessionsOption = typer.Option(..., "--sessions", exists=True, dir_okay=False, help="Sessions, one per line, whitespace-separated template keys (DeepLog format).")
-ModelDirOption = typer.Option(..., "--model-dir", help="Model folder to write (weights, config, fitted values, sealed manifest).")
-WindowOption = typer.Option(None, "--window", help="Events the model sees at once (sequence models, LSTM autoencoder). Default: the model's.")
+SessionsOption = typer.Option(
+    ..., "--sessions", exists=True, dir_okay=False,
+    help="Sessions, one per line, whitespace-separated template keys (DeepLog format).",
+)
+ModelDirOption = typer.Option(
+    ..., "--model-dir", help="Model folder to write (weights, config, fitted values, sealed manifest)."
+)
+WindowOption = typer.Option(
+    None, "--window", help="Events the model sees at once (sequence models, LSTM autoencoder). Default: the model's."
+)
 EpochsOption = typer.Option(None, "--epochs", help="Most passes over the distinct training rows. Default: the model's.")
-FoldsOption = typer.Option(None, "--calibration-folds", help="Calibrate thresholds by k-fold on the normal sessions (k extra trainings; the saved model trains on all sessions); below 2: hold out --calibration-fraction instead. Default: the model's.")
-FractionOption = typer.Option(None, "--calibration-fraction", help="Share of sessions held out to calibrate the thresholds when --calibration-folds is below 2.")
+FoldsOption = typer.Option(
+    None, "--calibration-folds",
+    help="Calibrate thresholds by k-fold on the normal sessions (k extra trainings; the saved model trains on all "
+    "sessions); below 2: hold out --calibration-fraction instead. Default: the model's.",
+)
+FractionOption = typer.Option(
+    None, "--calibration-fraction",
+    help="Share of sessions held out to calibrate the thresholds when --calibration-folds is below 2.",
+)
 SeedOption = typer.Option(None, "--seed", help="Random seed (calibration split, initialisation, shuffling).")
-BudgetOption = typer.Option(default_time_budget(), "--time-budget", help="Wall-clock budget of the whole training, calibration included (90s, 5m, 1h; 'none': epochs alone decide).")
+BudgetOption = typer.Option(
+    default_time_budget(), "--time-budget",
+    help="Wall-clock budget of the whole training, calibration included (90s, 5m, 1h; 'none': epochs alone decide).",
+)
 
 
 @app.command("train")
@@ -120,10 +139,17 @@ def train(
 
 @app.command("score")
 def score(
-    model_dir: Path = typer.Option(..., "--model-dir", exists=True, file_okay=False, help="A model folder written by 'anomaly train' (or 'enricher train')."),
-    sessions: Path = typer.Option(..., "--sessions", exists=True, dir_okay=False, help="Sessions to score, DeepLog format."),
+    model_dir: Path = typer.Option(
+        ..., "--model-dir", exists=True, file_okay=False,
+        help="A model folder written by 'anomaly train' (or 'enricher train').",
+    ),
+    sessions: Path = typer.Option(
+        ..., "--sessions", exists=True, dir_okay=False, help="Sessions to score, DeepLog format."
+    ),
     output: Optional[Path] = typer.Option(None, "--output", help="JSON Lines file to write (default: stdout)."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="Check that the folder holds this kind (default: any; the folder names its kind)."),
+    kind: Optional[str] = typer.Option(
+        None, "--kind", help="Check that the folder holds this kind (default: any; the folder names its kind)."
+    ),
 ) -> None:
     """Write one {"score", "is_anomaly"} JSON object per input session, in order."""
     from enricher.anomaly import AnomalyEstimator
@@ -134,25 +160,33 @@ def score(
         typer.echo(f"{model_dir} holds a {estimator.kind} model, not {kind}", err=True)
         raise typer.Exit(2)
     results = estimator.score_sessions(read_sessions(sessions))
-    if output is None:
-        write_scores(results, sys.stdout)
-    else:
-        with output.open("w", encoding="utf-8") as handle:
-            write_scores(results, handle)
+    with output_to(output) as handle:
+        write_scores(results, handle)
     flagged = sum(1 for _, bad in results if bad)
     typer.echo(f"scored {len(results)} sessions, {flagged} anomalous", err=True)
 
 
 @app.command("generate")
 def generate(
-    model_dir: Path = typer.Option(..., "--model-dir", exists=True, file_okay=False, help="An autoencoder-vae model folder."),
+    model_dir: Path = typer.Option(
+        ..., "--model-dir", exists=True, file_okay=False, help="An autoencoder-vae model folder."
+    ),
     count: int = typer.Option(..., "--count", min=1, help="How many sessions to generate."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the latent draws and of the rendered values (same seed, same output)."),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the latent draws and of the rendered values (same seed, same output)."
+    ),
     output: Optional[Path] = typer.Option(None, "--output", help="File to write (default: stdout)."),
-    render: bool = typer.Option(False, "--render", help="Write one JSON object {session, event, template_id, message} per event, <*> filled with sampled values (needs --templates)."),
-    templates: Optional[Path] = typer.Option(None, "--templates", exists=True, dir_okay=False, help="With --render: JSON Lines of {id, template} (as 'templates mine' writes) or a JSON object id -> template."),
+    render: bool = typer.Option(
+        False, "--render", help="Write one JSON object {session, event, template_id, message} per event, <*> "
+        "filled with sampled values (needs --templates)."
+    ),
+    templates: Optional[Path] = typer.Option(
+        None, "--templates", exists=True, dir_okay=False, help="With --render: JSON Lines of {id, template} (as "
+        "'templates mine' writes) or a JSON object id -> template."
+    ),
 ) -> None:
-    """Sample synthetic sessions from a trained VAE: DeepLog lines ('anomaly score --sessions' reads them) or, with --render, log lines."""
+    """Sample synthetic sessions from a trained VAE: DeepLog lines ('anomaly score --sessions' reads them) or,
+    with --render, log lines."""
     import numpy as np
 
     from enricher.anomaly import AnomalyEstimator, VaeDetector
@@ -169,19 +203,14 @@ def generate(
     rng = np.random.default_rng(seed)
     sessions = estimator.sample_sessions(count, rng)
     texts = load_templates(templates) if templates is not None else None
-    handle = sys.stdout if output is None else output.open("w", encoding="utf-8")
-    try:
+    with output_to(output) as handle:
         if texts is None:
             handle.writelines(" ".join(session) + "\n" for session in sessions)
         else:
             try:
-                for event in render_sessions(sessions, texts, rng):
-                    handle.write(event.model_dump_json() + "\n")
+                handle.writelines(event.model_dump_json() + "\n" for event in render_sessions(sessions, texts, rng))
             except KeyError as exc:
                 typer.echo(f"cannot render: {exc.args[0]}", err=True)
                 raise typer.Exit(2) from exc
-    finally:
-        if output is not None:
-            handle.close()
     lengths = [len(s) for s in sessions]
     typer.echo(f"generated {count} sessions ({min(lengths, default=0)}-{max(lengths, default=0)} events)", err=True)

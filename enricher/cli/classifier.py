@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from enricher.cli.common import fail, set_torch_threads
+from enricher.cli.common import fail, output_to, set_torch_threads
 
 app = typer.Typer(
     help="Train and run the transformer log classifier (severity by default; any label set works).",
@@ -219,16 +219,12 @@ def predict(
             texts.append("" if value is None else str(value))
     except (OSError, ValueError) as exc:
         raise fail(str(exc)) from exc
-    handle = output.open("w", encoding="utf-8") if output else sys.stdout
-    try:
+    with output_to(output) as handle:
         with tqdm(total=len(texts), desc="classifying", unit="line", disable=not progress, file=sys.stderr) as bar:
             for start in range(0, len(texts), 4096):
                 for result in stage.classify(texts[start : start + 4096]):
                     handle.write(json.dumps({"label": result.label, "confidence": round(result.confidence, 6)}) + "\n")
                 bar.update(min(4096, len(texts) - start))
-    finally:
-        if output:
-            handle.close()
     typer.echo(f"{len(texts)} lines, {stage.stats.model_calls} distinct texts run through the model "
                f"({classifier.model_version})", err=True)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import IO, TYPE_CHECKING, Optional
 
 import typer
 
@@ -21,6 +24,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: <message>`` on stderr; the exit to raise (``raise fail(...)``)."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+@contextmanager
+def output_to(path: Optional[Path]) -> Iterator[IO[str]]:
+    """The file at ``path``, opened for writing, or standard output when there is none."""
+    if path is None:
+        yield sys.stdout
+    else:
+        with path.open("w", encoding="utf-8") as handle:
+            yield handle
 
 
 def set_torch_threads(threads: Optional[int]) -> None:

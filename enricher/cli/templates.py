@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from enricher.cli.common import output_to
+
 app = typer.Typer(help="Mine log templates (variables shown as <*>) with stable template ids.", no_args_is_help=True)
 
 
@@ -44,8 +46,7 @@ def mine(
     with input.open(encoding="utf-8", errors="replace", newline="") as fh:
         lines = [line.rstrip("\r\n") for line in fh]
     matches = [feed(line) for line in tqdm(lines, desc="mining", unit="line", disable=not progress, file=sys.stderr)]
-    out = output.open("w", encoding="utf-8") if output is not None else sys.stdout
-    try:
+    with output_to(output) as out:
         for line, match in zip(lines, matches):
             if not online:
                 template_id = miner.canonical_id(match.template_id)
@@ -57,9 +58,6 @@ def mine(
             record = {"template_id": match.template_id, "template": match.template, "params": match.params,
                       "is_new": match.is_new}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    finally:
-        if output is not None:
-            out.close()
     if state is not None:
         miner.save(state)
     typer.echo(f"{len(lines)} lines, {len(miner)} templates", err=True)
