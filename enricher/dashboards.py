@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -32,15 +33,26 @@ class ExportOptions(EnrichedIndices):
     host_field: str = "host.name"
 
 
-def queries(namespace: str) -> dict[str, str]:
-    """The saved searches' DQL queries (what the search bar takes by default), by saved-search key."""
+@dataclass(frozen=True)
+class Query:
+    """One question asked two ways: DQL (what the search bar takes by default) and Lucene (query_string).
+
+    The saved objects use DQL; both are the README's table of queries, which the integration tests run."""
+
+    dql: str
+    lucene: str
+
+
+def queries(namespace: str) -> dict[str, Query]:
+    """The saved searches' queries, by saved-search key."""
     ns = namespace
     return {
-        "anomalies": f"{ns}.anomaly.is_anomaly:true",
-        "novel-templates": f"{ns}.template.novel:true",
-        "errors": f"{ns}.classification.label:(ERROR or CRITICAL)",
-        "not-enriched": f"{ns}.status:error",
-        "incidents": "kind:incident",
+        "anomalies": Query(f"{ns}.anomaly.is_anomaly:true", f"{ns}.anomaly.is_anomaly:true"),
+        "novel-templates": Query(f"{ns}.template.novel:true", f"{ns}.template.novel:true"),
+        "errors": Query(f"{ns}.classification.label:(ERROR or CRITICAL)",
+                        f"{ns}.classification.label:(ERROR OR CRITICAL)"),
+        "not-enriched": Query(f"{ns}.status:error", f"{ns}.status:error"),
+        "incidents": Query("kind:incident", "kind:incident"),
     }
 
 
@@ -98,12 +110,12 @@ def _searches(options: ExportOptions) -> list[dict[str, Any]]:
         attributes = {"title": f"log-enricher: {title} ({options.index_pattern})", "description": "",
                       "hits": 0, "columns": ["message", *(f"{options.namespace}.{c}" for c in columns)],
                       "sort": [[options.time_field, "desc"]], "version": 1,
-                      "kibanaSavedObjectMeta": _search_source(asked[key])}
+                      "kibanaSavedObjectMeta": _search_source(asked[key].dql)}
         made.append(_base(options, "search", f"search-{key}", attributes, _index_ref(options)))
     incidents = {"title": f"log-enricher: incidents ({options.findings_index})", "description": "", "hits": 0,
                  "columns": ["summary", "top_cause.label", "score", "key_terms"],
                  "sort": [["detected_at", "desc"]], "version": 1,
-                 "kibanaSavedObjectMeta": _search_source(asked["incidents"])}
+                 "kibanaSavedObjectMeta": _search_source(asked["incidents"].dql)}
     made.append(_base(options, "search", "search-incidents", incidents, _index_ref(options, "findings-index-pattern")))
     return made
 
@@ -148,15 +160,15 @@ def visualisation_specs(options: ExportOptions) -> dict[str, tuple[str, str, dic
     table = {"perPage": 10, "showPartialRows": False, "showMetricsAtAllLevels": False, "showTotal": False,
              "totalFunc": "sum", "percentageCol": ""}
     return {
-        "anomalies-over-time": ("Anomalies over time", asked["anomalies"], {
+        "anomalies-over-time": ("Anomalies over time", asked["anomalies"].dql, {
             "type": "histogram", "params": _histogram_params(),
             "aggs": [COUNT, _date_histogram(options.time_field, "auto"),
                      _terms("4", f"{ns}.anomaly.kind", 5, schema="group")]}),
-        "top-anomalous-templates": ("Top anomalous templates", asked["anomalies"], {
+        "top-anomalous-templates": ("Top anomalous templates", asked["anomalies"].dql, {
             "type": "table", "params": table,
             "aggs": [COUNT, max_score, _terms("2", f"{ns}.template.id", 20),
                      _terms("4", f"{ns}.template.text", 1)]}),
-        "top-anomalous-sessions": ("Top anomalous sessions and hosts", asked["anomalies"], {
+        "top-anomalous-sessions": ("Top anomalous sessions and hosts", asked["anomalies"].dql, {
             "type": "table", "params": table,
             "aggs": [COUNT, max_score, _terms("2", f"{ns}.session", 20), _terms("4", options.host_field, 5)]}),
         "label-mix": ("Classification label mix", "", {
@@ -165,7 +177,7 @@ def visualisation_specs(options: ExportOptions) -> dict[str, tuple[str, str, dic
                                       "labels": {"show": True, "values": True, "last_level": True,
                                                  "truncate": 100}},
             "aggs": [COUNT, {**_terms("2", f"{ns}.classification.label", 10), "schema": "segment"}]}),
-        "novel-templates-per-hour": ("Novel templates per hour", asked["novel-templates"], {
+        "novel-templates-per-hour": ("Novel templates per hour", asked["novel-templates"].dql, {
             "type": "histogram", "params": _histogram_params(),
             "aggs": [COUNT, _date_histogram(options.time_field, "h")]}),
     }
