@@ -29,7 +29,7 @@ from enricher.anomaly.base import (
 )
 from enricher.anomaly.features import N_FEATURES, FeatureExtractor
 from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
-from enricher.anomaly.vocab import BOS, EOS, PAD, SPECIAL_TOKENS
+from enricher.anomaly.vocab import BOS, PAD, SPECIAL_TOKENS
 from enricher.records import AnomalyEvent
 
 BOS_MARK = SPECIAL_TOKENS[BOS]
@@ -80,7 +80,7 @@ class LstmAutoencoderDetector(AnomalyEstimator):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Keys (n, w) and features (n, w, F) of the window ending at each event (and at the end)."""
         w = self.config.window
-        tokens = [BOS, *self._vocab().ids(session), *([EOS] if with_end else [])]
+        tokens = self._vocab().tokens(session, with_end)
         feats = np.zeros((len(tokens), N_FEATURES), dtype=np.float32)
         feats[1 : 1 + len(session)] = self.event_features(texts, len(session))
         keys = np.concatenate([np.full(w - 1, PAD, np.int64), np.asarray(tokens, np.int64)])

@@ -51,7 +51,7 @@ from enricher.anomaly.base import (
     quantile_or_floor,
 )
 from enricher.anomaly.training import TimeBudget, quantile_threshold, train_weighted, unique_rows
-from enricher.anomaly.vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, Vocab
+from enricher.anomaly.vocab import BOS, PAD, SPECIAL_TOKENS, UNK
 from enricher.records import AnomalyEvent
 
 BOS_MARK = SPECIAL_TOKENS[BOS]  # a running session's history starts with this mark
@@ -104,10 +104,6 @@ class EventScores:
     rank: np.ndarray  # 1-based rank of the actual template among the predictions
     nll: np.ndarray  # negative log-probability of the actual template
     top: np.ndarray  # (n, k) the most likely tokens, for explanations
-
-
-def session_tokens(vocab: Vocab, session: Sequence[str], with_end: bool) -> list[int]:
-    return [BOS, *vocab.ids(session), *([EOS] if with_end else [])]
 
 
 def context_rows(tokens: Sequence[int], window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +187,7 @@ class SequenceDetector(AnomalyEstimator):
     def _rows(self, sessions: Sequence[Sequence[str]], with_end: bool) -> tuple[np.ndarray, np.ndarray]:
         vocab, window = self.vocab_, self.config.window
         assert vocab is not None
-        pairs = [context_rows(session_tokens(vocab, s, with_end), window) for s in sessions]
+        pairs = [context_rows(vocab.tokens(s, with_end), window) for s in sessions]
         if not pairs:
             return np.zeros((0, window), dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])

@@ -15,6 +15,7 @@ training sessions) puts the counted events in order.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -237,10 +238,9 @@ class VaeDetector(AnomalyEstimator):
         vectors = []
         for session, event in zip(sessions, events):
             session.memory[event.template_id] = session.memory.get(event.template_id, 0) + 1
-            token_counts: dict[int, int] = {}
+            token_counts: Counter[int] = Counter()
             for key, count in session.memory.items():
-                token = vocab.id(key)
-                token_counts[token] = token_counts.get(token, 0) + count
+                token_counts[vocab.id(key)] += count
             vectors.append(self.count_vector(token_counts, complete=False))
         errors = self.vector_errors(np.stack(vectors), running=True) if vectors else np.zeros(0)
         return self._reconstruction_verdicts(sessions, events, errors, "running template counts")
