@@ -198,8 +198,7 @@ def samples_load_lines(
 
     settings = settings_or_exit(config)
     client = client_or_exit(settings)
-    lines = [line.rstrip("\r\n") for line in input_file.read_text(encoding="utf-8", errors="replace").splitlines()]
-    lines = [line for line in lines if line.strip()]
+    lines = [line for line in input_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     end = datetime.now(timezone.utc)
     start = end - timedelta(milliseconds=spacing_ms * len(lines))
     actions = (
