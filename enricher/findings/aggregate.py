@@ -55,10 +55,7 @@ class Counts:
     requests: int = 0
 
     def total(self, table: dict[str, np.ndarray]) -> np.ndarray:
-        out = np.zeros(self.grid.size)
-        for counts in table.values():
-            out += counts
-        return out
+        return sum(table.values(), np.zeros(self.grid.size))
 
     def window_sum(self, counts: np.ndarray) -> float:
         return float(counts[self.grid.baseline:].sum())
