@@ -12,20 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opensearchpy import NotFoundError, OpenSearch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from enricher.dashboards import EnrichedIndices
 MONITORS_PATH = "/_plugins/_alerting/monitors"
 ALERTING_COMPONENT = "opensearch-alerting"
 NAME_PREFIX = "log-enricher"
 
 
-class MonitorOptions(BaseModel):
+class MonitorOptions(EnrichedIndices):
     """What the monitors are built for, and their thresholds."""
 
-    index_pattern: str = Field("logs-*", min_length=1)
-    namespace: str = Field("enrichment", min_length=1, pattern=r"^[A-Za-z0-9_@\-.]+$")
-    findings_index: str = Field("enricher-findings", min_length=1)
-    time_field: str = "@timestamp"
     interval_minutes: int = Field(5, ge=1)
     lookback_minutes: int = Field(10, ge=1)
     min_score: float = Field(1.5, gt=0)
@@ -38,8 +35,11 @@ def monitor_name(options: MonitorOptions, what: str) -> str:
     return f"{NAME_PREFIX}: {what} ({options.index_pattern})"
 
 
-def _schedule(options: MonitorOptions) -> dict[str, Any]:
-    return {"period": {"interval": options.interval_minutes, "unit": "MINUTES"}}
+def _monitor(options: MonitorOptions, monitor_type: str, what: str, monitor_input: dict[str, Any],
+             trigger: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "monitor", "monitor_type": monitor_type, "name": monitor_name(options, what), "enabled": True,
+            "schedule": {"period": {"interval": options.interval_minutes, "unit": "MINUTES"}},
+            "inputs": [monitor_input], "triggers": [trigger]}
 
 
 def _window(time_field: str, minutes: int) -> dict[str, Any]:
@@ -50,12 +50,9 @@ def _window(time_field: str, minutes: int) -> dict[str, Any]:
 
 def _query_monitor(options: MonitorOptions, what: str, indices: list[str], query: dict[str, Any],
                    trigger: str, condition: str, severity: str = "2") -> dict[str, Any]:
-    return {"type": "monitor", "monitor_type": "query_level_monitor", "name": monitor_name(options, what),
-            "enabled": True, "schedule": _schedule(options),
-            "inputs": [{"search": {"indices": indices, "query": query}}],
-            "triggers": [{"query_level_trigger": {
-                "name": trigger, "severity": severity, "actions": [],
-                "condition": {"script": {"source": condition, "lang": "painless"}}}}]}
+    return _monitor(options, "query_level_monitor", what, {"search": {"indices": indices, "query": query}},
+                    {"query_level_trigger": {"name": trigger, "severity": severity, "actions": [],
+                                             "condition": {"script": {"source": condition, "lang": "painless"}}}})
 
 
 def _anomalies(options: MonitorOptions) -> dict[str, Any]:
@@ -80,26 +77,22 @@ def _bucket_monitor(options: MonitorOptions, what: str, source: str, group_field
     condition = {"parent_bucket_path": "composite_agg",
                  "buckets_path": {"_count": "_count", "max_score": "max_score"},
                  "script": {"source": f"params._count >= {options.bucket_min_count}", "lang": "painless"}}
-    return {"type": "monitor", "monitor_type": "bucket_level_monitor", "name": monitor_name(options, what),
-            "enabled": True, "schedule": _schedule(options),
-            "inputs": [{"search": {"indices": [options.index_pattern], "query": query}}],
-            "triggers": [{"bucket_level_trigger": {
-                "name": f"{options.bucket_min_count} or more anomalies per {source}", "severity": "3",
-                "condition": condition, "actions": []}}]}
+    search = {"search": {"indices": [options.index_pattern], "query": query}}
+    return _monitor(options, "bucket_level_monitor", what, search,
+                    {"bucket_level_trigger": {"name": f"{options.bucket_min_count} or more anomalies per {source}",
+                                              "severity": "3", "condition": condition, "actions": []}})
 
 
 def _per_document(options: MonitorOptions) -> dict[str, Any]:
     ns = options.namespace
     queries = [{"id": "anomalous-document", "name": "anomalous-document", "tags": ["anomaly"],
                 "query": f"{ns}.anomaly.is_anomaly:true"}]
-    name = monitor_name(options, "each anomalous document")
-    return {"type": "monitor", "monitor_type": "doc_level_monitor", "name": name,
-            "enabled": True, "schedule": _schedule(options),
-            "inputs": [{"doc_level_input": {"description": "every document an anomaly model flags",
-                                            "indices": [options.index_pattern], "queries": queries}}],
-            "triggers": [{"document_level_trigger": {
-                "name": "anomalous document", "severity": "3", "actions": [],
-                "condition": {"script": {"source": "query[tag=anomaly]", "lang": "painless"}}}}]}
+    return _monitor(options, "doc_level_monitor", "each anomalous document",
+                    {"doc_level_input": {"description": "every document an anomaly model flags",
+                                         "indices": [options.index_pattern], "queries": queries}},
+                    {"document_level_trigger": {
+                        "name": "anomalous document", "severity": "3", "actions": [],
+                        "condition": {"script": {"source": "query[tag=anomaly]", "lang": "painless"}}}})
 
 
 def _novel_burst(options: MonitorOptions) -> dict[str, Any]:

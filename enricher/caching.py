@@ -72,6 +72,3 @@ class LRUDict(Generic[K, V]):
 
     def items(self):  # noqa: ANN201 -- a view, oldest first
         return self._entries.items()
-
-    def clear(self) -> None:
-        self._entries.clear()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -40,8 +40,6 @@ from enricher.templates import MinerConfig
 
 class ConfigError(ValueError):
     """The configuration file or environment is invalid; the message says where and why."""
-
-
 
 
 def redact_url(url: str) -> str:
@@ -322,7 +320,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init values; the environment overrides it.
         return env_settings, init_settings
-
 
     def warnings(self) -> list[str]:
         """Valid settings that may still fail or surprise at run time."""

@@ -20,19 +20,24 @@ ID_NAMESPACE = uuid.UUID("6f1c1f7e-6a43-4a4e-9d55-4c6b1a0e10ad")  # fixed: ids m
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
 
-class ExportOptions(BaseModel):
-    """What the saved objects are built for."""
+class EnrichedIndices(BaseModel):
+    """The indices the enricher writes: what saved objects and monitors are built for."""
 
     index_pattern: str = Field("logs-*", min_length=1)
     namespace: str = Field("enrichment", min_length=1, pattern=r"^[A-Za-z0-9_@\-.]+$")
     findings_index: str = Field("enricher-findings", min_length=1)
-    host_field: str = "host.name"
     time_field: str = "@timestamp"
+
+
+class ExportOptions(EnrichedIndices):
+    host_field: str = "host.name"
 
 
 @dataclass(frozen=True)
 class Query:
-    """One question asked two ways: DQL (what the search bar takes by default) and Lucene (query_string)."""
+    """One question asked two ways: DQL (what the search bar takes by default) and Lucene (query_string).
+
+    The saved objects use DQL; both are the README's table of queries, which the integration tests run."""
 
     dql: str
     lucene: str

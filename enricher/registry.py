@@ -79,13 +79,8 @@ class Manifest(BaseModel):
 def code_version() -> str:
     """Package version plus the git commit when run from a checkout."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
     return f"{__version__}+{commit}" if commit else __version__
@@ -106,9 +101,7 @@ def _model_files(folder: Path) -> list[Path]:
 def _refuse_unsafe_files(folder: Path) -> None:
     unsafe = [p.name for p in _model_files(folder) if p.suffix.lower() in UNSAFE_SUFFIXES]
     if unsafe:
-        raise ModelTampered(
-            f"{folder}: refusing pickle-based files {unsafe}; weights must be safetensors"
-        )
+        raise ModelTampered(f"{folder}: refusing pickle-based files {unsafe}; weights must be safetensors")
 
 
 def write_manifest(
@@ -125,14 +118,9 @@ def write_manifest(
     folder = Path(folder)
     _refuse_unsafe_files(folder)
     manifest = Manifest(
-        kind=kind,
-        version=version or folder.name,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        code_version=code_version(),
-        training_data=training_data or {},
-        metrics=metrics or {},
-        thresholds=thresholds or {},
-        config=config or {},
+        kind=kind, version=version or folder.name, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        code_version=code_version(), training_data=training_data or {}, metrics=metrics or {},
+        thresholds=thresholds or {}, config=config or {},
         files={p.relative_to(folder).as_posix(): sha256_file(p) for p in _model_files(folder)},
     )
     (folder / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
@@ -211,9 +199,7 @@ def verify_model_folder(folder: str | Path, expected_kind: str | None = None, ke
     folder = Path(folder)
     manifest = read_manifest(folder, key)
     if expected_kind is not None and manifest.kind != expected_kind:
-        raise ModelTampered(
-            f"{folder}: is a {manifest.kind!r} model, expected {expected_kind!r}"
-        )
+        raise ModelTampered(f"{folder}: is a {manifest.kind!r} model, expected {expected_kind!r}")
     _refuse_unsafe_files(folder)
     problems: list[str] = []
     for relative, expected in manifest.files.items():
@@ -222,11 +208,8 @@ def verify_model_folder(folder: str | Path, expected_kind: str | None = None, ke
             problems.append(f"{relative} is missing")
         elif sha256_file(path) != expected:
             problems.append(f"{relative} does not match its sha256 in the manifest")
-    listed = set(manifest.files)
-    for path in _model_files(folder):
-        relative = path.relative_to(folder).as_posix()
-        if relative not in listed:
-            problems.append(f"{relative} is not listed in the manifest")
+    present = [path.relative_to(folder).as_posix() for path in _model_files(folder)]
+    problems += [f"{relative} is not listed in the manifest" for relative in present if relative not in manifest.files]
     if problems:
         raise ModelTampered(f"{folder}: refusing to load: " + "; ".join(problems))
     return manifest
@@ -277,14 +260,9 @@ class ModelRegistry:
         source_manifest = verify_model_folder(source, expected_kind=kind)
         target = self.new_version_dir(kind)
         shutil.copytree(source, target, dirs_exist_ok=True)
-        return write_manifest(
-            target,
-            kind=kind,
-            training_data=source_manifest.training_data,
-            metrics=source_manifest.metrics,
-            thresholds=source_manifest.thresholds,
-            config=source_manifest.config,
-        )
+        return write_manifest(target, kind=kind, training_data=source_manifest.training_data,
+                              metrics=source_manifest.metrics, thresholds=source_manifest.thresholds,
+                              config=source_manifest.config)
 
     def promote(self, kind: str, version: str) -> Manifest:
         manifest = verify_model_folder(self.path(kind, version), expected_kind=kind)

@@ -43,7 +43,7 @@ from enricher.anomaly.training import (
 )
 from enricher.anomaly.vocab import Vocab
 from enricher.records import AnomalyEvent
-from enricher.registry import Manifest, verify_model_folder, write_manifest
+from enricher.registry import verify_model_folder, write_manifest
 
 FITTED_FILE = "fitted.json"
 ARRAYS_FILE = "arrays.safetensors"
@@ -51,7 +51,6 @@ from enricher.records import UNSEEN_SCORE  # noqa: E402 -- finite (valid JSON), 
 FORMAT_VERSION = 2  # 1: vocabulary and arrays in config.json, thresholds in the manifest (still loaded)
 EventTexts = Sequence[Sequence[str | None]]
 Scores = dict[str, np.ndarray]  # calibration scores of held-out sessions, by name
-LegacyParts = tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]  # hyperparameters, fitted.json, arrays
 E = TypeVar("E", bound="AnomalyEstimator")
 
 
@@ -119,6 +118,7 @@ class AnomalyEstimator(ABC):
 
     def __init__(self, **hyper: Any) -> None:
         self.config = self.config_class(**hyper)
+        self.network_: Any = None  # the trained network (torch module)
         self.vocab_: Vocab | None = None
         self.threshold_: float = math.nan
         self.event_threshold_: float = math.nan
@@ -142,21 +142,26 @@ class AnomalyEstimator(ABC):
     def _calibration_scores(self, held_out: Sessions) -> Scores:
         """Raw scores of held-out normal sessions, by name, one value per session."""
 
-    @abstractmethod
     def _set_thresholds(self, pooled: Scores | None) -> None:
-        """``threshold_`` and ``event_threshold_`` (and any others) from pooled calibration scores."""
+        """``threshold_`` and ``event_threshold_`` (and any others) from pooled calibration scores
+        (default: quantiles of the ``session`` and ``event`` scores)."""
+        assert pooled is not None
+        cfg = self.config
+        self.threshold_ = quantile_or_floor(pooled["session"], cfg.calibration_quantile, cfg.threshold_margin)
+        self.event_threshold_ = quantile_or_floor(pooled["event"], cfg.calibration_quantile, cfg.threshold_margin)
 
-    @abstractmethod
     def _session_scores(self, pooled: Scores) -> np.ndarray:
         """The calibration sessions' scores on the ``threshold_`` scale (for the calibration FPR)."""
+        return pooled["session"]
 
     @abstractmethod
     def _raw_decision(self, data: Sessions) -> np.ndarray:
         """Score per session before unseen templates are accounted for."""
 
-    @abstractmethod
     def _networks(self) -> dict[str, Any]:
         """Trained networks by file stem (``model`` -> ``model.safetensors``)."""
+        assert self.network_ is not None
+        return {"model": self.network_}
 
     @abstractmethod
     def _build_network(self) -> Any:
@@ -229,8 +234,8 @@ class AnomalyEstimator(ABC):
         """Set fitted values and load the networks of a saved folder (vocabulary already set)."""
 
     @classmethod
-    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
-        """Format 1 folder -> (hyperparameters, fitted.json values, arrays)."""
+    def _legacy(cls, config: dict[str, Any], fitted: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Format 1 folder: take this kind's fitted values out of ``config`` into ``fitted``; return its arrays."""
         raise ValueError(f"{cls.kind}: no fitted.json in the model folder and no format-1 reader")
 
     # -- the interface ----------------------------------------------------------------------------
@@ -351,13 +356,15 @@ class AnomalyEstimator(ABC):
         if not issubclass(target, cls):
             raise ValueError(f"{folder}: a {manifest.kind!r} model is not a {cls.__name__}")
         config = json.loads((folder / CONFIG_FILE).read_text())
+        config.pop("kind", None)
         if (folder / FITTED_FILE).is_file():
-            config.pop("kind", None)
-            hyper, fitted = config, json.loads((folder / FITTED_FILE).read_text())
+            fitted = json.loads((folder / FITTED_FILE).read_text())
             arrays = load_file(str(folder / ARRAYS_FILE)) if (folder / ARRAYS_FILE).is_file() else {}
-        else:
-            hyper, fitted, arrays = target._legacy(config, manifest)
-        estimator = target(**hyper)
+        else:  # format 1: vocabulary and arrays in config.json, thresholds in the manifest
+            fitted = {"vocab": config.pop("vocab"), "thresholds": manifest.thresholds}
+            arrays = target._legacy(config, fitted)
+            config = {k: v for k, v in config.items() if k in target.config_class.model_fields}
+        estimator = target(**config)
         estimator.vocab_ = Vocab(fitted["vocab"])
         estimator._load_thresholds(fitted["thresholds"])
         estimator._restore(folder, fitted, arrays)

@@ -27,7 +27,6 @@ class FeatureExtractor:
     """Maps event text to a small float vector; a bounded per-instance cache keeps repeats cheap."""
 
     def __init__(self, cache_size: int = 50_000) -> None:
-        self.cache_size = cache_size
         self._cache: BoundedDict[str, np.ndarray] = BoundedDict(cache_size)
 
     def __call__(self, text: str | None) -> np.ndarray:

@@ -14,10 +14,7 @@ def read_sessions(path: str | Path) -> list[list[str]]:
         return [line.split() for line in handle]
 
 
-def write_scores(results: Iterable[tuple[float, bool]], handle: IO[str]) -> int:
-    """Write one ``{"score", "is_anomaly"}`` JSON object per session; return how many were written."""
-    count = 0
-    for score, is_anomaly in results:
-        handle.write(json.dumps({"score": round(float(score), 6), "is_anomaly": bool(is_anomaly)}) + "\n")
-        count += 1
-    return count
+def write_scores(results: Iterable[tuple[float, bool]], handle: IO[str]) -> None:
+    """Write one ``{"score", "is_anomaly"}`` JSON object per session."""
+    handle.writelines(json.dumps({"score": round(float(score), 6), "is_anomaly": bool(bad)}) + "\n"
+                      for score, bad in results)

@@ -23,17 +23,14 @@ from pydantic import Field
 from enricher.anomaly.base import (
     AnomalyEstimator,
     EstimatorConfig,
-    LegacyParts,
     RunningSession,
     Scores,
     Sessions,
-    quantile_or_floor,
 )
 from enricher.anomaly.features import N_FEATURES, FeatureExtractor
 from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
-from enricher.anomaly.vocab import BOS, EOS, PAD, SPECIAL_TOKENS
+from enricher.anomaly.vocab import BOS, PAD, SPECIAL_TOKENS
 from enricher.records import AnomalyEvent
-from enricher.registry import Manifest
 
 BOS_MARK = SPECIAL_TOKENS[BOS]
 FEATURE_DECIMALS = 4  # saved session memory: features rounded, they are z-scores
@@ -58,7 +55,6 @@ class LstmAutoencoderDetector(AnomalyEstimator):
 
     def __init__(self, **hyper: Any) -> None:
         super().__init__(**hyper)
-        self.network_: torch.nn.Module | None = None
         self.features = FeatureExtractor()
         self.feature_mean_ = np.zeros(N_FEATURES, dtype=np.float32)
         self.feature_std_ = np.ones(N_FEATURES, dtype=np.float32)
@@ -84,7 +80,7 @@ class LstmAutoencoderDetector(AnomalyEstimator):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Keys (n, w) and features (n, w, F) of the window ending at each event (and at the end)."""
         w = self.config.window
-        tokens = [BOS, *self._vocab().ids(session), *([EOS] if with_end else [])]
+        tokens = self._vocab().tokens(session, with_end)
         feats = np.zeros((len(tokens), N_FEATURES), dtype=np.float32)
         feats[1 : 1 + len(session)] = self.event_features(texts, len(session))
         keys = np.concatenate([np.full(w - 1, PAD, np.int64), np.asarray(tokens, np.int64)])
@@ -139,15 +135,6 @@ class LstmAutoencoderDetector(AnomalyEstimator):
             "event": np.array([p[:-1].max() if len(p) > 1 else 0.0 for p in parts], dtype=np.float64),
         }
 
-    def _set_thresholds(self, pooled: Scores | None) -> None:
-        assert pooled is not None
-        cfg = self.config
-        self.threshold_ = quantile_or_floor(pooled["session"], cfg.calibration_quantile, cfg.threshold_margin)
-        self.event_threshold_ = quantile_or_floor(pooled["event"], cfg.calibration_quantile, cfg.threshold_margin)
-
-    def _session_scores(self, pooled: Scores) -> np.ndarray:
-        return pooled["session"]
-
     # -- scoring ----------------------------------------------------------------------------------
     @torch.no_grad()
     def window_errors(self, keys: np.ndarray, feats: np.ndarray) -> np.ndarray:
@@ -195,10 +182,6 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         return items[-keep:] if keep else []
 
     # -- persistence ------------------------------------------------------------------------------
-    def _networks(self) -> dict[str, Any]:
-        assert self.network_ is not None
-        return {"model": self.network_}
-
     def _fitted_arrays(self) -> dict[str, np.ndarray]:
         return {"feature_mean": self.feature_mean_, "feature_std": self.feature_std_}
 
@@ -208,8 +191,5 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         self.network_ = self._load_network(folder, "model")
 
     @classmethod
-    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
-        arrays = {name: np.asarray(config.pop(name), dtype=np.float32) for name in ("feature_mean", "feature_std")}
-        fitted = {"vocab": config.pop("vocab"), "thresholds": manifest.thresholds}
-        fields = cls.config_class.model_fields
-        return {k: v for k, v in config.items() if k in fields}, fitted, arrays
+    def _legacy(cls, config: dict[str, Any], fitted: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {name: np.asarray(config.pop(name), dtype=np.float32) for name in ("feature_mean", "feature_std")}

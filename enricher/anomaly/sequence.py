@@ -45,16 +45,14 @@ from enricher.anomaly.base import (
     UNSEEN_SCORE,
     AnomalyEstimator,
     EstimatorConfig,
-    LegacyParts,
     RunningSession,
     Scores,
     Sessions,
     quantile_or_floor,
 )
 from enricher.anomaly.training import TimeBudget, quantile_threshold, train_weighted, unique_rows
-from enricher.anomaly.vocab import BOS, EOS, PAD, SPECIAL_TOKENS, UNK, Vocab
+from enricher.anomaly.vocab import BOS, PAD, SPECIAL_TOKENS, UNK
 from enricher.records import AnomalyEvent
-from enricher.registry import Manifest
 
 BOS_MARK = SPECIAL_TOKENS[BOS]  # a running session's history starts with this mark
 MEMBER_FILE = "fold-{}"  # ensemble members: the calibration-fold networks
@@ -108,10 +106,6 @@ class EventScores:
     top: np.ndarray  # (n, k) the most likely tokens, for explanations
 
 
-def session_tokens(vocab: Vocab, session: Sequence[str], with_end: bool) -> list[int]:
-    return [BOS, *vocab.ids(session), *([EOS] if with_end else [])]
-
-
 def context_rows(tokens: Sequence[int], window: int) -> tuple[np.ndarray, np.ndarray]:
     """(contexts, targets) for every token after the first: the ``window`` tokens before it, left-padded."""
     padded = np.concatenate([np.full(window, PAD, dtype=np.int64), np.asarray(tokens, dtype=np.int64)])
@@ -128,7 +122,6 @@ class SequenceDetector(AnomalyEstimator):
 
     def __init__(self, **hyper: Any) -> None:
         super().__init__(**hyper)
-        self.network_: torch.nn.Module | None = None
         self.members_: list[torch.nn.Module] = []  # calibration-fold networks scored with the full one
         self.end_threshold_: float = float("nan")
 
@@ -194,7 +187,7 @@ class SequenceDetector(AnomalyEstimator):
     def _rows(self, sessions: Sequence[Sequence[str]], with_end: bool) -> tuple[np.ndarray, np.ndarray]:
         vocab, window = self.vocab_, self.config.window
         assert vocab is not None
-        pairs = [context_rows(session_tokens(vocab, s, with_end), window) for s in sessions]
+        pairs = [context_rows(vocab.tokens(s, with_end), window) for s in sessions]
         if not pairs:
             return np.zeros((0, window), dtype=np.int64), np.zeros(0, dtype=np.int64)
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
@@ -336,10 +329,9 @@ class SequenceDetector(AnomalyEstimator):
         self.members_ = [self._load_network(folder, MEMBER_FILE.format(i)) for i in range(members)]
 
     @classmethod
-    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
-        fitted = {"vocab": config.pop("vocab"), "members": config.pop("members", 0), "thresholds": manifest.thresholds}
-        fields = cls.config_class.model_fields
-        return {k: v for k, v in config.items() if k in fields}, fitted, {}
+    def _legacy(cls, config: dict[str, Any], fitted: dict[str, Any]) -> dict[str, np.ndarray]:
+        fitted["members"] = config.pop("members", 0)
+        return {}
 
 
 class LstmSequenceDetector(SequenceDetector):

@@ -51,7 +51,6 @@ class AnomalyStage:
             raise ValueError("max_sessions must be at least 1 and max_saved_sessions at least 0")
         self.estimator = estimator
         self.model_version = model_version
-        self.max_sessions = max_sessions
         self.max_saved_sessions = max_saved_sessions
         self.window = SessionWindow(max_gap, max_events)
         self.sessions: LRUDict[str, RunningSession] = LRUDict(max_sessions)

@@ -17,7 +17,6 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
@@ -147,11 +146,11 @@ def quantile_threshold(scores: Sequence[float], quantile: float, margin: float) 
     return float(np.quantile(np.asarray(scores, dtype=np.float64), quantile)) * margin
 
 
-def save_weights(model: torch.nn.Module, folder: Path, name: str = WEIGHTS_FILE) -> None:
+def save_weights(model: torch.nn.Module, folder: Path, name: str) -> None:
     state = {key: tensor.detach().contiguous() for key, tensor in model.state_dict().items()}
     save_file(state, str(folder / name))
 
 
-def load_weights(model: torch.nn.Module, folder: Path, name: str = WEIGHTS_FILE) -> None:
+def load_weights(model: torch.nn.Module, folder: Path, name: str) -> None:
     model.load_state_dict(load_file(str(folder / name)))
     model.eval()

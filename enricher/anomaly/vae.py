@@ -15,6 +15,7 @@ training sessions) puts the counted events in order.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,16 +27,13 @@ from pydantic import Field
 from enricher.anomaly.base import (
     AnomalyEstimator,
     EstimatorConfig,
-    LegacyParts,
     RunningSession,
     Scores,
     Sessions,
-    quantile_or_floor,
 )
 from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
 from enricher.anomaly.vocab import SPECIAL_TOKENS
 from enricher.records import AnomalyEvent
-from enricher.registry import Manifest
 
 PREFIX = "prefix"  # the running-session VAE's file stem and array prefix
 
@@ -65,7 +63,6 @@ class VaeDetector(AnomalyEstimator):
 
     def __init__(self, **hyper: Any) -> None:
         super().__init__(**hyper)
-        self.network_: torch.nn.Module | None = None
         self.prefix_network_: torch.nn.Module | None = None  # running sessions (service verdicts)
         self.input_mean_: np.ndarray | None = None
         self.input_std_: np.ndarray | None = None
@@ -175,15 +172,6 @@ class VaeDetector(AnomalyEstimator):
         parts = np.split(running, np.cumsum([len(v) - 1 for v in vectors])[:-1])
         return {"session": whole, "event": np.array([p.max() if len(p) else 0.0 for p in parts])}
 
-    def _set_thresholds(self, pooled: Scores | None) -> None:
-        assert pooled is not None
-        cfg = self.config
-        self.threshold_ = quantile_or_floor(pooled["session"], cfg.calibration_quantile, cfg.threshold_margin)
-        self.event_threshold_ = quantile_or_floor(pooled["event"], cfg.calibration_quantile, cfg.threshold_margin)
-
-    def _session_scores(self, pooled: Scores) -> np.ndarray:
-        return pooled["session"]
-
     # -- scoring ----------------------------------------------------------------------------------
     @torch.no_grad()
     def vector_errors(self, vectors: np.ndarray, running: bool = False) -> np.ndarray:
@@ -250,10 +238,9 @@ class VaeDetector(AnomalyEstimator):
         vectors = []
         for session, event in zip(sessions, events):
             session.memory[event.template_id] = session.memory.get(event.template_id, 0) + 1
-            token_counts: dict[int, int] = {}
+            token_counts: Counter[int] = Counter()
             for key, count in session.memory.items():
-                token = vocab.id(key)
-                token_counts[token] = token_counts.get(token, 0) + count
+                token_counts[vocab.id(key)] += count
             vectors.append(self.count_vector(token_counts, complete=False))
         errors = self.vector_errors(np.stack(vectors), running=True) if vectors else np.zeros(0)
         return self._reconstruction_verdicts(sessions, events, errors, "running template counts")
@@ -284,13 +271,7 @@ class VaeDetector(AnomalyEstimator):
             self.prefix_mean_, self.prefix_std_ = arrays.get("prefix_mean"), arrays.get("prefix_std")
 
     @classmethod
-    def _legacy(cls, config: dict[str, Any], manifest: Manifest) -> LegacyParts:
-        arrays = {}
-        for name in ("input_mean", "input_std", "prefix_mean", "prefix_std"):
-            value = config.pop(name, None)
-            if value is not None:
-                arrays[name] = np.asarray(value, dtype=np.float32)
-        fitted = {"vocab": config.pop("vocab"), "thresholds": manifest.thresholds}
+    def _legacy(cls, config: dict[str, Any], fitted: dict[str, Any]) -> dict[str, np.ndarray]:
         config["latent"] = config.pop("vae_latent", cls.default("latent"))
-        fields = cls.config_class.model_fields
-        return {k: v for k, v in config.items() if k in fields}, fitted, arrays
+        saved = {name: config.pop(name, None) for name in ("input_mean", "input_std", "prefix_mean", "prefix_std")}
+        return {name: np.asarray(value, dtype=np.float32) for name, value in saved.items() if value is not None}

@@ -41,6 +41,10 @@ class Vocab:
     def ids(self, session: Sequence[str]) -> list[int]:
         return [self._index.get(key, UNK) for key in session]
 
+    def tokens(self, session: Sequence[str], with_end: bool) -> list[int]:
+        """``<bos>``, the session's ids and (``with_end``) ``<eos>``."""
+        return [BOS, *self.ids(session), *([EOS] if with_end else [])]
+
     def key(self, token: int) -> str:
         if token < len(SPECIAL_TOKENS):
             return SPECIAL_TOKENS[token]

@@ -24,10 +24,6 @@ class CacheStats:
     hits: int = 0
     model_calls: int = 0  # texts run through the model (each distinct uncached key once per batch)
 
-    @property
-    def hit_rate(self) -> float:
-        return self.hits / self.requests if self.requests else 0.0
-
 
 class ClassifierStage:
     """Classify texts with an LRU cache in front of the model."""
@@ -43,7 +39,6 @@ class ClassifierStage:
             raise ValueError("cache_size must be >= 0")
         self.classifier = classifier
         self.model_version = model_version
-        self.cache_size = cache_size
         self.batch_size = batch_size
         self.stats = CacheStats()
         self._cache: LRUDict[str, Classification] = LRUDict(cache_size)
@@ -75,7 +70,3 @@ class ClassifierStage:
             found.update(computed)
         # Copies, so a caller that mutates a record cannot corrupt the cache.
         return [Classification(found[key].label, found[key].confidence) for key in keys]
-
-    def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()

@@ -25,14 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from enricher.classify.model import KIND, ClassifierConfig, LogClassifier, mean_pool
+from enricher.classify.model import DEFAULT_LABELS, KIND, ClassifierConfig, LogClassifier, mean_pool
 from enricher.classify.normalize import NORMALIZER_NAME, normalizer_for
 from enricher.registry import Manifest, write_manifest
 from enricher.severity import SEVERITY_ALIASES, normalize_severity  # noqa: F401 -- re-exported
 
 if TYPE_CHECKING:
     import torch
-
 
 
 class TrainingConfig(BaseModel):
@@ -48,25 +47,21 @@ class TrainingConfig(BaseModel):
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
     label_smoothing: float = Field(0.05, ge=0, lt=1)
     class_weight_power: float = Field(
-        0.5,
-        ge=0,
-        le=1,
+        0.5, ge=0, le=1,
         description="1 gives every class the same total weight; 0 none; in between tempers the balancing so "
         "rare classes are not over-predicted on unfamiliar logs",
     )
     max_class_weight: float = Field(20.0, ge=1, description="cap, so a class of 3 texts cannot dominate")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="share of distinct texts held out")
     frozen_layers: int = Field(
-        -1,
-        ge=-1,
+        -1, ge=-1,
         description="encoder layers (from the bottom, with the embeddings) kept frozen; their outputs are computed "
         "once per distinct text and cached, so an epoch costs only the top layers. -1: all but the top layer",
     )
     seed_corpus: bool = Field(True, description="mix the general seed corpus (enricher.classify.seed_corpus) in")
     seed_corpus_per_class: int = Field(1000, ge=0, description="seed corpus messages per severity")
     seed_corpus_weight: float = Field(
-        0.3,
-        ge=0,
+        0.3, ge=0,
         description="loss weight of one seed-corpus text relative to an average text of the user's data, so the "
         "user's own labels dominate on their own logs while the corpus teaches general severity",
     )
@@ -90,9 +85,6 @@ class Examples:
         return Examples(
             [self.texts[i] for i in indices], [self.labels[i] for i in indices], [self.counts[i] for i in indices]
         )
-
-    def lines(self) -> int:
-        return sum(self.counts)
 
 
 def build_examples(texts: Sequence[str], labels: Sequence[str], normalizer: str = NORMALIZER_NAME) -> Examples:
@@ -156,9 +148,8 @@ class FrozenTrunk:
     ) -> None:
         encoder = classifier.network.encoder
         layers = getattr(getattr(encoder, "encoder", None), "layer", None)
-        self.bert_layout = layers is not None and hasattr(encoder, "embeddings") and hasattr(
-            encoder, "_create_attention_masks"
-        )
+        self.bert_layout = (layers is not None and hasattr(encoder, "embeddings")
+                            and hasattr(encoder, "_create_attention_masks"))
         total = len(layers) if self.bert_layout else 0
         self.frozen = 0 if not self.bert_layout else (total - 1 if frozen_layers < 0 else min(frozen_layers, total))
         self.classifier = classifier
@@ -435,7 +426,6 @@ def evaluate(
 
 def seed_examples_for(labels: Sequence[str], config: TrainingConfig, normalizer: str) -> Examples | None:
     """The seed corpus as examples, when it is on and the model's labels include the four severities."""
-    from enricher.classify.model import DEFAULT_LABELS
     from enricher.classify.seed_corpus import seed_corpus
 
     if not config.seed_corpus or config.seed_corpus_per_class == 0 or not set(DEFAULT_LABELS) <= set(labels):
@@ -514,8 +504,6 @@ def train_classifier(
 
 def infer_labels(labels: Iterable[str]) -> list[str]:
     """The default severities when the data's labels are among them, else the data's labels, sorted."""
-    from enricher.classify.model import DEFAULT_LABELS
-
     seen = set(labels)
     if seen <= set(DEFAULT_LABELS):
         return list(DEFAULT_LABELS)

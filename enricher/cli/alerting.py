@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from enricher.cli.service import ConfigOption, _client, _settings
+from enricher.cli.common import ConfigOption, client_or_exit, fail, settings_or_exit
 
 app = typer.Typer(help="OpenSearch Alerting monitors (anomalies, templates, sessions, novel templates, incidents).",
                   no_args_is_help=True)
@@ -40,14 +40,13 @@ def install(
     """Create the monitors, or update the ones of the same name (idempotent). Exits 4 without the Alerting plugin."""
     from enricher.alerting import AlertingUnavailable, install_monitors, monitors
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     options = _options(settings, index_pattern, namespace)
-    client = _client(settings)
+    client = client_or_exit(settings)
     try:
         report = install_monitors(client, list(monitors(options).values()), dry_run=dry_run)
     except AlertingUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(4) from None
+        raise fail(str(exc), 4) from None
     if not report.plugin_present:
         typer.echo("note: the Alerting plugin is not installed here, so existing monitors were not looked up; "
                    "install would exit 4", err=True)
@@ -68,7 +67,7 @@ def export(
     """Write each monitor as the JSON body of POST _plugins/_alerting/monitors, one file per monitor."""
     from enricher.alerting import monitors
 
-    options = _options(_settings(config), index_pattern, namespace)
+    options = _options(settings_or_exit(config), index_pattern, namespace)
     output_dir.mkdir(parents=True, exist_ok=True)
     for stem, body in monitors(options).items():
         (output_dir / f"{stem}.json").write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")

@@ -9,6 +9,8 @@ from typing import Optional
 
 import typer
 
+from enricher.cli.common import fail, output_to, set_torch_threads
+
 app = typer.Typer(
     help="Train and run the transformer log classifier (severity by default; any label set works).",
     no_args_is_help=True,
@@ -17,51 +19,32 @@ app = typer.Typer(
 TextFieldOption = typer.Option(..., "--text-field", help="Field holding the log text (dotted path for nested fields).")
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _set_threads(threads: Optional[int]) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def _resolve_model_dir(model_dir: Optional[Path], registry: Optional[Path]) -> Path:
-    """An explicit folder, or the promoted classifier of a registry."""
-    from enricher.registry import ModelIntegrityError, ModelRegistry
-
-    if (model_dir is None) == (registry is None):
-        raise _fail("give exactly one of --model-dir DIR or --registry DIR (its promoted classifier)")
-    if model_dir is not None:
-        return model_dir
-    try:
-        folder, _ = ModelRegistry(registry).resolve("classifier")
-    except ModelIntegrityError as exc:
-        raise _fail(str(exc), 1) from exc
-    return folder
-
-
 PrecisionOption = typer.Option(
     "auto", "--precision",
     help="Inference precision: auto (bfloat16 where the CPU runs it natively, else float32), float32, bfloat16.",
 )
 
 
-def _load(model_dir: Path, precision: str = "float32"):  # noqa: ANN202 - LogClassifier, imported lazily
+def _load(model_dir: Optional[Path], registry: Optional[Path], precision: str, threads: Optional[int]):  # noqa: ANN202
+    """The classifier in an explicit folder or the promoted one of a registry (a LogClassifier)."""
     from enricher.classify import LogClassifier, resolve_inference_dtype
-    from enricher.registry import ModelIntegrityError
+    from enricher.registry import ModelIntegrityError, ModelRegistry
 
+    set_torch_threads(threads)
+    if (model_dir is None) == (registry is None):
+        raise fail("give exactly one of --model-dir DIR or --registry DIR (its promoted classifier)")
+    try:
+        folder = model_dir or ModelRegistry(registry).resolve("classifier")[0]
+    except ModelIntegrityError as exc:
+        raise fail(str(exc), 1) from exc
     try:
         dtype = resolve_inference_dtype(precision)  # before the slow load: a bad flag fails at once
     except ValueError as exc:
-        raise _fail(f"--precision: {exc}") from exc
+        raise fail(f"--precision: {exc}") from exc
     try:
-        return LogClassifier.from_pretrained(model_dir, inference_dtype=dtype)
+        return LogClassifier.from_pretrained(folder, inference_dtype=dtype)
     except ModelIntegrityError as exc:
-        raise _fail(str(exc), 1) from exc
+        raise fail(str(exc), 1) from exc
 
 
 @app.command()
@@ -110,8 +93,7 @@ def train(
         "training is fast); -1: all but the top layer, 0: fine-tune the whole encoder."
     ),
     seed_corpus: bool = typer.Option(
-        True,
-        "--seed-corpus/--no-seed-corpus",
+        True, "--seed-corpus/--no-seed-corpus",
         help="Mix in the built-in general seed corpus of severity-labelled messages (only with the four severity "
         "labels) so the model generalises to log sources it has not seen; your own labels still dominate.",
     ),
@@ -119,8 +101,7 @@ def train(
         0.3, "--seed-corpus-weight", help="Loss weight of one seed-corpus text relative to an average text of yours."
     ),
     label_memory: bool = typer.Option(
-        True,
-        "--label-memory/--no-label-memory",
+        True, "--label-memory/--no-label-memory",
         help="Remember the labels of every distinct training text and answer with them when the same (normalised) "
         "text comes again; the network handles all other texts.",
     ),
@@ -143,12 +124,12 @@ def train(
     from enricher.registry import ModelRegistry
 
     if (input_file is None) == (index is None):
-        raise _fail("give exactly one of --input FILE.jsonl or --index PATTERN")
+        raise fail("give exactly one of --input FILE.jsonl or --index PATTERN")
     if (model_dir is None) == (registry is None):
-        raise _fail("give exactly one of --model-dir DIR or --registry DIR")
+        raise fail("give exactly one of --model-dir DIR or --registry DIR")
     if model_dir is not None and model_dir.exists() and any(model_dir.iterdir()):
-        raise _fail(f"{model_dir} exists and is not empty; choose a new folder")
-    _set_threads(threads)
+        raise fail(f"{model_dir} exists and is not empty; choose a new folder")
+    set_torch_threads(threads)
     source_summary: dict = {}
     try:
         if input_file is not None:
@@ -158,9 +139,9 @@ def train(
             data, source_summary = _read_index(config, index, text_field, label_field, time_field, since, until,
                                                max_documents)
     except (OSError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if not data.texts:
-        raise _fail(f"no records with both {text_field!r} and {label_field!r} found")
+        raise fail(f"no records with both {text_field!r} and {label_field!r} found")
     if data.skipped:
         typer.echo(f"skipped {data.skipped} records without {text_field!r} or {label_field!r}", err=True)
     targets = [normalize_severity(label) for label in data.labels] if severity_levels else data.labels
@@ -176,7 +157,7 @@ def train(
                                   seed_corpus=seed_corpus, seed_corpus_weight=seed_corpus_weight,
                                   early_stopping=early_stopping)
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     target_dir = model_dir if model_dir is not None else ModelRegistry(registry).new_version_dir("classifier")
     summary = {**source_summary, "text_field": text_field, "label_field": label_field,
                "severity_levels": severity_levels, "skipped_records": data.skipped}
@@ -184,7 +165,7 @@ def train(
         _, manifest = train_classifier(data.texts, targets, target_dir, encoder_dir=encoder, model_config=model_config,
                                        training=training, data_summary=summary, progress=progress)
     except (FileNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if registry is not None and promote:
         ModelRegistry(registry).promote("classifier", target_dir.name)
     typer.echo(f"saved {target_dir} (macro-F1 {manifest.metrics.get('macro_f1')}, "
@@ -227,8 +208,7 @@ def predict(
     from enricher.classify import ClassifierStage
     from enricher.classify.data import get_field, iter_jsonl
 
-    _set_threads(threads)
-    classifier = _load(_resolve_model_dir(model_dir, registry), precision)
+    classifier = _load(model_dir, registry, precision, threads)
     stage = ClassifierStage(classifier, classifier.model_version, batch_size=batch_size)
     try:
         texts = []
@@ -238,17 +218,13 @@ def predict(
                 typer.echo(f"warning: {input_file}:{number} has no {text_field!r}; classifying an empty text", err=True)
             texts.append("" if value is None else str(value))
     except (OSError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
-    handle = output.open("w", encoding="utf-8") if output else sys.stdout
-    try:
+        raise fail(str(exc)) from exc
+    with output_to(output) as handle:
         with tqdm(total=len(texts), desc="classifying", unit="line", disable=not progress, file=sys.stderr) as bar:
             for start in range(0, len(texts), 4096):
                 for result in stage.classify(texts[start : start + 4096]):
                     handle.write(json.dumps({"label": result.label, "confidence": round(result.confidence, 6)}) + "\n")
                 bar.update(min(4096, len(texts) - start))
-    finally:
-        if output:
-            handle.close()
     typer.echo(f"{len(texts)} lines, {stage.stats.model_calls} distinct texts run through the model "
                f"({classifier.model_version})", err=True)
 
@@ -270,12 +246,11 @@ def evaluate(
     from enricher.classify import ClassifierStage, classification_metrics, normalize_severity
     from enricher.classify.data import read_labelled_jsonl
 
-    _set_threads(threads)
-    classifier = _load(_resolve_model_dir(model_dir, registry), precision)
+    classifier = _load(model_dir, registry, precision, threads)
     try:
         data = read_labelled_jsonl(input_file, text_field, label_field)
     except (OSError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     truth = [normalize_severity(label) for label in data.labels] if severity_levels else data.labels
     predicted = [c.label for c in ClassifierStage(classifier, classifier.model_version).classify(data.texts)]
     metrics = classification_metrics(truth, predicted)

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from enricher.cli.common import settings_or_exit
+
 app = typer.Typer(help="The configuration: check a file and show the effective settings.", no_args_is_help=True)
 
 
@@ -22,13 +24,7 @@ def check(
     """
     import yaml
 
-    from enricher.config import ConfigError, load_settings
-
-    try:
-        settings = load_settings(config)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    settings = settings_or_exit(config)
     for warning in settings.warnings():
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(yaml.safe_dump(settings.redacted(), sort_keys=False, default_flow_style=False), nl=False)

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from enricher.cli import service, templates, train
-from enricher.cli import classifier, models
-from enricher.cli import anomaly, autoencoder, sequence
+from enricher.cli import alerting, aliases, anomaly, classifier, dashboards, models, report, service, templates, train
 from enricher.cli import config as config_cli
-from enricher.cli import report
-from enricher.cli import alerting, dashboards
 
 app = typer.Typer(
     name="enricher",
@@ -30,8 +26,8 @@ app.add_typer(service.mappings_app, name="mappings")
 app.add_typer(service.samples_app, name="samples")
 app.add_typer(templates.app, name="templates")
 app.add_typer(anomaly.app, name="anomaly")
-app.add_typer(sequence.app, name="sequence")
-app.add_typer(autoencoder.app, name="autoencoder")
+app.add_typer(aliases.sequence_app, name="sequence")
+app.add_typer(aliases.autoencoder_app, name="autoencoder")
 app.add_typer(classifier.app, name="classifier")
 app.add_typer(models.app, name="models")
 app.add_typer(config_cli.app, name="config")

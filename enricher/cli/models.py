@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 import typer
 
+from enricher.cli.common import fail
+
 app = typer.Typer(help="The versioned model registry: list, show, verify and promote models.", no_args_is_help=True)
 
 RegistryOption = typer.Option(Path("models"), "--registry", help="Registry folder (models/<kind>/<version>/).")
@@ -33,14 +35,9 @@ def _selected(registry, kind: Optional[str], version: Optional[str]) -> list[tup
         if kind:
             check_name(kind, version)
     except ModelNotFound as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     kinds = [kind] if kind else registry.kinds()
-    pairs = []
-    for name in kinds:
-        versions = [version] if version else registry.versions(name)
-        pairs += [(name, v) for v in versions]
-    return pairs
+    return [(name, v) for name in kinds for v in ([version] if version else registry.versions(name))]
 
 
 def _promoted(store, kind: str) -> Optional[str]:  # noqa: ANN001
@@ -66,14 +63,12 @@ def list_models(
     store = ModelRegistry(registry)
     rows = []
     for name, version in _selected(store, kind, None):
-        promoted = _promoted(store, name) == version
+        row = {"kind": name, "version": version, "promoted": _promoted(store, name) == version}
         try:
             manifest = read_manifest(store.path(name, version))
-            rows.append({"kind": name, "version": version, "promoted": promoted, "created": manifest.created_at,
-                         "key_metric": _key_metric(manifest.metrics)})
+            rows.append({**row, "created": manifest.created_at, "key_metric": _key_metric(manifest.metrics)})
         except ModelIntegrityError as exc:
-            rows.append({"kind": name, "version": version, "promoted": promoted, "created": "-",
-                         "key_metric": f"unreadable: {exc}"})
+            rows.append({**row, "created": "-", "key_metric": f"unreadable: {exc}"})
     if json_output:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -105,11 +100,9 @@ def show(
             raise ModelNotFound(f"{kind!r} has no promoted version in {registry}; name one")
         manifest = read_manifest(store.path(kind, chosen))
     except ModelNotFound as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     except ModelTampered as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), 1) from None
     shown = {"path": str(store.path(kind, chosen)), "promoted": _promoted(store, kind) == chosen,
              **manifest.model_dump()}
     typer.echo(json.dumps(shown, indent=2))
@@ -132,8 +125,7 @@ def verify(
     selected = [] if path else _selected(store, kind, version)
     folders = [path] if path else [store.path(k, v) for k, v in selected]
     if not folders:
-        typer.echo(f"error: no models to verify in {registry}", err=True)
-        raise typer.Exit(2)
+        raise fail(f"no models to verify in {registry}")
     failures = 0
     for name in sorted({k for k, _ in selected}):
         try:
@@ -165,17 +157,16 @@ def promote(
 
     store = ModelRegistry(registry)
     try:
-        if not store.path(kind, version).is_dir():
-            raise ModelNotFound(f"{store.path(kind, version)} does not exist")
+        folder = store.path(kind, version)
     except ModelNotFound as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
+    if not folder.is_dir():
+        raise fail(f"{folder} does not exist")
     previous = _promoted(store, kind)
     try:
         store.promote(kind, version)
     except ModelIntegrityError as exc:
-        typer.echo(f"error: not promoted: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise fail(f"not promoted: {exc}", 1) from exc
     typer.echo(f"promoted {kind} {version} (was {previous or 'none'})")
 
 
@@ -195,8 +186,7 @@ def seal(
     store = ModelRegistry(registry)
     selected = _selected(store, kind, version)
     if not selected:
-        typer.echo(f"error: no models to seal in {registry}", err=True)
-        raise typer.Exit(2)
+        raise fail(f"no models to seal in {registry}")
     signed = " and signed with the registry key" if registry_key() else ""
     failures = 0
     for name, chosen in selected:

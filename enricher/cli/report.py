@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from enricher.cli.service import ConfigOption, _client, _settings
-
-_RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+from enricher.cli.common import ConfigOption, client_or_exit, settings_or_exit
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """``now``, ``now-6h`` (s, m, h, d, w) or an ISO-8601 time (UTC when no zone is given)."""
-    now = now or datetime.now(timezone.utc)
-    match = _RELATIVE.match(text.strip())
-    if match:
-        amount, unit = match.groups()
-        return now - timedelta(**{_UNITS[unit]: int(amount)}) if amount else now
+    """``now``, ``now-6h`` (any duration as settings write it) or an ISO-8601 time (UTC when no zone is given)."""
+    from enricher.durations import parse_duration
+
+    now, text = now or datetime.now(timezone.utc), text.strip()
+    if text == "now":
+        return now
     try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        if text.startswith("now-"):
+            return now - parse_duration(text[len("now-"):])
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise typer.BadParameter(f"{text!r} is neither now[-N(s|m|h|d|w)] nor an ISO-8601 time") from exc
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
@@ -47,8 +45,8 @@ def report(
     start, end = parse_time(from_), parse_time(to)
     if end <= start:
         raise typer.BadParameter(f"--to ({end.isoformat()}) must be after --from ({start.isoformat()})")
-    settings = _settings(config)
-    client = _client(settings)
+    settings = settings_or_exit(config)
+    client = client_or_exit(settings)
     result = analyse(client, settings, start, end)
     if write:
         ensure_findings_index(client, settings)

@@ -7,56 +7,17 @@ import logging
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from contextlib import suppress
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
-ConfigOption = typer.Option(None, "--config", "-c", help="YAML config file (environment ENRICHER_* overrides it).",
-                            exists=False, dir_okay=False)
+from enricher.cli.common import ConfigOption, client_or_exit, settings_or_exit
 
 mappings_app = typer.Typer(help="Index mappings for the enriched fields.", no_args_is_help=True)
 samples_app = typer.Typer(help="Generated sample logs (no external data needed).", no_args_is_help=True)
-
-
-def _settings(config: Optional[Path]):
-    from enricher.config import ConfigError, load_settings
-
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
-
-
-def _client(settings, wait_until: threading.Event | None = None):
-    """A checked client; exit 3 with one line if OpenSearch is unreachable or refuses the credentials.
-
-    With ``wait_until`` (the service), an unreachable cluster is waited for instead, until it answers
-    or the event is set (then exit 0).
-    """
-    from enricher.config import ConfigError
-    from enricher.cluster.client import (ClusterAuthError, ClusterUnreachable, check_cluster, make_client, retry_policy,
-                                     wait_for_cluster)
-
-    try:
-        first_contact = make_client(settings.opensearch)  # one try per attempt: the wait below paces them
-        if wait_until is None:
-            check_cluster(first_contact, settings.opensearch)
-        elif wait_for_cluster(first_contact, settings.opensearch, wait_until) is None:
-            raise typer.Exit(0)  # stopped by a signal while waiting
-        client = make_client(settings.opensearch, retry_policy(settings))
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except ClusterAuthError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(3) from None
-    except ClusterUnreachable as exc:
-        typer.echo(f"{exc}\nIs it running? (scripts/opensearch.sh start)", err=True)
-        raise typer.Exit(3) from None
-    return client
 
 
 def _service(settings, client):
@@ -75,8 +36,8 @@ def once(
     """Run one enrichment pass over all pending documents (the whole lookback window), then print a summary."""
     from tqdm import tqdm
 
-    settings = _settings(config)
-    client = _client(settings)
+    settings = settings_or_exit(config)
+    client = client_or_exit(settings)
     service = _service(settings, client)
     service.prepare()
     pending = service.source.count_pending(service.sweep_start(datetime.now(timezone.utc), catchup=True))
@@ -84,7 +45,7 @@ def once(
     with tqdm(total=pending, unit="doc", desc="enriching", disable=not progress or pending == 0, file=sys.stderr) as bar:
         report = service.run_pass(should_stop=stop.is_set, progress=bar.update, full_sweep=True)
     if json_output:
-        typer.echo(json.dumps(_report_dict(report), indent=2))
+        typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         typer.echo(format_summary(report, service))
 
@@ -99,14 +60,15 @@ def run(config: Optional[Path] = ConfigOption) -> None:
 
     from enricher.observability import configure_logging
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     configure_logging(settings.log_level, settings.log_format)
     # Two INFO lines per pass ("Running job", "executed successfully") say nothing the pass log does not,
     # and a pass longer than the interval makes it warn at every skipped run: passes never overlap by design.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler.scheduler").addFilter(_ExpectedSkips())
+    logging.getLogger("apscheduler.scheduler").addFilter(
+        lambda record: "maximum number of running instances reached" not in record.getMessage())
     stop = _stop_on_signals()
-    client = _client(settings, wait_until=stop)  # a service waits for its cluster rather than exiting
+    client = client_or_exit(settings, wait_until=stop)  # a service waits for its cluster rather than exiting
     service = _service(settings, client)
     service.prepare()
     if settings.metrics_port:
@@ -120,7 +82,7 @@ def run(config: Optional[Path] = ConfigOption) -> None:
 
     scheduler = BackgroundScheduler()
     scheduler.add_job(enrichment_pass, "interval", seconds=settings.schedule.interval_seconds,
-                      max_instances=1, coalesce=True, next_run_time=_now())
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(timezone.utc))
     scheduler.start()
     stop.wait()
     scheduler.shutdown(wait=True)  # lets a running pass finish its batch and save state
@@ -131,8 +93,8 @@ def status(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show checkpoints, pending documents, lag and counts."""
-    settings = _settings(config)
-    client = _client(settings)
+    settings = settings_or_exit(config)
+    client = client_or_exit(settings)
     from enricher.orchestration.service import EnrichmentService
 
     info = EnrichmentService(settings, client).status()
@@ -165,20 +127,17 @@ def mappings_install(config: Optional[Path] = ConfigOption) -> None:
     from enricher.cluster.mappings import MappingConflictError, install_mappings
     from enricher.findings.index import ensure_findings_index
 
-    settings = _settings(config)
-    client = _client(settings)
+    settings = settings_or_exit(config)
+    client = client_or_exit(settings)
     try:
         report = install_mappings(client, settings)
         ensure_findings_index(client, settings, report)
     except MappingConflictError as exc:
         typer.echo(f"mapping conflict: {exc}", err=True)
         raise typer.Exit(4) from exc
-    for item in report.changed:
-        typer.echo(f"installed  {item}")
-    for item in report.unchanged:
-        typer.echo(f"unchanged  {item}")
-    for item in report.removed:
-        typer.echo(f"removed    {item}")
+    for verb, items in (("installed", report.changed), ("unchanged", report.unchanged), ("removed", report.removed)):
+        for item in items:
+            typer.echo(f"{verb:<10} {item}")
     for index, reason in report.conflicts.items():
         typer.echo(f"conflict   {index}: {reason}", err=True)
     if report.conflicts:
@@ -199,8 +158,8 @@ def samples_load(
 
     from enricher.samples import history_and_live
 
-    settings = _settings(config)
-    client = _client(settings)
+    settings = settings_or_exit(config)
+    client = client_or_exit(settings)
     past, recent = history_and_live(history, live, seed=seed)
     client.indices.delete(index=index, params={"ignore_unavailable": "true"})
     client.indices.create(index=index, body={
@@ -213,15 +172,13 @@ def samples_load(
     ok, _ = helpers.bulk(client, ({"_index": index, "_source": d} for d in docs), refresh="wait_for")
     typer.echo(f"indexed {ok} sample documents into {index} ({len(past)} history, {len(recent)} live)")
     if reset_state:
-        from enricher.cluster.state import source_state_id
-
         from opensearchpy import NotFoundError
 
+        from enricher.cluster.state import source_state_id
+
         state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
-        try:
+        with suppress(NotFoundError):  # no checkpoint yet (a fresh cluster): nothing to forget
             client.delete(index=settings.state_index, id=state_id)
-        except NotFoundError:
-            pass  # no checkpoint yet (a fresh cluster): nothing to forget
         client.indices.delete(index=settings.templates_index, params={"ignore_unavailable": "true"})
         typer.echo("reset the enricher's checkpoint and known templates for this configuration")
 
@@ -237,14 +194,11 @@ def samples_load_lines(
 
     Timestamps are replayed: the last line gets the current time, earlier lines are spaced back from it.
     """
-    from datetime import datetime, timedelta, timezone
-
     from opensearchpy import helpers
 
-    settings = _settings(config)
-    client = _client(settings)
-    lines = [line.rstrip("\r\n") for line in input_file.read_text(encoding="utf-8", errors="replace").splitlines()]
-    lines = [line for line in lines if line.strip()]
+    settings = settings_or_exit(config)
+    client = client_or_exit(settings)
+    lines = [line for line in input_file.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     end = datetime.now(timezone.utc)
     start = end - timedelta(milliseconds=spacing_ms * len(lines))
     actions = (
@@ -257,10 +211,6 @@ def samples_load_lines(
     typer.echo(f"indexed {ok} lines from {input_file} into {index}")
 
 
-def _report_dict(report) -> dict[str, Any]:
-    return report.as_dict()
-
-
 def format_summary(report, service) -> str:
     lines = [
         "",
@@ -268,9 +218,9 @@ def format_summary(report, service) -> str:
         f"  documents read       {report.documents}",
         f"  enriched             {report.enriched}",
         f"  marked as errors     {report.errors}" + (f"  {report.error_reasons}" if report.error_reasons else ""),
-        f"  not written, pending {report.write_failures}" + (f"  {report.failure_reasons}" if report.failure_reasons
-                                                              else "") + ("  (a later pass retries them)"
-                                                                          if report.write_failures else ""),
+        f"  not written, pending {report.write_failures}"
+        + (f"  {report.failure_reasons}" if report.failure_reasons else "")
+        + ("  (a later pass retries them)" if report.write_failures else ""),
         f"  already enriched     {report.already_enriched} (by another worker)",
         f"  version conflicts    {report.conflicts} (re-read and resolved)",
         f"  templates known      {len(service.pipeline.miner)}  (novel this pass: {report.novel_templates})",
@@ -295,25 +245,9 @@ def format_summary(report, service) -> str:
     return "\n".join(lines)
 
 
-class _ExpectedSkips(logging.Filter):
-    """Drops APScheduler's warning that a run was skipped because the previous pass is still running."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "maximum number of running instances reached" not in record.getMessage()
-
-
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
-
-    def handler(signum, frame):  # noqa: ARG001
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     return stop
 
-
-def _now():
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc)

@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from enricher.cli.common import output_to
+
 app = typer.Typer(help="Mine log templates (variables shown as <*>) with stable template ids.", no_args_is_help=True)
 
 
@@ -38,18 +40,13 @@ def mine(
 
     from enricher.templates import MinerConfig, PartitionedMiner, TemplateMiner
 
-    miner: TemplateMiner | PartitionedMiner
-    if partition is not None:
-        miner = PartitionedMiner.load(state) if state is not None and state.exists() else PartitionedMiner(MinerConfig())
-        feed = partial(miner.add, partition=partition)
-    else:
-        miner = TemplateMiner.load(state) if state is not None and state.exists() else TemplateMiner(MinerConfig())
-        feed = miner.add
+    kind: type[TemplateMiner] | type[PartitionedMiner] = TemplateMiner if partition is None else PartitionedMiner
+    miner = kind.load(state) if state is not None and state.exists() else kind(MinerConfig())
+    feed = miner.add if partition is None else partial(miner.add, partition=partition)
     with input.open(encoding="utf-8", errors="replace", newline="") as fh:
         lines = [line.rstrip("\r\n") for line in fh]
     matches = [feed(line) for line in tqdm(lines, desc="mining", unit="line", disable=not progress, file=sys.stderr)]
-    out = output.open("w", encoding="utf-8") if output is not None else sys.stdout
-    try:
+    with output_to(output) as out:
         for line, match in zip(lines, matches):
             if not online:
                 template_id = miner.canonical_id(match.template_id)
@@ -58,16 +55,9 @@ def mine(
                     match.template_id = template_id
                     match.template = template
                     match.params = miner.extract_params(template, line)
-            record = {
-                "template_id": match.template_id,
-                "template": match.template,
-                "params": match.params,
-                "is_new": match.is_new,
-            }
+            record = {"template_id": match.template_id, "template": match.template, "params": match.params,
+                      "is_new": match.is_new}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    finally:
-        if output is not None:
-            out.close()
     if state is not None:
         miner.save(state)
     typer.echo(f"{len(lines)} lines, {len(miner)} templates", err=True)

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from enricher.cli.anomaly import default_time_budget, parse_duration
-from enricher.cli.service import ConfigOption, _client, _settings
+from enricher.cli.common import ConfigOption, client_or_exit, set_torch_threads, settings_or_exit
 
 
 def train(
@@ -36,21 +36,17 @@ def train(
     """
     from tqdm import tqdm
 
+    from enricher.cluster.mappings import install_mappings
     from enricher.observability import configure_logging
     from enricher.registry import ModelRegistry
     from enricher.orchestration.service import EnrichmentService, build_pipeline
     from enricher.orchestration.training import collect_sessions, train_anomaly_models
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     configure_logging(settings.log_level, settings.log_format)
-    if settings.models.torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.models.torch_threads)  # as the service does: a shared machine
-    client = _client(settings)
+    set_torch_threads(settings.models.torch_threads)  # as the service does: a shared machine
+    client = client_or_exit(settings)
     service = EnrichmentService(settings, client)
-    from enricher.cluster.mappings import install_mappings
-
     install_mappings(client, settings)
     saved = service.state.load_pipeline(service.state_id) or {}
     pipeline = build_pipeline(settings.model_copy(update={"models": settings.models.model_copy(

@@ -91,10 +91,8 @@ def install_mappings(client: OpenSearch, settings: Settings) -> InstallReport:
     _install_component_template(client, component_template_name(namespace), enrichment_mapping(namespace), report)
     _install_or_remove_index_template(client, settings, report)
     result = put_mapping_on_existing(client, settings)
-    for index in result.updated:
-        report.note(f"mapping of {index}", True)
-    for index in result.unchanged:
-        report.note(f"mapping of {index}", False)
+    report.changed += [f"mapping of {index}" for index in result.updated]
+    report.unchanged += [f"mapping of {index}" for index in result.unchanged]
     report.conflicts.update(result.conflicts)
     _ensure_own_indices(client, settings, report)
     return report

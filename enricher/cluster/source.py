@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -134,28 +135,18 @@ class DocumentSource:
         """
         time_field = self.config.timestamp_field
         filters: list[dict[str, Any]] = []
-        if since is not None or until is not None:
-            bounds = {}
-            if since is not None:
-                bounds["gte"] = _bound(since)
-            if until is not None:
-                bounds["lt"] = _bound(until)
-            filters.append({
-                "bool": {
-                    "should": [
-                        {"range": {time_field: bounds}},
-                        # A document without a timestamp is still enriched (and marked if it cannot be).
-                        {"bool": {"must_not": {"exists": {"field": time_field}}}},
-                    ],
-                    "minimum_should_match": 1,
-                }
-            })
+        bounds = {op: _bound(value) for op, value in (("gte", since), ("lt", until)) if value is not None}
+        if bounds:
+            filters.append({"bool": {"minimum_should_match": 1, "should": [
+                {"range": {time_field: bounds}},
+                # A document without a timestamp is still enriched (and marked if it cannot be).
+                {"bool": {"must_not": {"exists": {"field": time_field}}}},
+            ]}})
         if self.config.query_filter:
             filters.append(self.config.query_filter)
-        query: dict[str, Any] = {"bool": {"filter": filters}}
         if pending_only:
-            query["bool"]["filter"].append({"bool": {"should": self._pending_clauses(), "minimum_should_match": 1}})
-        return query
+            filters.append({"bool": {"should": self._pending_clauses(), "minimum_should_match": 1}})
+        return {"bool": {"filter": filters}}
 
     def _pending_clauses(self) -> list[dict[str, Any]]:
         clauses: list[dict[str, Any]] = [
@@ -229,15 +220,7 @@ class DocumentSource:
         if not refs:
             return []
         body = {"docs": [{"_index": index, "_id": doc_id, "_source": self._fields} for index, doc_id in refs]}
-        response = self.client.mget(body=body)
-        found = []
-        for doc in response["docs"]:
-            if doc.get("found"):
-                found.append(SourceDocument(
-                    index=doc["_index"], doc_id=doc["_id"], seq_no=doc["_seq_no"],
-                    primary_term=doc["_primary_term"], source=doc.get("_source") or {}, sort=[],
-                ))
-        return found
+        return [self._to_document(doc) for doc in self.client.mget(body=body)["docs"] if doc.get("found")]
 
     def any_index_exists(self) -> bool:
         return bool(self.client.indices.exists(index=self.index, params={"allow_no_indices": "false"}))
@@ -247,17 +230,15 @@ class DocumentSource:
         return response["pit_id"]
 
     def _close_pit(self, pit_id: str) -> None:
-        try:
+        with suppress(NotFoundError):  # already expired
             self.client.delete_pit(body={"pit_id": [pit_id]})
-        except NotFoundError:
-            pass  # already expired
 
     @staticmethod
     def _to_document(hit: dict[str, Any]) -> SourceDocument:
-        return SourceDocument(
-            index=hit["_index"], doc_id=hit["_id"], seq_no=hit["_seq_no"],
-            primary_term=hit["_primary_term"], source=hit.get("_source") or {}, sort=hit["sort"],
-        )
+        """A search hit or an mget document (which has no sort values)."""
+        return SourceDocument(index=hit["_index"], doc_id=hit["_id"], seq_no=hit["_seq_no"],
+                              primary_term=hit["_primary_term"], source=hit.get("_source") or {},
+                              sort=hit.get("sort", []))
 
 
 def _bound(value: TimeBound) -> str:

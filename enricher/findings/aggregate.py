@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from opensearchpy import OpenSearch
 
+from enricher.cluster.source import get_field
 from enricher.findings.config import FindingsConfig
 from enricher.findings.series import Grid
 
@@ -54,10 +55,7 @@ class Counts:
     requests: int = 0
 
     def total(self, table: dict[str, np.ndarray]) -> np.ndarray:
-        out = np.zeros(self.grid.size)
-        for counts in table.values():
-            out += counts
-        return out
+        return sum(table.values(), np.zeros(self.grid.size))
 
     def window_sum(self, counts: np.ndarray) -> float:
         return float(counts[self.grid.baseline:].sum())
@@ -226,7 +224,7 @@ def evidence(client: OpenSearch, index: str, fields: Fields, config: FindingsCon
     result = _search(client, index, body, counts)
     hits = result["hits"]["hits"]
     docs = [{"index": hit["_index"], "id": hit["_id"], "source": hit["_source"]} for hit in hits]
-    messages = [msg for hit in hits if isinstance(msg := _get(hit["_source"], fields.message), str)]
+    messages = [msg for hit in hits if isinstance(msg := get_field(hit["_source"], fields.message), str)]
     aggregations = result.get("aggregations", {})
 
     def table(name: str) -> dict[str, int]:
@@ -234,14 +232,3 @@ def evidence(client: OpenSearch, index: str, fields: Fields, config: FindingsCon
 
     return Evidence(docs=docs, messages=messages, total=result["hits"]["total"]["value"], sources=table("sources"),
                     sessions=table("sessions"))
-
-
-def _get(source: dict[str, Any], path: str) -> Any:
-    if path in source:
-        return source[path]
-    value: Any = source
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -52,10 +53,7 @@ class FindingsRunReport:
     counts: Counts | None = field(default=None, repr=False)
 
     def by_type(self) -> dict[str, int]:
-        types: dict[str, int] = {}
-        for finding in self.findings:
-            types[finding["type"]] = types.get(finding["type"], 0) + 1
-        return types
+        return dict(Counter(finding["type"] for finding in self.findings))
 
     def summary(self) -> dict[str, Any]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "documents": self.documents,
@@ -194,9 +192,8 @@ def _finding_doc(finding: Finding, doc_id: str, incident_id: str | None, counts:
     else:
         query = ""
     if finding.subject == "errors":
-        labels = " or ".join(settings.findings.error_labels)
-        query = f"{query} and {namespace}.classification.label:({labels})" if query else \
-            f"{namespace}.classification.label:({labels})"
+        errors = f"{namespace}.classification.label:({' or '.join(settings.findings.error_labels)})"
+        query = f"{query} and {errors}" if query else errors
     source_field, _, source_value = (finding.source or "").partition("=")
     return {
         "_id": doc_id, "kind": "finding", "type": finding.type, "subject": finding.subject,

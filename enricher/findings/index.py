@@ -2,40 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from opensearchpy import OpenSearch, RequestError, helpers
 
 from enricher.resources import load_mapping
 
 if TYPE_CHECKING:
+    from enricher.cluster.mappings import InstallReport
     from enricher.config import Settings
 
 FINDINGS_MAPPING_FILE = "findings-v1.json"
 
 
-class _Notes(Protocol):
-    def note(self, what: str, changed: bool) -> None: ...
-
-
-def findings_spec() -> dict[str, Any]:
-    return load_mapping(FINDINGS_MAPPING_FILE)
-
-
-def findings_mapping() -> dict[str, Any]:
-    spec = findings_spec()
-    return {"_meta": {"findings_mapping_version": spec["version"], "managed_by": "log-enricher"},
-            "dynamic": True, "properties": spec["properties"]}
-
-
-def ensure_findings_index(client: OpenSearch, settings: Settings, report: _Notes | None = None) -> bool:
+def ensure_findings_index(client: OpenSearch, settings: Settings, report: InstallReport | None = None) -> bool:
     """Create the findings index, or add the fields of a newer mapping version to it; True if it changed."""
     index = settings.findings.index
-    mapping = findings_mapping()
+    spec = load_mapping(FINDINGS_MAPPING_FILE)
+    mapping = {"_meta": {"findings_mapping_version": spec["version"], "managed_by": "log-enricher"},
+               "dynamic": True, "properties": spec["properties"]}
     changed = False
     if not client.indices.exists(index=index):
         try:
-            client.indices.create(index=index, body={"settings": findings_spec()["settings"], "mappings": mapping})
+            client.indices.create(index=index, body={"settings": spec["settings"], "mappings": mapping})
             changed = True
         except RequestError as exc:
             if "resource_already_exists" not in str(exc):
@@ -43,7 +32,7 @@ def ensure_findings_index(client: OpenSearch, settings: Settings, report: _Notes
     else:
         current = client.indices.get_mapping(index=index)
         meta = next(iter(current.values()))["mappings"].get("_meta", {})
-        if meta.get("findings_mapping_version", 0) < mapping["_meta"]["findings_mapping_version"]:
+        if meta.get("findings_mapping_version", 0) < spec["version"]:
             client.indices.put_mapping(index=index, body=mapping)
             changed = True
     if report is not None:

@@ -19,7 +19,6 @@ import numpy as np
 from enricher.findings.config import FindingsConfig
 
 SPIKE, DROP, SILENCE, NEW_TEMPLATE_BURST, ERROR_RATE = "spike", "drop", "silence", "new_template_burst", "error_rate"
-FINDING_TYPES = (SPIKE, DROP, SILENCE, NEW_TEMPLATE_BURST, ERROR_RATE)
 HIGH_QUANTILE, LOW_QUANTILE = 0.98, 0.02
 HIGH_MARGIN = 1.5  # a spike beats the usual high by half again: the baseline's own bursts are not news
 
@@ -197,16 +196,9 @@ def _score(observed: np.ndarray, base: Baseline, span: slice, z: np.ndarray) -> 
 
 
 def _true_runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    runs, start = [], None
-    for i, flag in enumerate(flags):
-        if flag and start is None:
-            start = i
-        elif not flag and start is not None:
-            runs.append((start, i - 1))
-            start = None
-    if start is not None:
-        runs.append((start, len(flags) - 1))
-    return runs
+    """(first, last) index of every run of True."""
+    edges = np.diff(np.concatenate([[0], np.asarray(flags, dtype=np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
 
 
 def _longest_run(flags: np.ndarray) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from enricher.anomaly.window import SessionWindow
-from enricher.config import SessionConfig, Settings
+from enricher.config import Settings
 from enricher.orchestration.pipeline import EnrichmentPipeline
 from enricher.records import LogInput
 from enricher.registry import Manifest, ModelRegistry
@@ -39,10 +39,6 @@ class TrainingSessions:
     documents: int = 0
     skipped: int = 0
     _current: dict[str, tuple[str, float | None]] = field(default_factory=dict, init=False, repr=False)
-
-    @classmethod
-    def windowed_like(cls, session: SessionConfig) -> "TrainingSessions":
-        return cls(SessionWindow(session.max_gap, session.max_events))
 
     def add(self, session: str, template_id: str, message: str, timestamp: float | None = None) -> None:
         current, last_seen = self._current.get(session, (session, None))
@@ -73,7 +69,8 @@ def collect_sessions(
     ``to_input`` is the service's own reading of a document (``DocumentSource.log_input``): the same
     message, session key, time and log source (miner partition) the service will use.
     """
-    sessions = TrainingSessions.windowed_like(settings.source.session)
+    session = settings.source.session
+    sessions = TrainingSessions(SessionWindow(session.max_gap, session.max_events))
     for batch in batches:
         for doc in batch:
             item = to_input(doc)
