@@ -104,7 +104,7 @@ def rank(incident: Incident, counts: Counts, evidence: Evidence, *, source_field
          limit: int) -> list[Candidate]:
     """The incident's candidate causes, most likely first."""
     candidates = _template_candidates(incident, counts) + _source_candidates(incident, counts, evidence, source_field)
-    candidates += _session_candidates(evidence)
+    candidates += _session_candidates(evidence, namespace)
     span = (incident.end - incident.start).total_seconds() + counts.grid.bucket.total_seconds()
     for candidate in candidates:
         lateness = 0.0 if candidate.onset is None else (candidate.onset - incident.start).total_seconds() / span
@@ -179,12 +179,14 @@ def _source_candidates(incident: Incident, counts: Counts, evidence: Evidence, s
     return found
 
 
-def _session_candidates(evidence: Evidence) -> list[Candidate]:
-    anomalous = [doc for doc in evidence.docs if _nested(doc["source"], "anomaly", "is_anomaly")]
+def _session_candidates(evidence: Evidence, namespace: str) -> list[Candidate]:
+    """Sessions that hold a large share of the incident's documents, anomalous ones among them."""
+    anomalous = {_nested(doc["source"], namespace, "session") for doc in evidence.docs
+                 if _nested(doc["source"], namespace, "anomaly", "is_anomaly")}
     found = []
     n = max(evidence.total, 1)
     for value, k in evidence.sessions.items():
-        if k >= 3 and k / n >= MIN_CONCENTRATION_SHARE and anomalous:
+        if k >= 3 and k / n >= MIN_CONCENTRATION_SHARE and value in anomalous:
             found.append(Candidate(kind="session", value=value, label=f"session {value}",
                                    score=math.log1p(k) * k / n / 2, onset=None,
                                    reasons=[f"{k} of {n} incident documents in this session"]))

@@ -248,3 +248,23 @@ def test_a_host_that_went_silent_is_a_cause_though_it_has_no_documents_to_show()
     ranked = inc.rank(incident, counts, evidence, source_field="host", namespace="enrichment", limit=5)
     assert [(c.kind, c.value) for c in ranked][:2] == [("source", "d"), ("template", "t1")]
     assert "silence" in ranked[0].reasons[0]
+
+
+def test_a_session_holding_the_incidents_anomalies_is_a_candidate_cause() -> None:
+    counts = _counts()
+    incident = inc.Incident(members=[inc.Member(onset=f.onset, end=f.end, finding=f)
+                                     for f in (_finding("spike", 0, template="t1", score=30),)])
+
+    def doc(session, anomalous):
+        return {"index": "logs", "id": f"{session}-{anomalous}",
+                "source": {"enrichment": {"session": session, "anomaly": {"is_anomaly": anomalous}}}}
+
+    sessions = {"s1": 300, "s2": 100}
+    quiet = Evidence(docs=[doc("s1", False), doc("s2", False)], messages=[], total=400, sources={}, sessions=sessions)
+    assert "session" not in {c.kind for c in inc.rank(incident, counts, quiet, source_field=None,
+                                                        namespace="enrichment", limit=5)}
+    flagged = Evidence(docs=[doc("s1", True), doc("s2", False)], messages=[], total=400, sources={},
+                       sessions=sessions)
+    ranked = inc.rank(incident, counts, flagged, source_field=None, namespace="enrichment", limit=5)
+    assert ("session", "s1") in [(c.kind, c.value) for c in ranked]
+    assert ("session", "s2") not in [(c.kind, c.value) for c in ranked], "no anomalies of its own"
