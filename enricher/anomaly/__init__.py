@@ -13,10 +13,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from enricher.anomaly.kinds import ANOMALY_KINDS, anomaly_kinds, estimator_class
+from enricher.anomaly.kinds import ANOMALY_KINDS, anomaly_kinds
 
 if TYPE_CHECKING:
-    from enricher.anomaly.base import AnomalyEstimator
+    from enricher.anomaly.base import AnomalyEstimator, estimator_class
     from enricher.anomaly.baseline import NgramBaseline
     from enricher.anomaly.lstm_autoencoder import LstmAutoencoderDetector
     from enricher.anomaly.sequence import LstmSequenceDetector, SequenceDetector, TransformerSequenceDetector
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "AnomalyEstimator": "enricher.anomaly.base",
+    "estimator_class": "enricher.anomaly.base",
     "AnomalyStage": "enricher.anomaly.stage",
     "NgramBaseline": "enricher.anomaly.baseline",
     "SequenceDetector": "enricher.anomaly.sequence",
@@ -34,7 +35,7 @@ _LAZY = {
     "VaeDetector": "enricher.anomaly.vae",
 }
 
-__all__ = ["ANOMALY_KINDS", "anomaly_kinds", "estimator_class", *_LAZY]
+__all__ = ["ANOMALY_KINDS", "anomaly_kinds", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,13 +25,14 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from enricher.anomaly.kinds import DEFAULT_TIME_BUDGET_SECONDS, estimator_class
+from enricher.anomaly.kinds import ANOMALY_KINDS, DEFAULT_TIME_BUDGET_SECONDS
 from enricher.anomaly.training import (
     CONFIG_FILE,
     TimeBudget,
@@ -408,3 +409,13 @@ def kfold_calibration_scores(
 def quantile_or_floor(scores: np.ndarray, quantile: float, margin: float, floor: float = 1e-3) -> float:
     """A calibrated threshold, never below ``floor``: a zero threshold would flag any score at all."""
     return max(quantile_threshold(scores, quantile, margin), floor)
+
+
+def estimator_class(kind: str) -> type[AnomalyEstimator]:
+    """The estimator class of ``kind`` (imported now); ValueError names the known kinds."""
+    try:
+        module, name = ANOMALY_KINDS[kind].split(":")
+    except KeyError:
+        raise ValueError(f"unknown anomaly model kind {kind!r}; known: {', '.join(ANOMALY_KINDS)}") from None
+    cls: type[AnomalyEstimator] = getattr(import_module(module), name)
+    return cls
