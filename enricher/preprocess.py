@@ -338,6 +338,20 @@ class Preprocessor:
         """The masked form shared by every token with this skeleton, or, if it keeps digits (see _SKELETON), the
         spans that are masked in each of them."""
         text = skeleton.decode()
+        if skeleton.isalpha() and (len(text) < 8 or _HEX_LETTERS_8(text) is None) and (
+            text.islower() or _DATE_WORD_INSIDE(text) is None
+        ):
+            masked: str | _Spans = text  # a plain word (what _spans finds nothing in): the commonest miss
+        else:
+            masked = self._mask_text(text)
+        cache = self._skeleton_cache
+        if len(cache) >= self._token_cache_size:
+            cache.clear()  # bounded; hot skeletons come back at once
+        cache[skeleton] = masked
+        return masked
+
+    def _mask_text(self, text: str) -> str | _Spans:
+        """:meth:`_mask_skeleton` of the decoded skeleton ``text``."""
         if _HEX_MARK_STR in text:
             text = text.replace(_HEX_MARK_STR, "0")
         masked: str | _Spans = text
@@ -346,10 +360,6 @@ class Preprocessor:
             masked = self._fill(text, spans)
         if _HAS_DIGIT(masked) is not None:
             masked = _Spans(spans)
-        cache = self._skeleton_cache
-        if len(cache) >= self._token_cache_size:
-            cache.clear()  # bounded; hot skeletons come back at once
-        cache[skeleton] = masked
         return masked
 
     def _mask_own(self, token: str, spans: _Spans) -> str:
