@@ -142,7 +142,7 @@ def _by_id(cluster: _Cluster) -> str:
 
 class _Cluster:
     __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
-                 "vlen", "collapsed", "namespace", "fixed_offsets", "wild")
+                 "vlen", "collapsed", "namespace", "fixed_offsets", "wild", "steps")
 
     def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False,
                  namespace: str = "", collapsed: tuple[str, ...] | None = None) -> None:
@@ -166,6 +166,7 @@ class _Cluster:
         self.sliceable = False
         self.fixed_offsets = False
         self.wild: list[int] = []  # positions of the tokens holding a wildcard (set by prepare)
+        self.steps: list[_Step] = []  # how to read each of them (set by prepare, see _steps)
         self.sibling_keys: list[_SiblingKey] | None = None  # see TemplateMiner._sibling_keys
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
@@ -177,7 +178,8 @@ class _Cluster:
         else:
             tokens = self.tokens
             self.wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
-            self.params_of = param_extractor(tokens, self.wild)
+            self.steps = _steps(tokens, self.wild)
+            self.params_of = param_extractor(tokens, self.wild, self.steps)
             self.fixed_offsets = _fixed_offsets(tokens, self.wild)
             self.sliceable = self.fixed_offsets and any(tokens[i] != WILDCARD for i in self.wild)
         return self.params_of
@@ -247,11 +249,14 @@ def _fixed_offsets(tokens: tuple[str, ...], positions: list[int]) -> bool:
     return all(_HAS_DIGIT(tokens[i]) is None for i in positions)  # (positions: of the tokens holding a wildcard)
 
 
+_PLUS_ONE = (1).__add__
+
+
 def _token_starts(tokens: list[str], message: str) -> list[int]:
     """Offset in ``message`` of each of its whitespace ``tokens``."""
     if len(message) == sum(map(len, tokens)) + len(tokens) - 1:
-        # One separator between tokens and none around them: the offsets follow from the lengths.
-        return list(accumulate([len(token) + 1 for token in tokens], initial=0))
+        # One separator between tokens and none around them: the offsets follow from the lengths (all in C).
+        return list(accumulate(map(_PLUS_ONE, map(len, tokens)), initial=0))
     starts = []
     position = 0
     for token in tokens:
@@ -265,29 +270,51 @@ def _no_params(message: str) -> list[str]:
     return []
 
 
+# How to read the value(s) of one template token holding a wildcard: (position, constant prefix, constant suffix,
+# regex for a token with several wildcards or None).
+_Step = tuple[int, str, str, "re.Pattern[str] | None"]
+
+
+def _steps(tokens: tuple[str, ...], positions: Sequence[int]) -> list[_Step]:
+    """The :data:`_Step` of each of ``positions`` (tokens holding a wildcard); a bare ``<*>`` has no prefix or suffix."""
+    steps: list[_Step] = []
+    for i in positions:
+        token = tokens[i]
+        if token == WILDCARD:
+            steps.append((i, "", "", None))
+        elif token.count(WILDCARD) == 1:
+            prefix, suffix = token.split(WILDCARD)
+            steps.append((i, prefix, suffix, None))
+        else:
+            steps.append((i, "", "", token_pattern(token)))
+    return steps
+
+
 def param_spans(tokens: tuple[str, ...], message_tokens: list[str],
-                positions: Sequence[int] | None = None) -> list[tuple[int, int, int]]:
+                positions: Sequence[int] | None = None, steps: list[_Step] | None = None) -> list[tuple[int, int, int]]:
     """(token index, start, end) of each value that ``param_extractor(tokens)`` reads from ``message_tokens``.
 
-    ``positions``: those of the tokens of ``tokens`` that hold a wildcard, when the caller knows them.
+    ``positions``: those of the tokens of ``tokens`` that hold a wildcard, when the caller knows them; ``steps``:
+    their :func:`_steps`, when the caller has them (a template keeps them, see ``_Cluster.prepare``).
     """
     if len(message_tokens) != len(tokens):
         return []
+    if steps is None:
+        steps = _steps(tokens, positions if positions is not None else [i for i, t in enumerate(tokens) if WILDCARD in t])
     spans: list[tuple[int, int, int]] = []
-    for i in positions if positions is not None else [i for i, t in enumerate(tokens) if WILDCARD in t]:
-        pattern = tokens[i]
+    for i, prefix, suffix, regex in steps:
         token = message_tokens[i]
-        whole = (i, 0, len(token))
-        if pattern == WILDCARD:
-            spans.append(whole)
-        elif pattern.count(WILDCARD) == 1:
-            prefix, suffix = pattern.split(WILDCARD)
-            fits = len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) and token.endswith(suffix)
-            spans.append((i, len(prefix), len(token) - len(suffix)) if fits else whole)
+        if regex is None:
+            if not (prefix or suffix):
+                spans.append((i, 0, len(token)))  # a bare <*>: the whole token
+            elif len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) and token.endswith(suffix):
+                spans.append((i, len(prefix), len(token) - len(suffix)))
+            else:
+                spans.append((i, 0, len(token)))
         else:
-            found = token_pattern(pattern).match(token)
+            found = regex.match(token)
             if found is None:
-                spans.append(whole)
+                spans.append((i, 0, len(token)))
             else:
                 spans.extend((i, *found.span(g)) for g in range(1, len(found.groups()) + 1))
     return spans
@@ -304,13 +331,14 @@ def _slice_reader(slices: list[slice]) -> Callable[[str], list[str]]:
     return lambda text: list(pick(text))
 
 
-def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None) -> Callable[[list[str]], list[str]]:
+def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None,
+                    steps: list[_Step] | None = None) -> Callable[[list[str]], list[str]]:
     """A function giving the values of the template's ``<*>`` from a message's whitespace tokens.
 
     Built once per template, so a match costs no regex in the common cases: bare ``<*>`` tokens are picked by
     position (``operator.itemgetter``, in C), ``prefix<*>suffix`` tokens are sliced; only tokens with several
     wildcards use their regex. Messages with another token count give ``[]``; a token that does not fit its
-    pattern is returned whole.
+    pattern is returned whole. ``steps``: the :func:`_steps` of ``positions``, when the caller has them.
     """
     length = len(tokens)
     if positions is None:  # (those of the tokens holding a wildcard)
@@ -323,15 +351,8 @@ def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None)
             return lambda message_tokens: [message_tokens[only]] if len(message_tokens) == length else []
         pick = itemgetter(*positions)
         return lambda message_tokens: list(pick(message_tokens)) if len(message_tokens) == length else []
-    # (position, constant prefix, constant suffix, regex for tokens with several wildcards)
-    steps: list[tuple[int, str, str, re.Pattern[str] | None]] = []
-    for i in positions:
-        token = tokens[i]
-        if token.count(WILDCARD) == 1:
-            prefix, suffix = token.split(WILDCARD)
-            steps.append((i, prefix, suffix, None))
-        else:
-            steps.append((i, "", "", token_pattern(token)))
+    if steps is None:
+        steps = _steps(tokens, positions)
 
     def extract(message_tokens: list[str]) -> list[str]:
         if len(message_tokens) != length:
@@ -799,17 +820,25 @@ class TemplateMiner:
         """
         known = self._wordlike.get(token, _UNKNOWN)
         if known is _UNKNOWN:
-            digits = _HAS_DIGIT(token) is not None  # (the two patterns below need one)
-            stripped = _GLUED_COUNTER.sub("", token) if digits else token
-            # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL". Names with a numbered
-            # part after a separator are values too: web-A3, tbird-admin1, name_A12 (hosts, nodes, instances).
-            wordlike = ('"' not in token and "'" not in token and _WORDLIKE.match(stripped) is not None
-                        and not (digits and _NUMBERED_NAME(token) is not None))
-            known = stripped if wordlike else None
+            if token.isalpha() and token.isascii():
+                known = token  # letters only: what _WORDLIKE takes, without the regex (the commonest token)
+            else:
+                known = self._shape_of(token)
             if len(self._wordlike) >= 100_000:
                 self._wordlike.clear()
             self._wordlike[token] = known
         return known  # type: ignore[return-value]
+
+    @staticmethod
+    def _shape_of(token: str) -> str | None:
+        """:meth:`_word_shape` of a token that is not made of ASCII letters only (uncached)."""
+        digits = _HAS_DIGIT(token) is not None  # (the two patterns below need one)
+        stripped = _GLUED_COUNTER.sub("", token) if digits else token
+        # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL". Names with a numbered
+        # part after a separator are values too: web-A3, tbird-admin1, name_A12 (hosts, nodes, instances).
+        wordlike = ('"' not in token and "'" not in token and _WORDLIKE.match(stripped) is not None
+                    and not (digits and _NUMBERED_NAME(token) is not None))
+        return stripped if wordlike else None
 
     def _covers(self, pattern: str, token: str) -> bool:
         return token_pattern(pattern).match(token) is not None
@@ -831,7 +860,7 @@ class TemplateMiner:
                 return read(message)
             # Second message with this skeleton and template: worth learning the offsets.
             params = params_of(tokens)
-            slices = self._slices(cluster.tokens, tokens, message)
+            slices = self._slices(cluster.tokens, tokens, message, cluster.steps)
             if slices and [message[s] for s in slices] == params:  # never cache a reader that disagrees
                 self._readers[skeleton] = (cluster.template_id, _slice_reader(slices))
             return params
@@ -841,10 +870,33 @@ class TemplateMiner:
 
     @staticmethod
     def _slices(template: tuple[str, ...], tokens: list[str], message: str,
-                positions: Sequence[int] | None = None) -> list[slice]:
-        """Where in ``message`` the values of ``template`` are, as slices (see ``param_spans``)."""
+                steps: list[_Step] | None = None) -> list[slice]:
+        """Where in ``message`` the values of ``template`` are, as slices: the spans of ``param_spans`` moved by the
+        offsets of their tokens (the same loop, written out: it runs for every skeleton seen twice)."""
+        if len(tokens) != len(template):
+            return []
+        if steps is None:
+            steps = _steps(template, [i for i, t in enumerate(template) if WILDCARD in t])
         starts = _token_starts(tokens, message)
-        return [slice(starts[i] + a, starts[i] + b) for i, a, b in param_spans(template, tokens, positions)]
+        out: list[slice] = []
+        for i, prefix, suffix, regex in steps:
+            token = tokens[i]
+            start = starts[i]
+            if regex is None:
+                if (prefix or suffix) and len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) \
+                        and token.endswith(suffix):
+                    out.append(slice(start + len(prefix), start + len(token) - len(suffix)))
+                else:
+                    out.append(slice(start, start + len(token)))  # a bare <*>, or a token that does not fit
+            else:
+                found = regex.match(token)
+                if found is None:
+                    out.append(slice(start, start + len(token)))
+                else:
+                    for group in range(1, regex.groups + 1):
+                        a, b = found.span(group)
+                        out.append(slice(start + a, start + b))
+        return out
 
     # ------------------------------------------------------------------ learning
 
@@ -1203,7 +1255,7 @@ class TemplateMiner:
                 read = known[1]
             else:
                 # param_spans finds the values where params_of reads them (it mirrors param_extractor).
-                read = _slice_reader(self._slices(cluster.tokens, message.split(), message, cluster.wild))
+                read = _slice_reader(self._slices(cluster.tokens, message.split(), message, cluster.steps))
                 self._keep_reader(skeleton, cluster.template_id, read)
         if read is None:
             read = lambda text: params_of(text.split())  # noqa: E731
