@@ -94,6 +94,14 @@ def builtin_alternation(names: Sequence[str]) -> str:
 
 
 _HAS_DIGIT = re.compile(r"\d").search
+# A token skeleton that is one hex value (0x..., 8+ hex digits, or 6+ mixing letters and digits) with at most one
+# trailing punctuation mark: the "hex" masker takes the value whole, and no masker before it in BUILTIN_ORDER can
+# match (they need a "-", ":", ".", "/" or "://" inside the value, which it has not). Checked here without the
+# alternation; the skeleton's hex mark (see _HEX_MARK) stands for the 0 of "0x".
+_HEX_VALUE = re.compile(
+    r"(?:\x02[xX][0-9a-fA-F]+|[0-9a-fA-F]{8,}|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,7})"
+    r"([,;:.)\]}]?)\Z"
+).match
 _HEX_LETTERS_8 = re.compile(r"[a-fA-F]{8}").search
 _DOT_LETTER = re.compile(r"\.[A-Za-z]").search
 
@@ -222,6 +230,9 @@ class Preprocessor:
         # user regex could tell digits apart, and the placeholder holds no digit (used to spot kept digits).
         self._skeletons = self._gated and _HAS_DIGIT(self._placeholder) is None
         self._skeleton_cache: dict[bytes, str] = {}
+        # Whether the shortcut for hex values (see _HEX_VALUE) gives what the maskers give: the "hex" masker is on
+        # and none of those tried before it (in BUILTIN_ORDER) is missing that it would rely on.
+        self._hex_ids = self._skeletons and "hex" in names
         # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits.
         self._line_cache: dict[bytes, tuple[tuple[str, ...], tuple[int, ...]]] = {}
         self._line_cache_size = line_cache_size
@@ -344,6 +355,8 @@ class Preprocessor:
             text.islower() or _DATE_WORD_INSIDE(text) is None
         ):
             masked: str | _Spans = text  # a plain word (what _spans finds nothing in): the commonest miss
+        elif self._hex_ids and (found := _HEX_VALUE(text)) is not None:
+            masked = self._placeholder + found.group(1)  # a hex value, the commonest new skeleton of a number
         else:
             masked = self._mask_text(text)
         cache = self._skeleton_cache
