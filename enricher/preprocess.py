@@ -233,8 +233,11 @@ class Preprocessor:
         # Whether the shortcut for hex values (see _HEX_VALUE) gives what the maskers give: the "hex" masker is on
         # and none of those tried before it (in BUILTIN_ORDER) is missing that it would rely on.
         self._hex_ids = self._skeletons and "hex" in names
-        # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits.
-        self._line_cache: dict[bytes, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits. The
+        # positions to mask on their own (see mask_with_skeleton) are apart, for the few lines that have some: one
+        # (shared, own) pair per line would be one more object per line for the garbage collector.
+        self._line_cache: dict[bytes, tuple[str | _Spans, ...]] = {}
+        self._line_own: dict[bytes, tuple[int, ...]] = {}
         self._line_cache_size = line_cache_size
         self._token_cache_size = token_cache_size
 
@@ -315,7 +318,11 @@ class Preprocessor:
         tokens = text.split()
         get = self._token_cache.get
         if skeleton is not None:
-            shared, own = self._line_cache.get(skeleton) or self._learn_line(skeleton)
+            shared = self._line_cache.get(skeleton)
+            if shared is None:
+                shared, own = self._learn_line(skeleton)
+            else:
+                own = self._line_own.get(skeleton, ()) if self._line_own else ()
             if not own:
                 return tokens, shared, own
             masked = list(shared)
@@ -344,7 +351,10 @@ class Preprocessor:
         cache = self._line_cache
         if len(cache) >= self._line_cache_size:
             cache.clear()  # bounded; hot lines come back at once
-        cache[line] = (shared, own)
+            self._line_own.clear()
+        cache[line] = shared
+        if own:
+            self._line_own[line] = own
         return shared, own
 
     def _mask_skeleton(self, skeleton: bytes) -> str | _Spans:

@@ -47,7 +47,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import lru_cache
 from itertools import accumulate, chain
 from operator import itemgetter
@@ -135,9 +135,15 @@ def template_id_of(template: str, namespace: str = "") -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
-# (blanked position, template text with that position blanked); see TemplateMiner._sibling_keys. Text rather than
-# a tuple of tokens: a str caches its hash, so the several lookups of a key hash it once.
-_SiblingKey = tuple[int, str]
+# chr(blanked position) + the template text with that position blanked; see TemplateMiner._sibling_keys. One str
+# rather than a tuple: a str caches its hash (the several lookups of a key hash it once) and, unlike a tuple, is no
+# object for the garbage collector (templates have several keys each, and allocations are what trigger collections).
+_SiblingKey = str
+_FIRST = "\x00"  # the first character of the keys of position 0
+
+
+def _position(key: _SiblingKey) -> int:
+    return ord(key[0])
 
 
 def _by_id(cluster: _Cluster) -> str:
@@ -170,7 +176,7 @@ class _Cluster:
         self.sliceable = False
         self.fixed_offsets = False
         self.wild: list[int] = []  # positions of the tokens holding a wildcard (set by prepare)
-        self.steps: list[_Step] = []  # how to read each of them (set by prepare, see _steps)
+        self.steps: list[_Step] | None = None  # how to read each of them (set by prepare, see _steps)
         self.sibling_keys: list[_SiblingKey] | None = None  # see TemplateMiner._sibling_keys
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
@@ -181,9 +187,10 @@ class _Cluster:
             self.sliceable = self.fixed_offsets = False
         else:
             tokens = self.tokens
-            self.wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
-            self.steps = _steps(tokens, self.wild)
-            self.params_of = param_extractor(tokens, self.wild, self.steps)
+            self.wild = wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
+            # Bare wildcards only are read by position and need no steps (nor do they keep any: fewer objects).
+            self.steps = _steps(tokens, wild) if any(tokens[i] != WILDCARD for i in wild) else None
+            self.params_of = param_extractor(tokens, wild, self.steps)
             self.fixed_offsets = _fixed_offsets(tokens, self.wild)
             self.sliceable = self.fixed_offsets and any(tokens[i] != WILDCARD for i in self.wild)
         return self.params_of
@@ -540,7 +547,7 @@ class TemplateMiner:
         self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
         self._ragged: dict[int, list[_Cluster]] = {}  # those that are variable-length or hold a run of values
         self._by_length: dict[int, list[_Cluster]] = {}  # fixed-length clusters by length (any anchor)
-        self._siblings: dict[_SiblingKey, set[str]] = {}  # template with one word blanked -> ids
+        self._siblings: dict[_SiblingKey, str | set[str]] = {}  # template with one word blanked -> id(s)
         self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
         self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
         self._exact: dict[tuple[str, ...], _Cluster] = {}
@@ -554,8 +561,9 @@ class TemplateMiner:
         self._aliases: dict[str, str] = {}
         self._wordlike: dict[str, str | None] = {}
         self._refined: dict[str, str] = {}
-        # Text skeleton -> (template id, reader of that template's values at fixed offsets); see _params.
-        self._readers: dict[bytes, tuple[str, Callable[[str], list[str]] | None]] = {}
+        # Text skeleton -> (template id, reader of that template's values at fixed offsets), or only the template id
+        # until a second message with that skeleton comes; see _params.
+        self._readers: dict[bytes, str | tuple[str, Callable[[str], list[str]]]] = {}
         self._clock = 0
         self._collapsed: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # last (tokens, collapse_runs(tokens))
 
@@ -859,18 +867,17 @@ class TemplateMiner:
         if skeleton is None or not cluster.sliceable:
             return params_of(tokens)
         known = self._readers.get(skeleton)
-        if known is not None and known[0] == cluster.template_id:
-            read = known[1]
-            if read is not None:
-                return read(message)
+        if known is not None and known.__class__ is not str and known[0] == cluster.template_id:
+            return known[1](message)  # type: ignore[operator]
+        if known == cluster.template_id:
             # Second message with this skeleton and template: worth learning the offsets.
             params = params_of(tokens)
             slices = self._slices(cluster.tokens, tokens, message, cluster.steps)
             if slices and [message[s] for s in slices] == params:  # never cache a reader that disagrees
                 self._readers[skeleton] = (cluster.template_id, _slice_reader(slices))
             return params
-        # First one: only noted, as many skeletons are seen once.
-        self._keep_reader(skeleton, cluster.template_id, None)
+        # First one: only noted (its template's id), as many skeletons are seen once.
+        self._keep_reader(skeleton, cluster.template_id)
         return params_of(tokens)
 
     @staticmethod
@@ -1015,9 +1022,9 @@ class TemplateMiner:
         """
         config = self.config
         for key in self._sibling_keys(cluster):
-            position, blanked_text = key
-            general = self._by_text.get(blanked_text)
-            group = self._siblings.get(key, ())
+            position = _position(key)
+            general = self._by_text.get(key[1:])
+            group = self._members(key)
             needed = config.min_siblings_first if position == 0 else config.min_siblings
             if general is None and len(group) < needed and not (position == 0 and self._shared_firsts(key)):
                 continue
@@ -1039,7 +1046,7 @@ class TemplateMiner:
         halt) come with one tail each. Needs ``min_siblings - 1`` shared words.
         """
         need = self.config.min_siblings - 1
-        if len(self._siblings.get(key, ())) < need:
+        if len(self._members(key)) < need:
             return False  # (a family has no more first words than templates)
         words = self._first_words(key)
         if len(words) < need:
@@ -1058,7 +1065,14 @@ class TemplateMiner:
         return False
 
     def _first_words(self, key: _SiblingKey) -> set[str]:
-        return {self._clusters[tid].tokens[0] for tid in self._siblings.get(key, ()) if tid in self._clusters}
+        return {self._clusters[tid].tokens[0] for tid in self._members(key) if tid in self._clusters}
+
+    def _members(self, key: _SiblingKey) -> Collection[str]:
+        """Ids of the templates with this sibling key (one is kept as a bare id, see _insert)."""
+        group = self._siblings.get(key)
+        if group is None:
+            return ()
+        return (group,) if group.__class__ is str else group
 
     def _generalised(self, members: list[_Cluster], tokens: tuple[str, ...], positions: tuple[int, ...]) -> tuple[str, ...]:
         """``tokens`` with each of ``positions`` the token pattern covering all ``members`` there."""
@@ -1088,7 +1102,7 @@ class TemplateMiner:
         """
         tokens = cluster.tokens
         # Not the first word: it more often names the event (X is deprecated, use Y), see min_siblings_first.
-        words = {position for position, _ in self._sibling_keys(cluster) if position}
+        words = {_position(key) for key in self._sibling_keys(cluster) if key[0] != _FIRST}
         if len(words) < 5:
             return
         groups: dict[tuple[int, ...], list[_Cluster]] = {}
@@ -1141,11 +1155,15 @@ class TemplateMiner:
         template_id = cluster.template_id
         for key in self._sibling_keys(cluster):
             group = siblings.get(key)
+            # Most keys have one template: its bare id (a str) rather than a set, which the collector tracks.
             if group is None:
-                siblings[key] = {template_id}  # (setdefault would build a set per key even when one exists)
+                siblings[key] = template_id
+            elif group.__class__ is str:
+                if group != template_id:
+                    siblings[key] = {group, template_id}
             else:
-                group.add(template_id)
-            if key[0] == 0:
+                group.add(template_id)  # type: ignore[union-attr]
+            if key[0] == _FIRST:
                 self._starts.setdefault(cluster.tokens[0], set()).add(key)
 
     def _remove(self, cluster: _Cluster) -> None:
@@ -1160,11 +1178,15 @@ class TemplateMiner:
         for skey in self._sibling_keys(cluster):
             group = self._siblings.get(skey)
             if group is not None:
-                group.discard(cluster.template_id)
-                if not group:
+                if group.__class__ is str:
+                    emptied = group == cluster.template_id
+                else:
+                    group.discard(cluster.template_id)  # type: ignore[union-attr]
+                    emptied = not group
+                if emptied:
                     del self._siblings[skey]
                     starts = self._starts.get(cluster.tokens[0])
-                    if skey[0] == 0 and starts is not None:
+                    if skey[0] == _FIRST and starts is not None:
                         starts.discard(skey)
                         if not starts:
                             del self._starts[cluster.tokens[0]]
@@ -1198,7 +1220,7 @@ class TemplateMiner:
                     if WILDCARD not in token:
                         word = known(token, _UNKNOWN)
                         if word is not None and (word is not _UNKNOWN or shape(token) is not None):
-                            keys.append((i, text[:start] + WILDCARD + text[end:]))
+                            keys.append(chr(i) + text[:start] + WILDCARD + text[end:])
                     start = end + 1
             cluster.sibling_keys = keys
         return keys
@@ -1256,8 +1278,8 @@ class TemplateMiner:
         read: Callable[[str], list[str]] | None = None
         if cluster.fixed_offsets:
             known = self._readers.get(skeleton)
-            if known is not None and known[0] == cluster.template_id and known[1] is not None:
-                read = known[1]
+            if known is not None and known.__class__ is not str and known[0] == cluster.template_id:
+                read = known[1]  # type: ignore[assignment]
             else:
                 # param_spans finds the values where params_of reads them (it mirrors param_extractor).
                 read = _slice_reader(self._slices(cluster.tokens, message.split(), message, cluster.steps))
@@ -1267,10 +1289,12 @@ class TemplateMiner:
         seen[2] = read
         return read
 
-    def _keep_reader(self, skeleton: bytes, template_id: str, read: Callable[[str], list[str]] | None) -> None:
+    def _keep_reader(self, skeleton: bytes, template_id: str, read: Callable[[str], list[str]] | None = None) -> None:
+        """Note the reader of this skeleton's values for that template; without one, only the template's id (a str,
+        not a tuple: most skeletons are seen once, and a tuple per skeleton is work for the garbage collector)."""
         if len(self._readers) >= max(self.config.exact_cache_size, 1):
             self._readers.clear()  # bounded; hot skeletons come back at once
-        self._readers[skeleton] = (template_id, read)
+        self._readers[skeleton] = template_id if read is None else (template_id, read)
 
     def _evict(self, spare: str) -> None:
         """Drop the rarest, least recently seen templates down to 90% of the cap (never ``spare``, the template
