@@ -23,6 +23,8 @@ from functools import cached_property
 
 from pydantic import BaseModel, Field, field_validator
 
+from enricher.caching import BoundedDict
+
 DEFAULT_PLACEHOLDER = "<*>"
 
 # Why each pattern looks the way it does:
@@ -128,6 +130,12 @@ def _quiet(token: str) -> bool:
 _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
 
 
+class _OwnLine(tuple):  # type: ignore[type-arg]
+    """Line cache value of a text with positions to mask on their own: (masked skeleton tokens, those positions)."""
+
+    __slots__ = ()
+
+
 class _Spans(tuple):  # type: ignore[type-arg]
     """Skeleton cache value of tokens masked on their own: the (start, end) spans to mask. Always truthy."""
 
@@ -224,22 +232,19 @@ class Preprocessor:
         self._builtins = re.compile(builtin_alternation(names)).finditer if names else None
         self._placeholder = self.config.placeholder
         self._digits_are_variables = self.config.numbers and not self.config.extra
-        self._token_cache: dict[str, str] = {}
+        self._token_cache: BoundedDict[str, str] = BoundedDict(token_cache_size)
         # Masking does not depend on which digit a token holds (see ``_SKELETON``), so tokens that differ only in
         # their digits (blk_-1608..., blk_-7724...) share one cache entry keyed by their skeleton. Only when no
         # user regex could tell digits apart, and the placeholder holds no digit (used to spot kept digits).
         self._skeletons = self._gated and _HAS_DIGIT(self._placeholder) is None
-        self._skeleton_cache: dict[bytes, str] = {}
+        self._skeleton_cache: BoundedDict[bytes, str | _Spans] = BoundedDict(token_cache_size)
         # Whether the shortcut for hex values (see _HEX_VALUE) gives what the maskers give: the "hex" masker is on
         # and none of those tried before it (in BUILTIN_ORDER) is missing that it would rely on.
         self._hex_ids = self._skeletons and "hex" in names
-        # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits. The
-        # positions to mask on their own (see mask_with_skeleton) are apart, for the few lines that have some: one
-        # (shared, own) pair per line would be one more object per line for the garbage collector.
-        self._line_cache: dict[bytes, tuple[str | _Spans, ...]] = {}
-        self._line_own: dict[bytes, tuple[int, ...]] = {}
-        self._line_cache_size = line_cache_size
-        self._token_cache_size = token_cache_size
+        # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits. A
+        # line with positions to mask on their own (see mask_with_skeleton) maps to an _OwnLine; the others to their
+        # masked tokens alone (a (tokens, positions) pair per line would be one more object for the collector).
+        self._line_cache: BoundedDict[bytes, tuple[str | _Spans, ...]] = BoundedDict(line_cache_size)
 
     @staticmethod
     def _compile(config: MaskingConfig) -> list[tuple[re.Pattern[str], str]]:
@@ -321,8 +326,10 @@ class Preprocessor:
             shared = self._line_cache.get(skeleton)
             if shared is None:
                 shared, own = self._learn_line(skeleton)
+            elif shared.__class__ is _OwnLine:
+                shared, own = shared
             else:
-                own = self._line_own.get(skeleton, ()) if self._line_own else ()
+                own = ()
             if not own:
                 return tokens, shared, own
             masked = list(shared)
@@ -348,13 +355,7 @@ class Preprocessor:
         own: tuple[int, ...] = ()
         if _Spans in map(type, shared):
             own = tuple([i for i, masked in enumerate(shared) if masked.__class__ is _Spans])
-        cache = self._line_cache
-        if len(cache) >= self._line_cache_size:
-            cache.clear()  # bounded; hot lines come back at once
-            self._line_own.clear()
-        cache[line] = shared
-        if own:
-            self._line_own[line] = own
+        self._line_cache.put(line, _OwnLine((shared, own)) if own else shared)
         return shared, own
 
     def _mask_skeleton(self, skeleton: bytes) -> str | _Spans:
@@ -369,11 +370,7 @@ class Preprocessor:
             masked = self._placeholder + found.group(1)  # a hex value, the commonest new skeleton of a number
         else:
             masked = self._mask_text(text)
-        cache = self._skeleton_cache
-        if len(cache) >= self._token_cache_size:
-            cache.clear()  # bounded; hot skeletons come back at once
-        cache[skeleton] = masked
-        return masked
+        return self._skeleton_cache.put(skeleton, masked)
 
     def _mask_text(self, text: str) -> str | _Spans:
         """:meth:`_mask_skeleton` of the decoded skeleton ``text``."""
@@ -396,11 +393,7 @@ class Preprocessor:
         return self._remember(token, self._mask_one(token))
 
     def _remember(self, token: str, masked: str) -> str:
-        cache = self._token_cache
-        if len(cache) >= self._token_cache_size:
-            cache.clear()  # bounded; hot tokens come back at once
-        cache[token] = masked
-        return masked
+        return self._token_cache.put(token, masked)
 
     def _mask_one(self, token: str) -> str:
         if self._gated:

@@ -56,6 +56,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from enricher.caching import BoundedDict
 from enricher.preprocess import MaskingConfig, Preprocessor
 from enricher.records import TemplateMatch
 
@@ -75,6 +76,7 @@ _RUNNABLE = re.compile(r"<\*>|[\d/\\]").search
 # Two runnable tokens in a row, in tokens joined by single spaces (tokens hold no whitespace): see collapse_runs.
 _RUN_OF_TWO = re.compile(r"(?:<\*>|[\d/\\])[^ ]* [^ ]*?(?:<\*>|[\d/\\])").search
 _UNKNOWN = object()
+_TOKEN_CACHE_SIZE = 100_000  # tokens remembered per per-token cache (word shapes, refined tokens)
 _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
 _ID_RUN = re.compile(r"[A-Za-z0-9_\-]+")
 # An identifier run (ASCII) with each letter written as "a" and each digit as "1": its letter/digit switches are the
@@ -555,15 +557,18 @@ class TemplateMiner:
         # was seen is masked the same, so it goes where ``_exact`` would send it, and its values sit at the same
         # offsets (see _fixed_offsets). When some tokens keep digits of their own (ssh2, see
         # Preprocessor.mask_with_skeleton), the skeleton maps to (reader of those tokens, {their values: entry}).
-        # Valid while the template is live and unchanged; cleared with ``_exact``, which it mirrors.
+        # Valid while the template is live and unchanged; cleared with ``_exact``, which it mirrors (so not a
+        # BoundedDict either, see _remember_exact).
         self._seen: dict[bytes, list[Any] | tuple[Callable[[list[str]], Any], dict[Any, list[Any]]]] = {}
         self._seen_size = 0
         self._aliases: dict[str, str] = {}
-        self._wordlike: dict[str, str | None] = {}
-        self._refined: dict[str, str] = {}
+        self._wordlike: BoundedDict[str, str | None] = BoundedDict(_TOKEN_CACHE_SIZE)  # token -> _word_shape
+        self._refined: BoundedDict[str, str] = BoundedDict(_TOKEN_CACHE_SIZE)  # token -> refine_token
         # Text skeleton -> (template id, reader of that template's values at fixed offsets), or only the template id
         # until a second message with that skeleton comes; see _params.
-        self._readers: dict[bytes, str | tuple[str, Callable[[str], list[str]]]] = {}
+        self._readers: BoundedDict[bytes, str | tuple[str, Callable[[str], list[str]]]] = BoundedDict(
+            max(self.config.exact_cache_size, 1)
+        )
         self._clock = 0
         self._collapsed: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # last (tokens, collapse_runs(tokens))
 
@@ -819,11 +824,7 @@ class TemplateMiner:
         return tuple([get(token) or self._refine_token(token) for token in masked])
 
     def _refine_token(self, token: str) -> str:
-        cache = self._refined
-        if len(cache) >= 100_000:
-            cache.clear()
-        refined = cache[token] = refine_token(token)
-        return refined
+        return self._refined.put(token, refine_token(token))
 
     def _word_shape(self, token: str) -> str | None:
         """``token`` without its digits if it is a word (``SOCKS5`` -> ``SOCKS``), else None.
@@ -837,9 +838,7 @@ class TemplateMiner:
                 known = token  # letters only: what _WORDLIKE takes, without the regex (the commonest token)
             else:
                 known = self._shape_of(token)
-            if len(self._wordlike) >= 100_000:
-                self._wordlike.clear()
-            self._wordlike[token] = known
+            self._wordlike.put(token, known)
         return known  # type: ignore[return-value]
 
     @staticmethod
@@ -1233,6 +1232,8 @@ class TemplateMiner:
             del self._aliases[next(iter(self._aliases))]
 
     def _remember_exact(self, masked: tuple[str, ...], cluster: _Cluster) -> None:
+        # Not a BoundedDict: it is emptied whole, with _seen, because a skeleton of _seen stands for a masked message
+        # of _exact; dropping entries one by one (first in, first out) would let skeletons outlive their message.
         if self.config.exact_cache_size == 0:
             return
         if len(self._exact) >= self.config.exact_cache_size:
@@ -1292,9 +1293,7 @@ class TemplateMiner:
     def _keep_reader(self, skeleton: bytes, template_id: str, read: Callable[[str], list[str]] | None = None) -> None:
         """Note the reader of this skeleton's values for that template; without one, only the template's id (a str,
         not a tuple: most skeletons are seen once, and a tuple per skeleton is work for the garbage collector)."""
-        if len(self._readers) >= max(self.config.exact_cache_size, 1):
-            self._readers.clear()  # bounded; hot skeletons come back at once
-        self._readers[skeleton] = template_id if read is None else (template_id, read)
+        self._readers.put(skeleton, template_id if read is None else (template_id, read))
 
     def _evict(self, spare: str) -> None:
         """Drop the rarest, least recently seen templates down to 90% of the cap (never ``spare``, the template
