@@ -589,8 +589,8 @@ class TemplateMiner:
                 seen = by_own.get(own_tokens(message))  # (own tokens read at their offsets: no split)
             if seen is not None:
                 cluster = seen[0]
-                # Live, and not retemplated since (which resets its reader, params_of).
-                if cluster.params_of is seen[1] and self._clusters.get(cluster.template_id) is cluster:
+                # Live, and not retemplated since: both reset its reader, params_of (see _remove).
+                if cluster.params_of is seen[1]:
                     cluster.count += 1
                     cluster.last_seen = clock
                     read = seen[2] or self._learn_reader(seen, skeleton, message)
@@ -1166,6 +1166,9 @@ class TemplateMiner:
                 self._starts.setdefault(cluster.tokens[0], set()).add(key)
 
     def _remove(self, cluster: _Cluster) -> None:
+        # A template leaves only through here (folded, evicted, or retemplated and put back): its reader goes with
+        # it, which tells the skeleton shortcut of add that its entries are stale.
+        cluster.params_of = None
         if self._clusters.get(cluster.template_id) is cluster:
             del self._clusters[cluster.template_id]
         if self._by_text.get(cluster.template) is cluster:
