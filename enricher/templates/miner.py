@@ -820,8 +820,11 @@ class TemplateMiner:
 
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
         """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
-        get = self._refined.get
-        return tuple([get(token) or self._refine_token(token) for token in masked])
+        refined = tuple(map(self._refined.get, masked))  # (in C; misses are filled below)
+        if None in refined:
+            refine = self._refine_token
+            refined = tuple([refine(token) if known is None else known for token, known in zip(masked, refined)])
+        return refined
 
     def _refine_token(self, token: str) -> str:
         return self._refined.put(token, refine_token(token))
