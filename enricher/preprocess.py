@@ -347,13 +347,11 @@ class Preprocessor:
         skeleton does not tell: its position is listed, and in place of its masked form stand the spans to mask,
         which are the same in every token with that skeleton.
         """
-        parts = line.split()
-        shared = tuple(map(self._skeleton_cache.get, parts))  # (in C; misses are filled below)
-        if None in shared:
-            slow = self._mask_skeleton
-            shared = tuple([slow(k) if masked is None else masked for k, masked in zip(parts, shared)])
+        get = self._skeleton_cache.get
+        slow = self._mask_skeleton
+        shared = tuple([get(k) or slow(k) for k in line.split()])
         own: tuple[int, ...] = ()
-        if _Spans in map(type, shared):
+        if _Spans in set(map(type, shared)):  # (a set of two types: no rich comparison per token)
             own = tuple([i for i, masked in enumerate(shared) if masked.__class__ is _Spans])
         self._line_cache.put(line, _OwnLine((shared, own)) if own else shared)
         return shared, own

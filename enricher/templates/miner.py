@@ -178,7 +178,7 @@ class _Cluster:
         self.sliceable = False
         self.fixed_offsets = False
         self.wild: list[int] = []  # positions of the tokens holding a wildcard (set by prepare)
-        self.steps: list[_Step] | None = None  # how to read each of them (set by prepare, see _steps)
+        self.steps: list[_Step] = []  # how to read each of them (set by prepare, see _steps)
         self.sibling_keys: list[_SiblingKey] | None = None  # see TemplateMiner._sibling_keys
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
@@ -190,8 +190,7 @@ class _Cluster:
         else:
             tokens = self.tokens
             self.wild = wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
-            # Bare wildcards only are read by position and need no steps (nor do they keep any: fewer objects).
-            self.steps = _steps(tokens, wild) if any(tokens[i] != WILDCARD for i in wild) else None
+            self.steps = _steps(tokens, wild)
             self.params_of = param_extractor(tokens, wild, self.steps)
             self.fixed_offsets = _fixed_offsets(tokens, self.wild)
             self.sliceable = self.fixed_offsets and any(tokens[i] != WILDCARD for i in self.wild)
@@ -820,11 +819,8 @@ class TemplateMiner:
 
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
         """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
-        refined = tuple(map(self._refined.get, masked))  # (in C; misses are filled below)
-        if None in refined:
-            refine = self._refine_token
-            refined = tuple([refine(token) if known is None else known for token, known in zip(masked, refined)])
-        return refined
+        get = self._refined.get
+        return tuple([get(token) or self._refine_token(token) for token in masked])
 
     def _refine_token(self, token: str) -> str:
         return self._refined.put(token, refine_token(token))
@@ -1024,12 +1020,14 @@ class TemplateMiner:
         """
         config = self.config
         for key in self._sibling_keys(cluster):
-            position = _position(key)
+            position = ord(key[0])
             general = self._by_text.get(key[1:])
-            group = self._members(key)
+            group = self._siblings.get(key, ())
+            size = 1 if group.__class__ is str else len(group)
             needed = config.min_siblings_first if position == 0 else config.min_siblings
-            if general is None and len(group) < needed and not (position == 0 and self._shared_firsts(key)):
+            if general is None and size < needed and not (position == 0 and self._shared_firsts(key)):
                 continue
+            group = self._members(key)
             # In id order: sets iterate in a per-process order, and the merged text must not depend on it.
             members = sorted((self._clusters[tid] for tid in group if tid in self._clusters), key=_by_id)
             if general is not None:
