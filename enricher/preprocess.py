@@ -238,8 +238,8 @@ class Preprocessor:
         # user regex could tell digits apart, and the placeholder holds no digit (used to spot kept digits).
         self._skeletons = self._gated and _HAS_DIGIT(self._placeholder) is None
         self._skeleton_cache: BoundedDict[bytes, str | _Spans] = BoundedDict(token_cache_size)
-        # Whether the shortcut for hex values (see _HEX_VALUE) gives what the maskers give: the "hex" masker is on
-        # and none of those tried before it (in BUILTIN_ORDER) is missing that it would rely on.
+        # Whether the shortcut for hex values (see _HEX_VALUE) gives what the maskers give: masking by skeleton, and
+        # the "hex" masker on (the maskers before it never match such a value, whichever of them are on).
         self._hex_ids = self._skeletons and "hex" in names
         # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits. A
         # line with positions to mask on their own (see mask_with_skeleton) maps to an _OwnLine; the others to their

@@ -288,7 +288,7 @@ _Step = tuple[int, str, str, "re.Pattern[str] | None"]
 
 
 def _steps(tokens: tuple[str, ...], positions: Sequence[int]) -> list[_Step]:
-    """The :data:`_Step` of each of ``positions`` (tokens holding a wildcard); a bare ``<*>`` has no prefix or suffix."""
+    """The :data:`_Step` of each of ``positions`` (tokens holding a wildcard); a bare ``<*>`` has no prefix, suffix."""
     steps: list[_Step] = []
     for i in positions:
         token = tokens[i]
@@ -300,36 +300,6 @@ def _steps(tokens: tuple[str, ...], positions: Sequence[int]) -> list[_Step]:
         else:
             steps.append((i, "", "", token_pattern(token)))
     return steps
-
-
-def param_spans(tokens: tuple[str, ...], message_tokens: list[str],
-                positions: Sequence[int] | None = None, steps: list[_Step] | None = None) -> list[tuple[int, int, int]]:
-    """(token index, start, end) of each value that ``param_extractor(tokens)`` reads from ``message_tokens``.
-
-    ``positions``: those of the tokens of ``tokens`` that hold a wildcard, when the caller knows them; ``steps``:
-    their :func:`_steps`, when the caller has them (a template keeps them, see ``_Cluster.prepare``).
-    """
-    if len(message_tokens) != len(tokens):
-        return []
-    if steps is None:
-        steps = _steps(tokens, positions if positions is not None else [i for i, t in enumerate(tokens) if WILDCARD in t])
-    spans: list[tuple[int, int, int]] = []
-    for i, prefix, suffix, regex in steps:
-        token = message_tokens[i]
-        if regex is None:
-            if not (prefix or suffix):
-                spans.append((i, 0, len(token)))  # a bare <*>: the whole token
-            elif len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) and token.endswith(suffix):
-                spans.append((i, len(prefix), len(token) - len(suffix)))
-            else:
-                spans.append((i, 0, len(token)))
-        else:
-            found = regex.match(token)
-            if found is None:
-                spans.append((i, 0, len(token)))
-            else:
-                spans.extend((i, *found.span(g)) for g in range(1, len(found.groups()) + 1))
-    return spans
 
 
 def _slice_reader(slices: list[slice]) -> Callable[[str], list[str]]:
@@ -613,7 +583,8 @@ class TemplateMiner:
         if len(self._clusters) > self.config.max_templates:
             self._evict(spare=cluster.template_id)
         elif own is not None and self.config.exact_cache_size:
-            self._remember_seen(skeleton, own, tokens, message, cluster)  # type: ignore[arg-type]  # own: there is a skeleton
+            # (own is not None: there is a skeleton)
+            self._remember_seen(skeleton, own, tokens, message, cluster)  # type: ignore[arg-type]
         return match
 
     def match(self, message: str) -> TemplateMatch | None:
@@ -881,8 +852,8 @@ class TemplateMiner:
     @staticmethod
     def _slices(template: tuple[str, ...], tokens: list[str], message: str,
                 steps: list[_Step] | None = None) -> list[slice]:
-        """Where in ``message`` the values of ``template`` are, as slices: the spans of ``param_spans`` moved by the
-        offsets of their tokens (the same loop, written out: it runs for every skeleton seen twice)."""
+        """Where in ``message`` the values of ``template`` are, as slices: where ``param_extractor(template)`` reads
+        them, step by step (see _steps; the same tests, giving offsets), moved by the offsets of their tokens."""
         if len(tokens) != len(template):
             return []
         if steps is None:
@@ -1286,7 +1257,7 @@ class TemplateMiner:
             if known is not None and known.__class__ is not str and known[0] == cluster.template_id:
                 read = known[1]  # type: ignore[assignment]
             else:
-                # param_spans finds the values where params_of reads them (it mirrors param_extractor).
+                # _slices finds the values where params_of reads them (it mirrors param_extractor).
                 read = _slice_reader(self._slices(cluster.tokens, message.split(), message, cluster.steps))
                 self._keep_reader(skeleton, cluster.template_id, read)
         if read is None:
