@@ -28,10 +28,11 @@ class BoundedDict(dict[K, V]):
 
     def put(self, key: K, value: V) -> V:
         """Remember ``value`` under ``key`` (unless the size is 0) and return it."""
-        if self.max_size == 0:
-            return value
-        if key not in self and len(self) >= self.max_size:
-            del self[next(iter(self))]
+        if len(self) >= self.max_size:  # (one test in the common case, not full: caches write on every miss)
+            if self.max_size == 0:
+                return value
+            if key not in self:
+                del self[next(iter(self))]
         self[key] = value
         return value
 

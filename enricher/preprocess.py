@@ -23,6 +23,8 @@ from functools import cached_property
 
 from pydantic import BaseModel, Field, field_validator
 
+from enricher.caching import BoundedDict
+
 DEFAULT_PLACEHOLDER = "<*>"
 
 # Why each pattern looks the way it does:
@@ -94,6 +96,14 @@ def builtin_alternation(names: Sequence[str]) -> str:
 
 
 _HAS_DIGIT = re.compile(r"\d").search
+# A token skeleton that is one hex value (0x..., 8+ hex digits, or 6+ mixing letters and digits) with at most one
+# trailing punctuation mark: the "hex" masker takes the value whole, and no masker before it in BUILTIN_ORDER can
+# match (they need a "-", ":", ".", "/" or "://" inside the value, which it has not). Checked here without the
+# alternation; the skeleton's hex mark (see _HEX_MARK) stands for the 0 of "0x".
+_HEX_VALUE = re.compile(
+    r"(?:\x02[xX][0-9a-fA-F]+|[0-9a-fA-F]{8,}|(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{6,7})"
+    r"([,;:.)\]}]?)\Z"
+).match
 _HEX_LETTERS_8 = re.compile(r"[a-fA-F]{8}").search
 _DOT_LETTER = re.compile(r"\.[A-Za-z]").search
 
@@ -118,6 +128,12 @@ def _quiet(token: str) -> bool:
 # (blk_-1608..., blk_-7724... -> blk_<*>). The four ASCII separators that str.split() takes as whitespace become
 # spaces, so bytes.split() cuts the same tokens.
 _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
+
+
+class _OwnLine(tuple):  # type: ignore[type-arg]
+    """Line cache value of a text with positions to mask on their own: (masked skeleton tokens, those positions)."""
+
+    __slots__ = ()
 
 
 class _Spans(tuple):  # type: ignore[type-arg]
@@ -216,16 +232,19 @@ class Preprocessor:
         self._builtins = re.compile(builtin_alternation(names)).finditer if names else None
         self._placeholder = self.config.placeholder
         self._digits_are_variables = self.config.numbers and not self.config.extra
-        self._token_cache: dict[str, str] = {}
+        self._token_cache: BoundedDict[str, str] = BoundedDict(token_cache_size)
         # Masking does not depend on which digit a token holds (see ``_SKELETON``), so tokens that differ only in
         # their digits (blk_-1608..., blk_-7724...) share one cache entry keyed by their skeleton. Only when no
         # user regex could tell digits apart, and the placeholder holds no digit (used to spot kept digits).
         self._skeletons = self._gated and _HAS_DIGIT(self._placeholder) is None
-        self._skeleton_cache: dict[bytes, str] = {}
-        # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits.
-        self._line_cache: dict[bytes, tuple[tuple[str, ...], tuple[int, ...]]] = {}
-        self._line_cache_size = line_cache_size
-        self._token_cache_size = token_cache_size
+        self._skeleton_cache: BoundedDict[bytes, str | _Spans] = BoundedDict(token_cache_size)
+        # Whether the shortcut for hex values (see _HEX_VALUE) gives what the maskers give: masking by skeleton, and
+        # the "hex" masker on (the maskers before it never match such a value, whichever of them are on).
+        self._hex_ids = self._skeletons and "hex" in names
+        # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits. A
+        # line with positions to mask on their own (see mask_with_skeleton) maps to an _OwnLine; the others to their
+        # masked tokens alone (a (tokens, positions) pair per line would be one more object for the collector).
+        self._line_cache: BoundedDict[bytes, tuple[str | _Spans, ...]] = BoundedDict(line_cache_size)
 
     @staticmethod
     def _compile(config: MaskingConfig) -> list[tuple[re.Pattern[str], str]]:
@@ -304,7 +323,13 @@ class Preprocessor:
         tokens = text.split()
         get = self._token_cache.get
         if skeleton is not None:
-            shared, own = self._line_cache.get(skeleton) or self._learn_line(skeleton)
+            shared = self._line_cache.get(skeleton)
+            if shared is None:
+                shared, own = self._learn_line(skeleton)
+            elif shared.__class__ is _OwnLine:
+                shared, own = shared
+            else:
+                own = ()
             if not own:
                 return tokens, shared, own
             masked = list(shared)
@@ -326,18 +351,27 @@ class Preprocessor:
         slow = self._mask_skeleton
         shared = tuple([get(k) or slow(k) for k in line.split()])
         own: tuple[int, ...] = ()
-        if _Spans in set(map(type, shared)):
+        if _Spans in set(map(type, shared)):  # (a set of two types: no rich comparison per token)
             own = tuple([i for i, masked in enumerate(shared) if masked.__class__ is _Spans])
-        cache = self._line_cache
-        if len(cache) >= self._line_cache_size:
-            cache.clear()  # bounded; hot lines come back at once
-        cache[line] = (shared, own)
+        self._line_cache.put(line, _OwnLine((shared, own)) if own else shared)
         return shared, own
 
     def _mask_skeleton(self, skeleton: bytes) -> str | _Spans:
         """The masked form shared by every token with this skeleton, or, if it keeps digits (see _SKELETON), the
         spans that are masked in each of them."""
         text = skeleton.decode()
+        if skeleton.isalpha() and (len(text) < 8 or _HEX_LETTERS_8(text) is None) and (
+            text.islower() or _DATE_WORD_INSIDE(text) is None
+        ):
+            masked: str | _Spans = text  # a plain word (what _spans finds nothing in): the commonest miss
+        elif self._hex_ids and (found := _HEX_VALUE(text)) is not None:
+            masked = self._placeholder + found.group(1)  # a hex value, the commonest new skeleton of a number
+        else:
+            masked = self._mask_text(text)
+        return self._skeleton_cache.put(skeleton, masked)
+
+    def _mask_text(self, text: str) -> str | _Spans:
+        """:meth:`_mask_skeleton` of the decoded skeleton ``text``."""
         if _HEX_MARK_STR in text:
             text = text.replace(_HEX_MARK_STR, "0")
         masked: str | _Spans = text
@@ -346,10 +380,6 @@ class Preprocessor:
             masked = self._fill(text, spans)
         if _HAS_DIGIT(masked) is not None:
             masked = _Spans(spans)
-        cache = self._skeleton_cache
-        if len(cache) >= self._token_cache_size:
-            cache.clear()  # bounded; hot skeletons come back at once
-        cache[skeleton] = masked
         return masked
 
     def _mask_own(self, token: str, spans: _Spans) -> str:
@@ -361,11 +391,7 @@ class Preprocessor:
         return self._remember(token, self._mask_one(token))
 
     def _remember(self, token: str, masked: str) -> str:
-        cache = self._token_cache
-        if len(cache) >= self._token_cache_size:
-            cache.clear()  # bounded; hot tokens come back at once
-        cache[token] = masked
-        return masked
+        return self._token_cache.put(token, masked)
 
     def _mask_one(self, token: str) -> str:
         if self._gated:

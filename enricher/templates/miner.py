@@ -47,15 +47,16 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from enricher.caching import BoundedDict
 from enricher.preprocess import MaskingConfig, Preprocessor
 from enricher.records import TemplateMatch
 
@@ -72,10 +73,17 @@ _WORDLIKE = re.compile(r"(?:[^\s=:]*[=:])?[^\w]*[A-Za-z][A-Za-z_\-]*(?:\.[A-Za-z
 _HAS_DIGIT = re.compile(r"\d").search
 # What makes a token part of a run of values (see _runnable): a wildcard, a digit or a path separator.
 _RUNNABLE = re.compile(r"<\*>|[\d/\\]").search
+# Two runnable tokens in a row, in tokens joined by single spaces (tokens hold no whitespace): see collapse_runs.
+_RUN_OF_TWO = re.compile(r"(?:<\*>|[\d/\\])[^ ]* [^ ]*?(?:<\*>|[\d/\\])").search
 _UNKNOWN = object()
+_TOKEN_CACHE_SIZE = 100_000  # tokens remembered per per-token cache (word shapes, refined tokens)
 _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
 _ID_RUN = re.compile(r"[A-Za-z0-9_\-]+")
-_SWITCH = re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
+# An identifier run (ASCII) with each letter written as "a" and each digit as "1": its letter/digit switches are the
+# "a1" and "1a" in it (see _switches; two counts in C instead of a zero-width regex scan).
+_LETTERS_DIGITS = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "a" * 52 + "1" * 10
+)
 # A number glued to at most one letter is an identifier's counter (node-C3, name_A12, dn228), not wording.
 _GLUED_COUNTER = re.compile(r"[A-Za-z]?\d+")
 # A decimal or a version masked piecewise (<*>.<*>, <*>.<*>.<*>) is one value.
@@ -129,9 +137,15 @@ def template_id_of(template: str, namespace: str = "") -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
-# (blanked position, template text with that position blanked); see TemplateMiner._sibling_keys. Text rather than
-# a tuple of tokens: a str caches its hash, so the several lookups of a key hash it once.
-_SiblingKey = tuple[int, str]
+# chr(blanked position) + the template text with that position blanked; see TemplateMiner._sibling_keys. One str
+# rather than a tuple: a str caches its hash (the several lookups of a key hash it once) and, unlike a tuple, is no
+# object for the garbage collector (templates have several keys each, and allocations are what trigger collections).
+_SiblingKey = str
+_FIRST = "\x00"  # the first character of the keys of position 0
+
+
+def _position(key: _SiblingKey) -> int:
+    return ord(key[0])
 
 
 def _by_id(cluster: _Cluster) -> str:
@@ -140,7 +154,7 @@ def _by_id(cluster: _Cluster) -> str:
 
 class _Cluster:
     __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
-                 "vlen", "collapsed", "namespace", "fixed_offsets", "wild")
+                 "vlen", "collapsed", "namespace", "fixed_offsets", "wild", "steps")
 
     def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False,
                  namespace: str = "", collapsed: tuple[str, ...] | None = None) -> None:
@@ -156,14 +170,15 @@ class _Cluster:
         if self.vlen:
             tokens = collapsed = collapse_runs(tokens)  # (collapse_runs of a collapsed form is itself)
         self.tokens = tokens
-        self.collapsed = collapse_runs(tokens) if collapsed is None else collapsed
-        self.template = " ".join(tokens)
+        self.template = text = " ".join(tokens)
+        self.collapsed = collapse_runs(tokens, text) if collapsed is None else collapsed
         self.template_id = template_id_of(self.template, self.namespace)
         # Built on first use (see prepare): many templates are generalised before a second message reads them.
         self.params_of: Callable[[list[str]], list[str]] | None = None
         self.sliceable = False
         self.fixed_offsets = False
         self.wild: list[int] = []  # positions of the tokens holding a wildcard (set by prepare)
+        self.steps: list[_Step] = []  # how to read each of them (set by prepare, see _steps)
         self.sibling_keys: list[_SiblingKey] | None = None  # see TemplateMiner._sibling_keys
 
     def prepare(self) -> Callable[[list[str]], list[str]]:
@@ -174,8 +189,9 @@ class _Cluster:
             self.sliceable = self.fixed_offsets = False
         else:
             tokens = self.tokens
-            self.wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
-            self.params_of = param_extractor(tokens, self.wild)
+            self.wild = wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
+            self.steps = _steps(tokens, wild)
+            self.params_of = param_extractor(tokens, wild, self.steps)
             self.fixed_offsets = _fixed_offsets(tokens, self.wild)
             self.sliceable = self.fixed_offsets and any(tokens[i] != WILDCARD for i in self.wild)
         return self.params_of
@@ -187,15 +203,17 @@ def _runnable(token: str) -> bool:
     return _RUNNABLE(token) is not None
 
 
-def collapse_runs(tokens: tuple[str, ...]) -> tuple[str, ...]:
+def collapse_runs(tokens: tuple[str, ...], text: str | None = None) -> tuple[str, ...]:
     """``tokens`` with every run of two or more variable-like tokens written as one ``<*>``.
 
     Lists of values whose length varies (hosts ``a1 a2 a3``, ``<*> <*> <*>``) then give one key whatever their
-    length. Used to find, and to write, templates that differ only in the length of such runs.
+    length. Used to find, and to write, templates that differ only in the length of such runs. ``text``: the
+    tokens joined by spaces, when the caller has it.
     """
+    # No run of two, the common case, is told by one regex search of the text (a token-by-token test is ~5x slower).
+    if _RUN_OF_TWO(" ".join(tokens) if text is None else text) is None:
+        return tokens
     flags = [_RUNNABLE(t) is not None for t in tokens]  # _runnable, one C call per token
-    if True not in map(bool.__and__, flags, flags[1:]):
-        return tokens  # no run of two: the common case
     out: list[str] = []
     run = 0
     for token, runnable in zip(tokens, flags):
@@ -243,36 +261,45 @@ def _fixed_offsets(tokens: tuple[str, ...], positions: list[int]) -> bool:
     return all(_HAS_DIGIT(tokens[i]) is None for i in positions)  # (positions: of the tokens holding a wildcard)
 
 
+_PLUS_ONE = (1).__add__
+
+
+def _token_starts(tokens: list[str], message: str) -> list[int]:
+    """Offset in ``message`` of each of its whitespace ``tokens``."""
+    if len(message) == sum(map(len, tokens)) + len(tokens) - 1:
+        # One separator between tokens and none around them: the offsets follow from the lengths (all in C).
+        return list(accumulate(map(_PLUS_ONE, map(len, tokens)), initial=0))
+    starts = []
+    position = 0
+    for token in tokens:
+        position = message.find(token, position)  # only whitespace lies between tokens
+        starts.append(position)
+        position += len(token)
+    return starts
+
+
 def _no_params(message: str) -> list[str]:
     return []
 
 
-def param_spans(tokens: tuple[str, ...], message_tokens: list[str],
-                positions: Sequence[int] | None = None) -> list[tuple[int, int, int]]:
-    """(token index, start, end) of each value that ``param_extractor(tokens)`` reads from ``message_tokens``.
+# How to read the value(s) of one template token holding a wildcard: (position, constant prefix, constant suffix,
+# regex for a token with several wildcards or None).
+_Step = tuple[int, str, str, "re.Pattern[str] | None"]
 
-    ``positions``: those of the tokens of ``tokens`` that hold a wildcard, when the caller knows them.
-    """
-    if len(message_tokens) != len(tokens):
-        return []
-    spans: list[tuple[int, int, int]] = []
-    for i in positions if positions is not None else [i for i, t in enumerate(tokens) if WILDCARD in t]:
-        pattern = tokens[i]
-        token = message_tokens[i]
-        whole = (i, 0, len(token))
-        if pattern == WILDCARD:
-            spans.append(whole)
-        elif pattern.count(WILDCARD) == 1:
-            prefix, suffix = pattern.split(WILDCARD)
-            fits = len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) and token.endswith(suffix)
-            spans.append((i, len(prefix), len(token) - len(suffix)) if fits else whole)
+
+def _steps(tokens: tuple[str, ...], positions: Sequence[int]) -> list[_Step]:
+    """The :data:`_Step` of each of ``positions`` (tokens holding a wildcard); a bare ``<*>`` has no prefix, suffix."""
+    steps: list[_Step] = []
+    for i in positions:
+        token = tokens[i]
+        if token == WILDCARD:
+            steps.append((i, "", "", None))
+        elif token.count(WILDCARD) == 1:
+            prefix, suffix = token.split(WILDCARD)
+            steps.append((i, prefix, suffix, None))
         else:
-            found = token_pattern(pattern).match(token)
-            if found is None:
-                spans.append(whole)
-            else:
-                spans.extend((i, *found.span(g)) for g in range(1, len(found.groups()) + 1))
-    return spans
+            steps.append((i, "", "", token_pattern(token)))
+    return steps
 
 
 def _slice_reader(slices: list[slice]) -> Callable[[str], list[str]]:
@@ -286,13 +313,14 @@ def _slice_reader(slices: list[slice]) -> Callable[[str], list[str]]:
     return lambda text: list(pick(text))
 
 
-def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None) -> Callable[[list[str]], list[str]]:
+def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None,
+                    steps: list[_Step] | None = None) -> Callable[[list[str]], list[str]]:
     """A function giving the values of the template's ``<*>`` from a message's whitespace tokens.
 
     Built once per template, so a match costs no regex in the common cases: bare ``<*>`` tokens are picked by
     position (``operator.itemgetter``, in C), ``prefix<*>suffix`` tokens are sliced; only tokens with several
     wildcards use their regex. Messages with another token count give ``[]``; a token that does not fit its
-    pattern is returned whole.
+    pattern is returned whole. ``steps``: the :func:`_steps` of ``positions``, when the caller has them.
     """
     length = len(tokens)
     if positions is None:  # (those of the tokens holding a wildcard)
@@ -305,15 +333,8 @@ def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None)
             return lambda message_tokens: [message_tokens[only]] if len(message_tokens) == length else []
         pick = itemgetter(*positions)
         return lambda message_tokens: list(pick(message_tokens)) if len(message_tokens) == length else []
-    # (position, constant prefix, constant suffix, regex for tokens with several wildcards)
-    steps: list[tuple[int, str, str, re.Pattern[str] | None]] = []
-    for i in positions:
-        token = tokens[i]
-        if token.count(WILDCARD) == 1:
-            prefix, suffix = token.split(WILDCARD)
-            steps.append((i, prefix, suffix, None))
-        else:
-            steps.append((i, "", "", token_pattern(token)))
+    if steps is None:
+        steps = _steps(tokens, positions)
 
     def extract(message_tokens: list[str]) -> list[str]:
         if len(message_tokens) != length:
@@ -438,8 +459,9 @@ def _key_of(token: str) -> str | None:
 
 
 def _switches(run: str) -> int:
-    """Letter/digit switches inside ``run`` (qZ7K2WbR004311 has 5, ssh2 has 1)."""
-    return len(_SWITCH.findall(run))
+    """Letter/digit switches inside ``run``, an identifier run (qZ7K2WbR004311 has 5, ssh2 has 1)."""
+    shape = run.translate(_LETTERS_DIGITS)
+    return shape.count("a1") + shape.count("1a")
 
 
 def refine_token(token: str) -> str:
@@ -496,7 +518,7 @@ class TemplateMiner:
         self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
         self._ragged: dict[int, list[_Cluster]] = {}  # those that are variable-length or hold a run of values
         self._by_length: dict[int, list[_Cluster]] = {}  # fixed-length clusters by length (any anchor)
-        self._siblings: dict[_SiblingKey, set[str]] = {}  # template with one word blanked -> ids
+        self._siblings: dict[_SiblingKey, str | set[str]] = {}  # template with one word blanked -> id(s)
         self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
         self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
         self._exact: dict[tuple[str, ...], _Cluster] = {}
@@ -504,15 +526,19 @@ class TemplateMiner:
         # was seen is masked the same, so it goes where ``_exact`` would send it, and its values sit at the same
         # offsets (see _fixed_offsets). When some tokens keep digits of their own (ssh2, see
         # Preprocessor.mask_with_skeleton), the skeleton maps to (reader of those tokens, {their values: entry}).
-        # Valid while the template is live and unchanged; cleared with ``_exact``, which it mirrors.
+        # Valid while the template is live and unchanged; cleared with ``_exact``, which it mirrors (so not a
+        # BoundedDict either, see _remember_exact).
         self._seen: dict[bytes, list[Any] | tuple[Callable[[list[str]], Any], dict[Any, list[Any]]]] = {}
         self._seen_size = 0
         self._aliases: dict[str, str] = {}
         self._new_aliases: dict[str, str] = {}  # aliases made since the last take_aliases (bounded as _aliases)
-        self._wordlike: dict[str, str | None] = {}
-        self._refined: dict[str, str] = {}
-        # Text skeleton -> (template id, reader of that template's values at fixed offsets); see _params.
-        self._readers: dict[bytes, tuple[str, Callable[[str], list[str]] | None]] = {}
+        self._wordlike: BoundedDict[str, str | None] = BoundedDict(_TOKEN_CACHE_SIZE)  # token -> _word_shape
+        self._refined: BoundedDict[str, str] = BoundedDict(_TOKEN_CACHE_SIZE)  # token -> refine_token
+        # Text skeleton -> (template id, reader of that template's values at fixed offsets), or only the template id
+        # until a second message with that skeleton comes; see _params.
+        self._readers: BoundedDict[bytes, str | tuple[str, Callable[[str], list[str]]]] = BoundedDict(
+            max(self.config.exact_cache_size, 1)
+        )
         self._clock = 0
         self._collapsed: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # last (tokens, collapse_runs(tokens))
 
@@ -524,19 +550,19 @@ class TemplateMiner:
         ``at`` is the logical time of the message, which orders evictions; by default the miner counts its own
         messages (a :class:`~enricher.templates.PartitionedMiner` passes one clock shared by its miners).
         """
-        self._clock = self._clock + 1 if at is None else at
+        self._clock = clock = self._clock + 1 if at is None else at
         skeleton = self._pre.skeleton(message)
         if skeleton is not None:
             seen = self._seen.get(skeleton)
             if seen is not None and seen.__class__ is not list:
                 own_tokens, by_own = seen  # type: ignore[misc]
-                seen = by_own.get(own_tokens(message.split()))
+                seen = by_own.get(own_tokens(message))  # (own tokens read at their offsets: no split)
             if seen is not None:
                 cluster = seen[0]
-                # Live, and not retemplated since (which resets its reader, params_of).
-                if cluster.params_of is seen[1] and self._clusters.get(cluster.template_id) is cluster:
+                # Live, and not retemplated since: both reset its reader, params_of (see _remove).
+                if cluster.params_of is seen[1]:
                     cluster.count += 1
-                    cluster.last_seen = self._clock
+                    cluster.last_seen = clock
                     read = seen[2] or self._learn_reader(seen, skeleton, message)
                     return TemplateMatch(cluster.template_id, cluster.template, read(message), False)
         tokens, masked, own = self._pre.mask_with_skeleton(message, skeleton)
@@ -558,7 +584,8 @@ class TemplateMiner:
         if len(self._clusters) > self.config.max_templates:
             self._evict(spare=cluster.template_id)
         elif own is not None and self.config.exact_cache_size:
-            self._remember_seen(skeleton, own, tokens, cluster)  # type: ignore[arg-type]  # own: there is a skeleton
+            # (own is not None: there is a skeleton)
+            self._remember_seen(skeleton, own, tokens, message, cluster)  # type: ignore[arg-type]
         return match
 
     def match(self, message: str) -> TemplateMatch | None:
@@ -667,14 +694,14 @@ class TemplateMiner:
 
     # ------------------------------------------------------------------ matching
 
-    def _candidates(self, masked: tuple[str, ...]) -> list[_Cluster]:
+    def _candidates(self, masked: tuple[str, ...]) -> Iterable[_Cluster]:
         n = len(masked)
         anchor = _anchor(masked)
-        found = self._buckets.get((n, anchor), [])
+        found = self._buckets.get((n, anchor), ())
         if anchor != WILDCARD:
             generic = self._buckets.get((n, WILDCARD))
             if generic:
-                found = found + generic
+                return chain(found, generic)  # (no concatenated copy)
         return found
 
     def _best_cluster(self, masked: tuple[str, ...], require_cover: bool = False) -> _Cluster | None:
@@ -703,7 +730,13 @@ class TemplateMiner:
         if not pool or all(map(_RUNNABLE, key)):
             return None  # nothing constant left to tell events apart
         best: _Cluster | None = None
+        # Cheap filter first: _same_skeleton fails at once on a different first token unless both are runnable.
+        first = key[0]
+        first_runnable = _RUNNABLE(first) is not None
         for cluster in pool:
+            head = cluster.collapsed[0]
+            if head != first and not (first_runnable and _RUNNABLE(head) is not None):
+                continue
             if self._same_skeleton(cluster.collapsed, key, require_cover) and (best is None or cluster.count > best.count):
                 best = cluster
         return best
@@ -772,11 +805,7 @@ class TemplateMiner:
         return tuple([get(token) or self._refine_token(token) for token in masked])
 
     def _refine_token(self, token: str) -> str:
-        cache = self._refined
-        if len(cache) >= 100_000:
-            cache.clear()
-        refined = cache[token] = refine_token(token)
-        return refined
+        return self._refined.put(token, refine_token(token))
 
     def _word_shape(self, token: str) -> str | None:
         """``token`` without its digits if it is a word (``SOCKS5`` -> ``SOCKS``), else None.
@@ -786,17 +815,23 @@ class TemplateMiner:
         """
         known = self._wordlike.get(token, _UNKNOWN)
         if known is _UNKNOWN:
-            digits = _HAS_DIGIT(token) is not None  # (the two patterns below need one)
-            stripped = _GLUED_COUNTER.sub("", token) if digits else token
-            # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL". Names with a numbered
-            # part after a separator are values too: web-A3, tbird-admin1, name_A12 (hosts, nodes, instances).
-            wordlike = ('"' not in token and "'" not in token and _WORDLIKE.match(stripped) is not None
-                        and not (digits and _NUMBERED_NAME(token) is not None))
-            known = stripped if wordlike else None
-            if len(self._wordlike) >= 100_000:
-                self._wordlike.clear()
-            self._wordlike[token] = known
+            if token.isalpha() and token.isascii():
+                known = token  # letters only: what _WORDLIKE takes, without the regex (the commonest token)
+            else:
+                known = self._shape_of(token)
+            self._wordlike.put(token, known)
         return known  # type: ignore[return-value]
+
+    @staticmethod
+    def _shape_of(token: str) -> str | None:
+        """:meth:`_word_shape` of a token that is not made of ASCII letters only (uncached)."""
+        digits = _HAS_DIGIT(token) is not None  # (the two patterns below need one)
+        stripped = _GLUED_COUNTER.sub("", token) if digits else token
+        # Quoted values are data, not wording: tag="AudioMix" vs tag="RILJ_ACK_WL". Names with a numbered
+        # part after a separator are values too: web-A3, tbird-admin1, name_A12 (hosts, nodes, instances).
+        wordlike = ('"' not in token and "'" not in token and _WORDLIKE.match(stripped) is not None
+                    and not (digits and _NUMBERED_NAME(token) is not None))
+        return stripped if wordlike else None
 
     def _covers(self, pattern: str, token: str) -> bool:
         return token_pattern(pattern).match(token) is not None
@@ -812,35 +847,48 @@ class TemplateMiner:
         if skeleton is None or not cluster.sliceable:
             return params_of(tokens)
         known = self._readers.get(skeleton)
-        if known is not None and known[0] == cluster.template_id:
-            read = known[1]
-            if read is not None:
-                return read(message)
+        if known is not None and known.__class__ is not str and known[0] == cluster.template_id:
+            return known[1](message)  # type: ignore[operator]
+        if known == cluster.template_id:
             # Second message with this skeleton and template: worth learning the offsets.
             params = params_of(tokens)
-            slices = self._slices(cluster.tokens, tokens, message)
+            slices = self._slices(cluster.tokens, tokens, message, cluster.steps)
             if slices and [message[s] for s in slices] == params:  # never cache a reader that disagrees
                 self._readers[skeleton] = (cluster.template_id, _slice_reader(slices))
             return params
-        # First one: only noted, as many skeletons are seen once.
-        self._keep_reader(skeleton, cluster.template_id, None)
+        # First one: only noted (its template's id), as many skeletons are seen once.
+        self._keep_reader(skeleton, cluster.template_id)
         return params_of(tokens)
 
     @staticmethod
     def _slices(template: tuple[str, ...], tokens: list[str], message: str,
-                positions: Sequence[int] | None = None) -> list[slice]:
-        """Where in ``message`` the values of ``template`` are, as slices (see ``param_spans``)."""
-        if len(message) == sum(map(len, tokens)) + len(tokens) - 1:
-            # One separator between tokens and none around them: the offsets follow from the lengths.
-            starts = list(accumulate([len(token) + 1 for token in tokens], initial=0))
-        else:
-            starts = []
-            position = 0
-            for token in tokens:
-                position = message.find(token, position)  # only whitespace lies between tokens
-                starts.append(position)
-                position += len(token)
-        return [slice(starts[i] + a, starts[i] + b) for i, a, b in param_spans(template, tokens, positions)]
+                steps: list[_Step] | None = None) -> list[slice]:
+        """Where in ``message`` the values of ``template`` are, as slices: where ``param_extractor(template)`` reads
+        them, step by step (see _steps; the same tests, giving offsets), moved by the offsets of their tokens."""
+        if len(tokens) != len(template):
+            return []
+        if steps is None:
+            steps = _steps(template, [i for i, t in enumerate(template) if WILDCARD in t])
+        starts = _token_starts(tokens, message)
+        out: list[slice] = []
+        for i, prefix, suffix, regex in steps:
+            token = tokens[i]
+            start = starts[i]
+            if regex is None:
+                if (prefix or suffix) and len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) \
+                        and token.endswith(suffix):
+                    out.append(slice(start + len(prefix), start + len(token) - len(suffix)))
+                else:
+                    out.append(slice(start, start + len(token)))  # a bare <*>, or a token that does not fit
+            else:
+                found = regex.match(token)
+                if found is None:
+                    out.append(slice(start, start + len(token)))
+                else:
+                    for group in range(1, regex.groups + 1):
+                        a, b = found.span(group)
+                        out.append(slice(start + a, start + b))
+        return out
 
     # ------------------------------------------------------------------ learning
 
@@ -954,12 +1002,14 @@ class TemplateMiner:
         """
         config = self.config
         for key in self._sibling_keys(cluster):
-            position, blanked_text = key
-            general = self._by_text.get(blanked_text)
+            position = ord(key[0])
+            general = self._by_text.get(key[1:])
             group = self._siblings.get(key, ())
+            size = 1 if group.__class__ is str else len(group)
             needed = config.min_siblings_first if position == 0 else config.min_siblings
-            if general is None and len(group) < needed and not (position == 0 and self._shared_firsts(key)):
+            if general is None and size < needed and not (position == 0 and self._shared_firsts(key)):
                 continue
+            group = self._members(key)
             # In id order: sets iterate in a per-process order, and the merged text must not depend on it.
             members = sorted((self._clusters[tid] for tid in group if tid in self._clusters), key=_by_id)
             if general is not None:
@@ -978,7 +1028,7 @@ class TemplateMiner:
         halt) come with one tail each. Needs ``min_siblings - 1`` shared words.
         """
         need = self.config.min_siblings - 1
-        if len(self._siblings.get(key, ())) < need:
+        if len(self._members(key)) < need:
             return False  # (a family has no more first words than templates)
         words = self._first_words(key)
         if len(words) < need:
@@ -997,7 +1047,14 @@ class TemplateMiner:
         return False
 
     def _first_words(self, key: _SiblingKey) -> set[str]:
-        return {self._clusters[tid].tokens[0] for tid in self._siblings.get(key, ()) if tid in self._clusters}
+        return {self._clusters[tid].tokens[0] for tid in self._members(key) if tid in self._clusters}
+
+    def _members(self, key: _SiblingKey) -> Collection[str]:
+        """Ids of the templates with this sibling key (one is kept as a bare id, see _insert)."""
+        group = self._siblings.get(key)
+        if group is None:
+            return ()
+        return (group,) if group.__class__ is str else group
 
     def _generalised(self, members: list[_Cluster], tokens: tuple[str, ...], positions: tuple[int, ...]) -> tuple[str, ...]:
         """``tokens`` with each of ``positions`` the token pattern covering all ``members`` there."""
@@ -1027,7 +1084,7 @@ class TemplateMiner:
         """
         tokens = cluster.tokens
         # Not the first word: it more often names the event (X is deprecated, use Y), see min_siblings_first.
-        words = {position for position, _ in self._sibling_keys(cluster) if position}
+        words = {_position(key) for key in self._sibling_keys(cluster) if key[0] != _FIRST}
         if len(words) < 5:
             return
         groups: dict[tuple[int, ...], list[_Cluster]] = {}
@@ -1076,12 +1133,25 @@ class TemplateMiner:
         self._by_runs.setdefault(len(cluster.collapsed), []).append(cluster)
         if cluster.vlen or len(cluster.collapsed) < len(cluster.tokens):
             self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
+        siblings = self._siblings
+        template_id = cluster.template_id
         for key in self._sibling_keys(cluster):
-            self._siblings.setdefault(key, set()).add(cluster.template_id)
-            if key[0] == 0:
+            group = siblings.get(key)
+            # Most keys have one template: its bare id (a str) rather than a set, which the collector tracks.
+            if group is None:
+                siblings[key] = template_id
+            elif group.__class__ is str:
+                if group != template_id:
+                    siblings[key] = {group, template_id}
+            else:
+                group.add(template_id)  # type: ignore[union-attr]
+            if key[0] == _FIRST:
                 self._starts.setdefault(cluster.tokens[0], set()).add(key)
 
     def _remove(self, cluster: _Cluster) -> None:
+        # A template leaves only through here (folded, evicted, or retemplated and put back): its reader goes with
+        # it, which tells the skeleton shortcut of add that its entries are stale.
+        cluster.params_of = None
         if self._clusters.get(cluster.template_id) is cluster:
             del self._clusters[cluster.template_id]
         if self._by_text.get(cluster.template) is cluster:
@@ -1093,11 +1163,15 @@ class TemplateMiner:
         for skey in self._sibling_keys(cluster):
             group = self._siblings.get(skey)
             if group is not None:
-                group.discard(cluster.template_id)
-                if not group:
+                if group.__class__ is str:
+                    emptied = group == cluster.template_id
+                else:
+                    group.discard(cluster.template_id)  # type: ignore[union-attr]
+                    emptied = not group
+                if emptied:
                     del self._siblings[skey]
                     starts = self._starts.get(cluster.tokens[0])
-                    if skey[0] == 0 and starts is not None:
+                    if skey[0] == _FIRST and starts is not None:
                         starts.discard(skey)
                         if not starts:
                             del self._starts[cluster.tokens[0]]
@@ -1131,7 +1205,7 @@ class TemplateMiner:
                     if WILDCARD not in token:
                         word = known(token, _UNKNOWN)
                         if word is not None and (word is not _UNKNOWN or shape(token) is not None):
-                            keys.append((i, text[:start] + WILDCARD + text[end:]))
+                            keys.append(chr(i) + text[:start] + WILDCARD + text[end:])
                     start = end + 1
             cluster.sibling_keys = keys
         return keys
@@ -1147,6 +1221,8 @@ class TemplateMiner:
             del self._new_aliases[next(iter(self._new_aliases))]
 
     def _remember_exact(self, masked: tuple[str, ...], cluster: _Cluster) -> None:
+        # Not a BoundedDict: it is emptied whole, with _seen, because a skeleton of _seen stands for a masked message
+        # of _exact; dropping entries one by one (first in, first out) would let skeletons outlive their message.
         if self.config.exact_cache_size == 0:
             return
         if len(self._exact) >= self.config.exact_cache_size:
@@ -1154,9 +1230,14 @@ class TemplateMiner:
             self._forget_seen()  # (a skeleton must not outlive the masked message it stands for)
         self._exact[masked] = cluster
 
-    def _remember_seen(self, skeleton: bytes, own: tuple[int, ...], tokens: list[str], cluster: _Cluster) -> None:
+    def _remember_seen(self, skeleton: bytes, own: tuple[int, ...], tokens: list[str], message: str,
+                       cluster: _Cluster) -> None:
         """Note that messages with ``skeleton`` (and these ``own`` tokens) go to ``cluster`` (their values are read
-        on the next one)."""
+        on the next one).
+
+        The own tokens are read from the text at their offsets, which the skeleton fixes (same length, whitespace
+        at the same places): one C call instead of splitting every message.
+        """
         if self._seen_size >= self.config.exact_cache_size:
             self._forget_seen()
         self._seen_size += 1
@@ -1166,8 +1247,10 @@ class TemplateMiner:
             return
         known = self._seen.get(skeleton)
         if known is None or known.__class__ is list:
-            known = self._seen[skeleton] = (itemgetter(*own), {})
-        known[1][known[0](tokens)] = entry  # type: ignore[index]
+            starts = _token_starts(tokens, message)
+            own_slices = [slice(starts[i], starts[i] + len(tokens[i])) for i in own]
+            known = self._seen[skeleton] = (itemgetter(*own_slices), {})
+        known[1][known[0](message)] = entry  # type: ignore[index]
 
     def _forget_seen(self) -> None:
         self._seen.clear()
@@ -1185,21 +1268,21 @@ class TemplateMiner:
         read: Callable[[str], list[str]] | None = None
         if cluster.fixed_offsets:
             known = self._readers.get(skeleton)
-            if known is not None and known[0] == cluster.template_id and known[1] is not None:
-                read = known[1]
+            if known is not None and known.__class__ is not str and known[0] == cluster.template_id:
+                read = known[1]  # type: ignore[assignment]
             else:
-                # param_spans finds the values where params_of reads them (it mirrors param_extractor).
-                read = _slice_reader(self._slices(cluster.tokens, message.split(), message, cluster.wild))
+                # _slices finds the values where params_of reads them (it mirrors param_extractor).
+                read = _slice_reader(self._slices(cluster.tokens, message.split(), message, cluster.steps))
                 self._keep_reader(skeleton, cluster.template_id, read)
         if read is None:
             read = lambda text: params_of(text.split())  # noqa: E731
         seen[2] = read
         return read
 
-    def _keep_reader(self, skeleton: bytes, template_id: str, read: Callable[[str], list[str]] | None) -> None:
-        if len(self._readers) >= max(self.config.exact_cache_size, 1):
-            self._readers.clear()  # bounded; hot skeletons come back at once
-        self._readers[skeleton] = (template_id, read)
+    def _keep_reader(self, skeleton: bytes, template_id: str, read: Callable[[str], list[str]] | None = None) -> None:
+        """Note the reader of this skeleton's values for that template; without one, only the template's id (a str,
+        not a tuple: most skeletons are seen once, and a tuple per skeleton is work for the garbage collector)."""
+        self._readers.put(skeleton, template_id if read is None else (template_id, read))
 
     def _evict(self, spare: str) -> None:
         """Drop the rarest, least recently seen templates down to 90% of the cap (never ``spare``, the template
