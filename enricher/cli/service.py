@@ -113,7 +113,8 @@ def status(
     typer.echo(f"totals            enriched {totals['enriched']}, marked as errors {totals['errors']}, "
                f"write failures (retried) {totals['write_failures']}  (all workers)")
     typer.echo(f"passes            {checkpoint.get('passes', 0)}")
-    typer.echo(f"known templates   {info['known_templates']}")
+    typer.echo(f"known templates   {info['known_templates']}  (plus {info['template_aliases']} ids they replaced, "
+               f"{info['aliases_to_rekey']} of them on documents still to re-key)")
     for index, reason in info["excluded_indices"].items():
         typer.echo(f"left out          {index}: {reason}")
 
