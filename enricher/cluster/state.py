@@ -375,9 +375,13 @@ class TemplateStore:
 
     def count(self, *, aliases: bool = False, pending: bool = False) -> int:
         """Templates recorded (default), or alias records (``aliases``), or those still to re-key (``pending``)."""
-        exists = {"exists": {"field": "canonical_id"}}
-        query = {"bool": {"filter": [exists, {"term": {"rekeyed": False}}]}} if pending else \
-            {"bool": {"filter": [exists]}} if aliases else {"bool": {"must_not": [exists]}}
+        is_alias = {"exists": {"field": "canonical_id"}}
+        if pending:
+            query = {"bool": {"filter": [is_alias, {"term": {"rekeyed": False}}]}}
+        elif aliases:
+            query = {"bool": {"filter": [is_alias]}}
+        else:
+            query = {"bool": {"must_not": [is_alias]}}
         try:
             return int(self.client.count(index=self.index, body={"query": query})["count"])
         except NotFoundError:

@@ -318,11 +318,13 @@ class EnrichmentService:
             self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
                                                                          "allow_no_indices": "true"})
             miner = self.pipeline.miner
-            for old, (new, seq_no, primary_term) in pending.items():
-                new = miner.canonical_id(new)
+            current = {old: miner.canonical_id(new) for old, (new, _, _) in pending.items()}
+            firsts = {new: self.first_docs.get(new) for new in set(current.values())}
+            firsts.update(self.templates.first_docs_of([new for new, first in firsts.items() if first is None]))
+            for old, (_, seq_no, primary_term) in pending.items():
+                new, first = current[old], firsts.get(current[old])
                 # The current id's own first document stays its one novel document: a re-keyed one that was
                 # novel under the old id is not (it needs the record; without one, a later pass re-keys).
-                first = self.first_docs.get(new) or self.templates.first_docs_of([new]).get(new)
                 if not first or not first[1]:
                     continue
                 result = rekey_documents(self.client, self.source.index, self.settings.sink.namespace, old, new,
