@@ -16,7 +16,7 @@ import numpy as np
 from opensearchpy import OpenSearch
 
 from enricher.cluster.source import get_field
-from enricher.findings.config import FindingsConfig
+from enricher.config import FindingsConfig
 from enricher.findings.series import Grid
 
 MAX_TEXTS = 65_000

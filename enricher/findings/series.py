@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from enricher.findings.config import FindingsConfig
+from enricher.config import FindingsConfig
 
 SPIKE, DROP, SILENCE, NEW_TEMPLATE_BURST, ERROR_RATE = "spike", "drop", "silence", "new_template_burst", "error_rate"
 HIGH_QUANTILE, LOW_QUANTILE = 0.98, 0.02

@@ -12,7 +12,7 @@ import pytest
 from enricher.config import ConfigError, Settings, load_settings
 from enricher.findings import incidents as inc
 from enricher.findings.aggregate import Counts, Evidence
-from enricher.findings.config import FindingsConfig
+from enricher.config import FindingsConfig
 from enricher.findings.keyterms import FALLBACK_STOPWORDS, KeyTerms
 from enricher.findings.series import Finding, Grid, detect, floor_time
 
