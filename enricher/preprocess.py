@@ -1,10 +1,11 @@
 """Text preprocessing shared by the template miner and the classifier.
 
 * ``mask``: replaces variable-looking spans (timestamps, UUIDs, IPs, MACs, host names, hex ids, URLs, paths,
-  numbers and any user regexes) with a placeholder. All patterns are compiled once, when the :class:`Preprocessor`
-  is built, and applied as one alternation, which keeps the hot path in C. ``mask_tokens`` / ``mask_line`` (the
+  numbers and any user regexes) with a placeholder. All patterns are compiled once per process and applied as one
+  alternation, which keeps the hot path in C. ``mask_tokens`` / ``mask_line`` (the
   miner's hot path) cache by *skeleton*: the text with every digit written as 1 (one ``bytes.translate``). No
-  masker tells one digit from another, so a line seen before up to its digits is one dict lookup, and a new line
+  masker tells one digit from another, so a line seen before up to its digits is one dict lookup (and up to the
+  letters of its UUIDs and hex ids too, see ``Preprocessor.hex_alike``), and a new line
   is masked token by token through a cache of token skeletons; on a miss one alternation of the maskers, guarded
   by a look-behind that skips the inside of words, finds the spans to mask.
 
@@ -17,7 +18,9 @@ Masking keeps the text *around* a variable: ``blk_-4372`` becomes ``blk_<*>`` an
 
 from __future__ import annotations
 
+import functools
 import re
+import string
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -90,6 +93,12 @@ BUILTIN_ORDER: tuple[str, ...] = ("timestamp", "url", "uuid", "mac", "ip", "path
 _BUILTIN_GUARD = r"(?<![A-Za-z0-9])"
 
 
+# The maskers' patterns compiled once per process. ``re`` keeps its own cache of compiled patterns, but the miner
+# compiles a pattern per template, which pushes these out of it: every new Preprocessor (one per miner) would compile
+# the big alternations again, which costs as much as mining hundreds of lines.
+_compile_once = functools.lru_cache(maxsize=64)(re.compile)
+
+
 def builtin_alternation(names: Sequence[str]) -> str:
     """One regex of the built-in maskers ``names``, tried in that order (the first that matches wins)."""
     return _BUILTIN_GUARD + "(?:" + "|".join(f"(?:{BUILTIN_PATTERNS[name]})" for name in names) + ")"
@@ -128,6 +137,36 @@ def _quiet(token: str) -> bool:
 # (blk_-1608..., blk_-7724... -> blk_<*>). The four ASCII separators that str.split() takes as whitespace become
 # spaces, so bytes.split() cuts the same tokens.
 _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
+
+
+# Values whose letters differ from line to line: UUIDs, hex values of 8+ digits holding a letter (request, trace and
+# span ids, hashes) and 0x values, each standing apart from letters and digits. Their letters would make every line a
+# new skeleton, so :meth:`Preprocessor.skeleton` writes each of their hex digits as "a". That changes no masking:
+# the "uuid" and "hex" maskers take such a value whole whatever its digits, and a masker that starts earlier (a URL,
+# a path, a host name) covers it whole too; none of them tells one hex digit from another (only the 0 of "0x", kept
+# apart by _HEX_MARK, and no month name or top-level domain is a run of 8+ hex digits). A run of digits only is
+# left alone: a sign before it belongs to the number masker, which a letter would turn off.
+_UUID_SKELETON = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
+_HEX_SKELETON = rb"\x02[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}"
+_AS_LETTERS = bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22)
+# The pass that finds them costs more than a look-up, so it runs only on a line that has a mark of "0x", or a run of
+# 12+ hex digits (a UUID's last group, trace ids, hashes) and a hex letter next to a digit: most other lines have
+# no such value, and a value it leaves alone only costs a cache entry, not a wrong mask.
+# (Tested with translations and substring tests: a regex search for a letter next to a digit is 20x slower.)
+_HEX_DIGITS_AS_H = bytes(ord("h") if chr(c) in string.hexdigits else ord(" ") for c in range(256))
+_TWELVE_HEX_DIGITS = b"h" * 12
+_HEX_LETTERS_AS_A = bytes(
+    ord("1") if chr(c) in string.digits else ord("a") if chr(c) in "abcdefABCDEF" else ord(" ") for c in range(256)
+)
+
+
+def _letter_by_digit(skeleton: bytes) -> bool:
+    classes = skeleton.translate(_HEX_LETTERS_AS_A)
+    return b"1a" in classes or b"a1" in classes
+
+
+def _letters_alike(found: re.Match[bytes]) -> bytes:
+    return found.group().translate(_AS_LETTERS)
 
 
 class _OwnLine(tuple):  # type: ignore[type-arg]
@@ -229,7 +268,7 @@ class Preprocessor:
         # mask().
         self._gated = not self.config.extra and not self.config.named_placeholders
         names = self.config.enabled_builtins()
-        self._builtins = re.compile(builtin_alternation(names)).finditer if names else None
+        self._builtins = _compile_once(builtin_alternation(names)).finditer if names else None
         self._placeholder = self.config.placeholder
         self._digits_are_variables = self.config.numbers and not self.config.extra
         self._token_cache: BoundedDict[str, str] = BoundedDict(token_cache_size)
@@ -241,6 +280,11 @@ class Preprocessor:
         # Whether the shortcut for hex values (see _HEX_VALUE) gives what the maskers give: masking by skeleton, and
         # the "hex" masker on (the maskers before it never match such a value, whichever of them are on).
         self._hex_ids = self._skeletons and "hex" in names
+        # Hex values written alike in skeletons (see _HEX_SKELETON); UUIDs only when the "uuid" masker takes them.
+        self._hex_alike = _compile_once(
+            rb"(?<![A-Za-z0-9])(?:" + (_UUID_SKELETON if "uuid" in names else b"") + _HEX_SKELETON + rb")(?![A-Za-z0-9])"
+        ).sub if self._hex_ids else None
+        self._hex_alike_skeletons: BoundedDict[bytes, bytes] = BoundedDict(line_cache_size)  # skeleton -> that form
         # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits. A
         # line with positions to mask on their own (see mask_with_skeleton) maps to an _OwnLine; the others to their
         # masked tokens alone (a (tokens, positions) pair per line would be one more object for the collector).
@@ -257,9 +301,9 @@ class Preprocessor:
                 placeholder = config.placeholder
             return placeholder.replace("\\", "\\\\")
 
-        compiled = [(re.compile(user.pattern), replacement(user.name)) for user in config.extra]
+        compiled = [(_compile_once(user.pattern), replacement(user.name)) for user in config.extra]
         for name in config.enabled_builtins():
-            compiled.append((re.compile(BUILTIN_PATTERNS[name]), replacement(name)))
+            compiled.append((_compile_once(BUILTIN_PATTERNS[name]), replacement(name)))
         return compiled
 
     @staticmethod
@@ -272,7 +316,7 @@ class Preprocessor:
             patterns.append(builtin_alternation(config.enabled_builtins()))
         if not patterns:
             return None
-        return re.compile("|".join(patterns))
+        return _compile_once("|".join(patterns))
 
     def mask(self, text: str) -> str:
         """``text`` with every variable-looking span replaced by the placeholder."""
@@ -295,9 +339,13 @@ class Preprocessor:
         """:meth:`mask_tokens` plus the skeleton of ``text`` (None when it has none: non-ASCII text, user regexes).
 
         Two texts with the same skeleton have the same length, whitespace and non-digit characters, and digits at
-        the same places; their tokens are masked alike except at the positions whose masked form keeps digits.
+        the same places; their tokens are masked alike except at the positions whose masked form keeps digits. (A
+        skeleton returned here may also have the hex values that maskers take whole written alike: see
+        :meth:`hex_alike`.)
         """
         skeleton = self.skeleton(text)
+        if skeleton is not None and skeleton not in self._line_cache:
+            skeleton = self.hex_alike(skeleton)
         tokens, masked, _ = self.mask_with_skeleton(text, skeleton)
         return tokens, masked, skeleton
 
@@ -311,6 +359,23 @@ class Preprocessor:
             # The 0 of a hex prefix is kept apart, as a mark that the translation leaves alone.
             line = line.replace(b"0x", _HEX_MARK + b"x").replace(b"0X", _HEX_MARK + b"X")
         return line.translate(_SKELETON)
+
+    def hex_alike(self, skeleton: bytes) -> bytes:
+        """``skeleton`` with its hex values written alike (see _HEX_SKELETON): the key that texts differing only in
+        the letters of such values share, and that masks like each of them. Callers try the plain skeleton first
+        (most lines have no such value, and a learnt key is its own hex-alike form), this on a miss."""
+        if self._hex_alike is None:
+            return skeleton
+        alike = self._hex_alike_skeletons.get(skeleton)
+        if alike is not None:
+            return alike
+        if _HEX_MARK in skeleton or (
+            _letter_by_digit(skeleton) and _TWELVE_HEX_DIGITS in skeleton.translate(_HEX_DIGITS_AS_H)
+        ):
+            alike = self._hex_alike(_letters_alike, skeleton)
+            if alike != skeleton:
+                return self._hex_alike_skeletons.put(skeleton, alike)
+        return skeleton
 
     def mask_with_skeleton(
         self, text: str, skeleton: bytes | None

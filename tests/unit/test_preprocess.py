@@ -102,3 +102,30 @@ def test_guarded_alternation_masks_like_the_plain_alternation() -> None:
         # Token by token (through the skeleton caches and the str tests that skip the regex) as well.
         tokens = text.split()
         assert list(pre.mask_tokens(text)[1]) == [plain.sub("<*>", token) for token in tokens], text
+
+
+def test_hex_values_that_differ_in_their_letters_share_a_skeleton_and_mask_alike() -> None:
+    # Request ids, trace ids and hashes differ in their letters on every line; written alike in the skeleton, such
+    # lines are one cache entry, and every line is still masked exactly as token-by-token masking masks it.
+    pre = Preprocessor(MaskingConfig(timestamps=False))
+    rng = random.Random(5)
+
+    def hexes(n: int, digits: str = "0123456789abcdef") -> str:
+        return "".join(rng.choice(digits) for _ in range(n))
+
+    def request() -> str:
+        uuid = "-".join(hexes(n) for n in (8, 4, 4, 4, 12))
+        return f"[req-{uuid} {hexes(32)}] GET /v2/{hexes(32)}/servers span={hexes(16)} at 0x{hexes(8)}"
+
+    lines = [request() for _ in range(50)]
+    assert len({pre.mask_line(line)[2] for line in lines}) == 1
+    # Values the maskers do not take whole keep their own skeleton: a run glued to a letter, a short run, and a
+    # run of digits only (its sign would belong to the number).
+    kept = [f"x{hexes(12)}f g{hexes(12)} {hexes(6)} blk_-{hexes(12, '0123456789')} {hexes(12)}" for _ in range(30)]
+    assert len({pre.mask_line(line)[2] for line in kept}) > 1
+    for text in (lines + kept) * 2:
+        tokens, masked, _ = pre.mask_line(text)
+        assert list(masked) == [pre.mask(token) for token in tokens], text
+    # Without the hex masker a hex value is not a variable, so its letters must stay in the skeleton.
+    no_hex = Preprocessor(MaskingConfig(timestamps=False, hex_ids=False))
+    assert len({no_hex.mask_line(line)[2] for line in lines}) == len(lines)
