@@ -24,7 +24,6 @@ import hmac
 import json
 import os
 import re
-import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -254,15 +253,6 @@ class ModelRegistry:
         folder = self.path(kind, f"v{number}")
         folder.mkdir(parents=True)
         return folder
-
-    def import_folder(self, kind: str, source: str | Path) -> Manifest:
-        """Copy a sealed model folder in as the next version of ``kind`` and re-seal it there."""
-        source_manifest = verify_model_folder(source, expected_kind=kind)
-        target = self.new_version_dir(kind)
-        shutil.copytree(source, target, dirs_exist_ok=True)
-        return write_manifest(target, kind=kind, training_data=source_manifest.training_data,
-                              metrics=source_manifest.metrics, thresholds=source_manifest.thresholds,
-                              config=source_manifest.config)
 
     def promote(self, kind: str, version: str) -> Manifest:
         manifest = verify_model_folder(self.path(kind, version), expected_kind=kind)

@@ -83,13 +83,6 @@ class AnomalyStage:
             session.last_seen = event.timestamp
         return session
 
-    def session_verdict(self, session_key: str) -> tuple[float, bool] | None:
-        """Score of a remembered session so far (running surprise or highest event score) and its verdict."""
-        session = self.sessions.get(session_key)
-        if session is None:
-            return None
-        return session.score, session.score > self.estimator.event_threshold_
-
     def to_state(self) -> dict[str, Any]:
         """The most recently active sessions' memories; template ids are stored once, in ``templates``."""
         index: dict[str, int] = {}
