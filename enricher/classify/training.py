@@ -28,7 +28,6 @@ from pydantic import BaseModel, Field
 from enricher.classify.model import DEFAULT_LABELS, KIND, ClassifierConfig, LogClassifier, mean_pool
 from enricher.classify.normalize import NORMALIZER_NAME, normalizer_for
 from enricher.registry import Manifest, write_manifest
-from enricher.severity import SEVERITY_ALIASES, normalize_severity  # noqa: F401 -- re-exported
 
 if TYPE_CHECKING:
     import torch

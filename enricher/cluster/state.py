@@ -107,10 +107,9 @@ class StateStore:
     # -- documents ------------------------------------------------------------------------------
     def _get(self, doc_id: str) -> dict[str, Any] | None:
         try:
-            doc = self.client.get(index=self.state_index, id=doc_id)
+            return self.client.get(index=self.state_index, id=doc_id)
         except NotFoundError:
             return None
-        return doc
 
     def _put(self, doc_id: str, kind: str, payload: dict[str, Any], **occ: int) -> None:
         body = {"kind": kind, "updated_at": datetime.now(timezone.utc).isoformat(), "payload": payload}
@@ -299,8 +298,7 @@ class TemplateStore:
             pass  # re-pointed at a newer id (queued again) or evicted: nothing to settle
 
     def _bulk_best_effort(self, actions: Iterable[dict[str, Any]], what: str) -> bool:
-        failed = [item for ok, item in helpers.streaming_bulk(self.client, actions, max_retries=0,
-                                                              raise_on_error=False) if not ok]
+        _, failed = helpers.bulk(self.client, actions, max_retries=0, raise_on_error=False)
         if failed:
             log.warning("could not %s (%d refused); a later pass tries again", what, len(failed),
                         extra={"error": str(failed[0])[:300]})
@@ -308,11 +306,9 @@ class TemplateStore:
 
     def confirm(self, template_ids: Iterable[str]) -> None:
         """Their first documents are written: the records are settled (best effort; see reconcile)."""
-        actions = [{"_op_type": "update", "_index": self.index, "_id": tid, "doc": {"confirmed": True}}
-                   for tid in set(template_ids)]
-        if actions:
-            for _ in helpers.streaming_bulk(self.client, actions, max_retries=0, raise_on_error=False):
-                pass
+        actions = ({"_op_type": "update", "_index": self.index, "_id": tid, "doc": {"confirmed": True}}
+                   for tid in set(template_ids))
+        helpers.bulk(self.client, actions, max_retries=0, raise_on_error=False)  # no actions: no request
 
     def reconcile(self, read_template_ids: Callable[[list[tuple[str, str]]], dict[tuple[str, str], str | None]],
                   limit: int = 1000) -> tuple[int, int]:
@@ -335,8 +331,7 @@ class TemplateStore:
         self.confirm(confirmed)
         if dropped:
             actions = ({"_op_type": "delete", "_index": self.index, "_id": tid} for tid in dropped)
-            for _ in helpers.streaming_bulk(self.client, actions, max_retries=0, raise_on_error=False):
-                pass
+            helpers.bulk(self.client, actions, max_retries=0, raise_on_error=False)
             log.info("dropped %d template records whose first document carries another template", len(dropped))
         return len(confirmed), len(dropped)
 

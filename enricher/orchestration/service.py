@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -170,7 +171,6 @@ class EnrichmentService:
         started, now = time.monotonic(), datetime.now(timezone.utc)
         report = PassReport()
         self._refresh_mappings(report)
-        # The first pass, and every catchup_interval one, sweeps the whole lookback window.
         self._reconcile_templates()
         # The first pass of a process (after a restart: models may have changed, documents may have arrived
         # while it was down), a first pass ever, and every catchup_interval one sweep the whole window.
@@ -445,14 +445,14 @@ def available_model_kinds(settings: Settings) -> list[str]:
     return [kind for kind in wanted if registry.promoted_version(kind) is not None]
 
 
+@dataclass
 class _PassRun:
     """What one pass carries between its batches."""
 
-    def __init__(self, report: PassReport, tracker: PassProgress, progress: Callable[[int], None] | None) -> None:
-        self.report = report
-        self.tracker = tracker
-        self.progress = progress
-        self.unwritten: set[tuple[str, str]] = set()  # refs left pending: not retried again in this pass
-        self.totals_saved: dict[str, int] = {}
-        self.progress_saved = time.monotonic()
-        self.pipeline_saved = time.monotonic()
+    report: PassReport
+    tracker: PassProgress
+    progress: Callable[[int], None] | None
+    unwritten: set[tuple[str, str]] = field(default_factory=set)  # refs left pending: not retried in this pass
+    totals_saved: dict[str, int] = field(default_factory=dict)
+    progress_saved: float = field(default_factory=time.monotonic)
+    pipeline_saved: float = field(default_factory=time.monotonic)
