@@ -65,12 +65,9 @@ class AnomalyStage:
 
     def score(self, events: Sequence[AnomalyEvent]) -> list[AnomalyVerdict]:
         running = [self._session_of(event) for event in events]
-        threshold = self.estimator.event_threshold_
-        verdicts = []
-        for score, reason in self.estimator.score_running(running, events):
-            flagged = reason is not None
-            verdicts.append(AnomalyVerdict(score, threshold, flagged, self.model_version, [reason] if flagged else []))
-        return verdicts
+        threshold, version = self.estimator.event_threshold_, self.model_version
+        return [AnomalyVerdict(score, threshold, reason is not None, version, [] if reason is None else [reason])
+                for score, reason in self.estimator.score_running(running, events)]
 
     def _session_of(self, event: AnomalyEvent) -> RunningSession:
         """The event's session, restarted if its window is over; counts the event in it."""

@@ -73,14 +73,10 @@ class PassProgress:
     def batch_done(self, newest_read: datetime | None, unwritten: Iterable[datetime | None]) -> None:
         """A batch was written: ``newest_read`` is its last (newest) document's time; ``unwritten`` the
         times of its documents left pending (they bound the checkpoint until a later pass writes them)."""
-        for moment in unwritten:
-            if moment is not None and (self.oldest_unwritten is None or moment < self.oldest_unwritten):
-                self.oldest_unwritten = moment
+        self.oldest_unwritten = min((t for t in (self.oldest_unwritten, *unwritten) if t is not None), default=None)
         if newest_read is None:
             return
-        candidate = min(newest_read, self.started_at)
-        if self.oldest_unwritten is not None:
-            candidate = min(candidate, self.oldest_unwritten)
+        candidate = min(t for t in (newest_read, self.started_at, self.oldest_unwritten) if t is not None)
         current = self.checkpoint.last_timestamp
         if current is None or candidate > current:
             self.checkpoint.last_timestamp = candidate
