@@ -274,7 +274,7 @@ def _mixed_training_set(
     weights = example_weights(examples, labels, config.max_class_weight, config.class_weight_power)
     mean = sum(weights) / len(weights) if weights else 1.0
     weights = [w / mean for w in weights]
-    if not seed_examples or not len(seed_examples) or config.seed_corpus_weight == 0:
+    if not seed_examples or config.seed_corpus_weight == 0:  # None or empty (Examples has a length)
         return examples, weights
     seed_weights = example_weights(seed_examples, labels, config.max_class_weight, 1.0)
     seed_mean = sum(seed_weights) / len(seed_weights)

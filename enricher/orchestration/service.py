@@ -26,7 +26,7 @@ from enricher.config import Settings
 from enricher.findings.engine import FindingsSchedule
 from enricher.cluster.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
-from enricher.orchestration.loading import load_anomaly_scorers, resolve_or_skip
+from enricher.orchestration.loading import configured_anomaly_kinds, load_anomaly_scorers, resolve_or_skip
 from enricher.orchestration.pipeline import EnrichmentPipeline, NoveltyCandidate
 from enricher.records import Enrichment
 from enricher.registry import ModelRegistry
@@ -414,9 +414,7 @@ class EnrichmentService:
         now = datetime.now(timezone.utc)
         since = self.since(now)
         ahead = self.source.count_pending(since)
-        behind = 0
-        if since is not None:
-            behind = self.source.count_pending(self.lookback_start(now), until=since)
+        behind = 0 if since is None else self.source.count_pending(self.lookback_start(now), until=since)
         totals = self.state.load_totals(self.state_id)
         checkpoint = self.checkpoint.model_dump(mode="json")
         checkpoint.update(documents_enriched=totals["enriched"], documents_failed=totals["errors"])
@@ -440,8 +438,7 @@ class EnrichmentService:
 def available_model_kinds(settings: Settings) -> list[str]:
     """The configured kinds that have a promoted version (what a service started now would load)."""
     registry = ModelRegistry(settings.models.registry)
-    wanted = (["classifier"] if settings.models.classifier else []) + list(settings.models.sequence_kinds) \
-        + list(settings.models.autoencoder_kinds)
+    wanted = (["classifier"] if settings.models.classifier else []) + configured_anomaly_kinds(settings)
     return [kind for kind in wanted if registry.promoted_version(kind) is not None]
 
 
