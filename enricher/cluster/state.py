@@ -176,12 +176,10 @@ class TemplateStore:
     orphaned record is dropped by :meth:`reconcile`, so every record ends with exactly one novel document.
     """
 
-    def __init__(self, client: OpenSearch, index: str, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, client: OpenSearch, index: str, policy: RetryPolicy) -> None:
         self.client = client
         self.index = index
-        self.policy = policy or RetryPolicy()
-        self._sleep = sleep
+        self.policy = policy
         self._touched: dict[str, str] = {}  # template id -> the day its last_seen was last written
 
     def register(self, templates: dict[str, tuple[str, tuple[str, str]]], source: str) -> dict[str, tuple[str, str]]:
@@ -220,7 +218,7 @@ class TemplateStore:
                 break
             if retry:
                 log.warning("OpenSearch pushed back on %d template records; retrying in %.1f s", len(retry), delay)
-                self._sleep(delay)
+                time.sleep(delay)
             pending = retry
         first_docs.update(self.first_docs_of(existing, live=True))
         return first_docs

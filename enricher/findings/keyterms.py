@@ -32,9 +32,8 @@ FALLBACK_STOPWORDS = frozenset(
 class KeyTerms:
     """Tokenises, filters and lemmatises messages, and ranks the terms that set a group of them apart."""
 
-    def __init__(self, *, lemmatize: bool = True, preprocessor: Preprocessor | None = None) -> None:
-        self._lemmatize_wanted = lemmatize
-        self._preprocessor = preprocessor or Preprocessor()
+    def __init__(self) -> None:
+        self._preprocessor = Preprocessor()
 
     def tokenize(self, text: str) -> list[str]:
         """Word and punctuation tokens (nltk ``WordPunctTokenizer``, needs no downloaded data)."""
@@ -57,8 +56,6 @@ class KeyTerms:
 
     @cached_property
     def _lemmatizer(self) -> Callable[[str], str] | None:
-        if not self._lemmatize_wanted:
-            return None
         try:
             import nltk
             from nltk.stem import WordNetLemmatizer
