@@ -124,11 +124,6 @@ class AnomalyEstimator(ABC):
         self.event_threshold_: float = math.nan
         self.metrics_: dict[str, Any] = {}
 
-    @classmethod
-    def default(cls, name: str) -> Any:
-        """The class default of hyperparameter ``name``."""
-        return cls.config_class.model_fields[name].default
-
     # -- what every algorithm implements ----------------------------------------------------------
     @abstractmethod
     def _fit_networks(

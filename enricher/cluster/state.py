@@ -132,13 +132,6 @@ class StateStore:
     def save_pipeline(self, state_id: str, pipeline_state: dict[str, Any]) -> None:
         self._put(f"{state_id}-pipeline", "pipeline", pipeline_state)
 
-    def delete(self, state_id: str) -> None:
-        for doc_id in (state_id, f"{state_id}-pipeline", f"{state_id}-totals"):
-            try:
-                self.client.delete(index=self.state_index, id=doc_id)
-            except NotFoundError:
-                pass
-
     # -- totals ---------------------------------------------------------------------------------
     def load_totals(self, state_id: str) -> dict[str, int]:
         doc = self._get(f"{state_id}-totals")
