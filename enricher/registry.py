@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 import subprocess
@@ -146,7 +145,7 @@ def reseal_model_folder(folder: str | Path, key: bytes | None = None) -> Manifes
     if not path.is_file():
         raise ModelNotFound(f"{folder}: no {MANIFEST_FILE}; not a model folder")
     try:
-        manifest = Manifest.model_validate_json(path.read_bytes())
+        Manifest.model_validate_json(path.read_bytes())  # refuse to seal a manifest that is not one
     except ValueError as exc:
         raise ModelTampered(f"{path}: invalid manifest: {exc}") from exc
     seal_manifest(folder, key)
