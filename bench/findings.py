@@ -30,6 +30,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # simulate.py: the enriched test traffic the integration tests use
 
 LOGHUB = REPO.parent / "shared" / "data" / "loghub"
 TUNED = ("HDFS", "OpenSSH", "Zookeeper")
@@ -44,7 +45,7 @@ def duration(text: str) -> timedelta:
 
 def bulk_bodies(lines: list, count: int, start: datetime, span: timedelta, chunk: int, seed: int = 0):
     """NDJSON bulk bodies of ``count`` enriched documents spread evenly (random order) over ``span``."""
-    from enricher.findings import simulate
+    import simulate
 
     rng = np.random.default_rng(seed)
     static = []
@@ -70,7 +71,7 @@ def bulk_bodies(lines: list, count: int, start: datetime, span: timedelta, chunk
 
 
 def load_fast(client, index: str, bodies, threads: int = 2) -> None:
-    from enricher.findings.simulate import index_mapping
+    from simulate import index_mapping
 
     client.indices.create(index=index, body={"settings": {"number_of_shards": 2, "number_of_replicas": 0,
                                                           "refresh_interval": "-1"}, "mappings": index_mapping()})
@@ -98,7 +99,7 @@ def load_fast(client, index: str, bodies, threads: int = 2) -> None:
 
 def speed(client, docs: int, layouts: list[str], rounds: int) -> None:
     from enricher.config import Settings
-    from enricher.findings import simulate
+    import simulate
     from enricher.findings.engine import analyse
     from enricher.findings.keyterms import KeyTerms
 
@@ -158,7 +159,7 @@ def _sliding(client, settings, start: datetime, end: datetime, keyterms):
 def detect(client, sources: list[str], history: timedelta, window: timedelta, rate: float,
            sliding: bool = False) -> None:
     from enricher.config import Settings
-    from enricher.findings import simulate
+    import simulate
     from enricher.findings.engine import analyse
     from enricher.findings.keyterms import KeyTerms
 

@@ -138,7 +138,6 @@ class AlertingUnavailable(RuntimeError):
 class InstallReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
-    dry_run: bool = False
     plugin_present: bool = True
 
 
@@ -167,7 +166,7 @@ def install_monitors(client: OpenSearch, bodies: list[dict[str, Any]], *, dry_ru
     A dry run without the plugin names every monitor as one it would create.
     """
     present = alerting_installed(client)
-    report = InstallReport(dry_run=dry_run, plugin_present=present)
+    report = InstallReport(plugin_present=present)
     if not present and not dry_run:
         raise AlertingUnavailable("the OpenSearch Alerting plugin (opensearch-alerting) is not installed on this "
                                   "cluster; install it, or use --dry-run to see the monitors")

@@ -27,13 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from enricher.durations import (  # noqa: F401 -- parse_duration and format_duration are re-exported
-    Duration,
-    DurationSeconds,
-    OpenSearchDuration,
-    format_duration,
-    parse_duration,
-)
+from enricher.durations import Duration, DurationSeconds, OpenSearchDuration
 from enricher.templates import MinerConfig
 
 

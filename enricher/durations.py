@@ -61,10 +61,6 @@ def format_duration(value: timedelta) -> str:
     return "".join(parts)
 
 
-def _duration_seconds(value: Any) -> float:
-    return parse_duration(value).total_seconds()
-
-
 def _opensearch_time(value: Any) -> str:
     # OpenSearch time units: whole seconds are exact enough for keep-alives.
     return f"{max(1, round(parse_duration(value).total_seconds()))}s"
@@ -72,5 +68,5 @@ def _opensearch_time(value: Any) -> str:
 
 # Every duration setting uses one of these, so each accepts the same spellings.
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")]
-DurationSeconds = Annotated[float, BeforeValidator(_duration_seconds)]
+DurationSeconds = Annotated[float, BeforeValidator(lambda value: parse_duration(value).total_seconds())]
 OpenSearchDuration = Annotated[str, BeforeValidator(_opensearch_time)]

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
-import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,11 +85,8 @@ def code_version() -> str:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _model_files(folder: Path) -> list[Path]:
@@ -150,7 +145,7 @@ def reseal_model_folder(folder: str | Path, key: bytes | None = None) -> Manifes
     if not path.is_file():
         raise ModelNotFound(f"{folder}: no {MANIFEST_FILE}; not a model folder")
     try:
-        manifest = Manifest.model_validate_json(path.read_bytes())
+        Manifest.model_validate_json(path.read_bytes())  # refuse to seal a manifest that is not one
     except ValueError as exc:
         raise ModelTampered(f"{path}: invalid manifest: {exc}") from exc
     seal_manifest(folder, key)
@@ -254,15 +249,6 @@ class ModelRegistry:
         folder = self.path(kind, f"v{number}")
         folder.mkdir(parents=True)
         return folder
-
-    def import_folder(self, kind: str, source: str | Path) -> Manifest:
-        """Copy a sealed model folder in as the next version of ``kind`` and re-seal it there."""
-        source_manifest = verify_model_folder(source, expected_kind=kind)
-        target = self.new_version_dir(kind)
-        shutil.copytree(source, target, dirs_exist_ok=True)
-        return write_manifest(target, kind=kind, training_data=source_manifest.training_data,
-                              metrics=source_manifest.metrics, thresholds=source_manifest.thresholds,
-                              config=source_manifest.config)
 
     def promote(self, kind: str, version: str) -> Manifest:
         manifest = verify_model_folder(self.path(kind, version), expected_kind=kind)

@@ -43,12 +43,11 @@ from enricher.anomaly.training import (
     split_calibration,
 )
 from enricher.anomaly.vocab import Vocab
-from enricher.records import AnomalyEvent
+from enricher.records import UNSEEN_SCORE, AnomalyEvent  # UNSEEN_SCORE: finite (valid JSON), above any real score
 from enricher.registry import verify_model_folder, write_manifest
 
 FITTED_FILE = "fitted.json"
 ARRAYS_FILE = "arrays.safetensors"
-from enricher.records import UNSEEN_SCORE  # noqa: E402 -- finite (valid JSON), far above any real score
 FORMAT_VERSION = 2  # 1: vocabulary and arrays in config.json, thresholds in the manifest (still loaded)
 EventTexts = Sequence[Sequence[str | None]]
 Scores = dict[str, np.ndarray]  # calibration scores of held-out sessions, by name
@@ -124,11 +123,6 @@ class AnomalyEstimator(ABC):
         self.threshold_: float = math.nan
         self.event_threshold_: float = math.nan
         self.metrics_: dict[str, Any] = {}
-
-    @classmethod
-    def default(cls, name: str) -> Any:
-        """The class default of hyperparameter ``name``."""
-        return cls.config_class.model_fields[name].default
 
     # -- what every algorithm implements ----------------------------------------------------------
     @abstractmethod

@@ -25,8 +25,5 @@ class NgramBaseline:
 
     def score_sessions(self, sessions: Sequence[Sequence[str]]) -> list[tuple[float, bool]]:
         """(number of unseen n-grams, is_anomaly) per session."""
-        results = []
-        for session in sessions:
-            unseen = sum(1 for gram in self._grams(session) if gram not in self.seen)
-            results.append((float(unseen), unseen > 0))
-        return results
+        unseen = [sum(gram not in self.seen for gram in self._grams(session)) for session in sessions]
+        return [(float(count), count > 0) for count in unseen]

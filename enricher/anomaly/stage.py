@@ -65,12 +65,9 @@ class AnomalyStage:
 
     def score(self, events: Sequence[AnomalyEvent]) -> list[AnomalyVerdict]:
         running = [self._session_of(event) for event in events]
-        threshold = self.estimator.event_threshold_
-        verdicts = []
-        for score, reason in self.estimator.score_running(running, events):
-            flagged = reason is not None
-            verdicts.append(AnomalyVerdict(score, threshold, flagged, self.model_version, [reason] if flagged else []))
-        return verdicts
+        threshold, version = self.estimator.event_threshold_, self.model_version
+        return [AnomalyVerdict(score, threshold, reason is not None, version, [] if reason is None else [reason])
+                for score, reason in self.estimator.score_running(running, events)]
 
     def _session_of(self, event: AnomalyEvent) -> RunningSession:
         """The event's session, restarted if its window is over; counts the event in it."""
@@ -82,13 +79,6 @@ class AnomalyStage:
         if event.timestamp is not None:
             session.last_seen = event.timestamp
         return session
-
-    def session_verdict(self, session_key: str) -> tuple[float, bool] | None:
-        """Score of a remembered session so far (running surprise or highest event score) and its verdict."""
-        session = self.sessions.get(session_key)
-        if session is None:
-            return None
-        return session.score, session.score > self.estimator.event_threshold_
 
     def to_state(self) -> dict[str, Any]:
         """The most recently active sessions' memories; template ids are stored once, in ``templates``."""

@@ -272,6 +272,6 @@ class VaeDetector(AnomalyEstimator):
 
     @classmethod
     def _legacy(cls, config: dict[str, Any], fitted: dict[str, Any]) -> dict[str, np.ndarray]:
-        config["latent"] = config.pop("vae_latent", cls.default("latent"))
+        config["latent"] = config.pop("vae_latent", cls.config_class.model_fields["latent"].default)
         saved = {name: config.pop(name, None) for name in ("input_mean", "input_std", "prefix_mean", "prefix_std")}
         return {name: np.asarray(value, dtype=np.float32) for name, value in saved.items() if value is not None}

@@ -23,11 +23,8 @@ class Vocab:
 
     @classmethod
     def build(cls, sessions: Iterable[Sequence[str]]) -> "Vocab":
-        seen: dict[str, None] = {}
-        for session in sessions:
-            for key in session:
-                seen.setdefault(key, None)
-        return cls(sorted(seen, key=_natural_key))
+        # First-seen order before sorting: keys that sort alike ("1", "01") keep a deterministic order.
+        return cls(sorted(dict.fromkeys(key for session in sessions for key in session), key=_natural_key))
 
     def __len__(self) -> int:
         return len(self.keys) + len(SPECIAL_TOKENS)

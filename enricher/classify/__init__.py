@@ -21,9 +21,9 @@ from enricher.classify.training import (
     classification_metrics,
     evaluate,
     fit,
-    normalize_severity,
     train_classifier,
 )
+from enricher.severity import normalize_severity
 
 __all__ = [
     "DEFAULT_LABELS",

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from enricher.classify.normalize import NORMALIZER_NAME, VARIABLE, normalizer_for
 from enricher.records import Classification
-from enricher.registry import Manifest, ModelIntegrityError, read_manifest, verify_model_folder
+from enricher.registry import Manifest, ModelIntegrityError, verify_model_folder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -185,9 +185,7 @@ class LogClassifier:
         return cls(_build_network(encoder, len(config.labels), config.dropout), tokenizer, config)
 
     @classmethod
-    def from_pretrained(
-        cls, folder: str | Path, *, verify: bool = True, inference_dtype: InferenceDtype = "float32"
-    ) -> "LogClassifier":
+    def from_pretrained(cls, folder: str | Path, *, inference_dtype: InferenceDtype = "float32") -> "LogClassifier":
         """Load a sealed classifier folder; raises ModelIntegrityError if it was altered.
 
         ``inference_dtype`` is the precision predictions run in (weights stay float32 in memory; "auto":
@@ -198,7 +196,7 @@ class LogClassifier:
 
         _offline()
         folder = Path(folder)
-        manifest = verify_model_folder(folder, expected_kind=KIND) if verify else read_manifest(folder)
+        manifest = verify_model_folder(folder, expected_kind=KIND)
         config_path = folder / CONFIG_FILE
         if not config_path.is_file():
             raise ModelIntegrityError(f"{folder}: no {CONFIG_FILE}; not a classifier folder")

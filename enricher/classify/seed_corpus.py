@@ -73,6 +73,3 @@ def seed_corpus(per_class: int = 1000, seed: int = 0) -> tuple[list[str], list[s
     """The seed corpus as parallel lists (texts, labels), ready for training."""
     messages = generate_seed_corpus(per_class, seed)
     return [m.text for m in messages], [m.label for m in messages]
-
-
-DOMAINS = tuple(dict.fromkeys(message.domain for message in load_seed_corpus()))

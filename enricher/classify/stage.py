@@ -35,8 +35,6 @@ class ClassifierStage:
         cache_size: int = 100_000,
         batch_size: int = 64,
     ) -> None:
-        if cache_size < 0:
-            raise ValueError("cache_size must be >= 0")
         self.classifier = classifier
         self.model_version = model_version
         self.batch_size = batch_size

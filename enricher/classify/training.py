@@ -28,7 +28,6 @@ from pydantic import BaseModel, Field
 from enricher.classify.model import DEFAULT_LABELS, KIND, ClassifierConfig, LogClassifier, mean_pool
 from enricher.classify.normalize import NORMALIZER_NAME, normalizer_for
 from enricher.registry import Manifest, write_manifest
-from enricher.severity import SEVERITY_ALIASES, normalize_severity  # noqa: F401 -- re-exported
 
 if TYPE_CHECKING:
     import torch
@@ -275,7 +274,7 @@ def _mixed_training_set(
     weights = example_weights(examples, labels, config.max_class_weight, config.class_weight_power)
     mean = sum(weights) / len(weights) if weights else 1.0
     weights = [w / mean for w in weights]
-    if not seed_examples or not len(seed_examples) or config.seed_corpus_weight == 0:
+    if not seed_examples or config.seed_corpus_weight == 0:  # None or empty (Examples has a length)
         return examples, weights
     seed_weights = example_weights(seed_examples, labels, config.max_class_weight, 1.0)
     seed_mean = sum(seed_weights) / len(seed_weights)
@@ -408,18 +407,12 @@ def classification_metrics(
     }
 
 
-def evaluate(
-    classifier: LogClassifier, examples: Examples, batch_size: int = 64, trunk: FrozenTrunk | None = None
-) -> dict[str, Any]:
-    """Metrics of ``classifier`` on weighted examples (each counted as the lines it stands for).
+def evaluate(trunk: FrozenTrunk, examples: Examples) -> dict[str, Any]:
+    """Metrics of the trunk's classifier on weighted examples (each counted as the lines it stands for).
 
-    With a ``trunk`` (the training's cache of frozen-layer outputs) only the top layers run: same result.
+    The trunk holds the training's cache of frozen-layer outputs, so only the top layers run.
     """
-    if trunk is not None:
-        predicted = trunk.predict_labels(examples.texts)
-    else:
-        predicted = [c.label for c in classifier.predict(examples.texts, batch_size=batch_size)]
-    metrics = classification_metrics(examples.labels, predicted, examples.counts)
+    metrics = classification_metrics(examples.labels, trunk.predict_labels(examples.texts), examples.counts)
     metrics["distinct_texts"] = len(examples)
     return metrics
 
@@ -466,16 +459,16 @@ def train_classifier(
     metrics: dict[str, Any] = {"train_loss_per_epoch": [round(x, 4) for x in losses]}
     if len(validation_part):
         # The network alone, on texts it never saw: what it does on templates outside the label memory.
-        metrics["validation"] = evaluate(classifier, validation_part, trunk=trunk)
+        metrics["validation"] = evaluate(trunk, validation_part)
         metrics["macro_f1"] = metrics["validation"]["macro_f1"]
-    metrics["training_set"] = evaluate(classifier, train_part, trunk=trunk)
+    metrics["training_set"] = evaluate(trunk, train_part)
     # Remember every labelled text of the user's (training and validation), never the seed corpus.
     classifier.remember(examples.texts, examples.labels, examples.counts)
     if classifier.label_memory:
         metrics["label_memory_texts"] = len(classifier.label_memory)
     metrics.setdefault("macro_f1", metrics["training_set"]["macro_f1"])
     if seed_part is not None:
-        seed_metrics = evaluate(classifier, seed_part, trunk=trunk)
+        seed_metrics = evaluate(trunk, seed_part)
         metrics["seed_corpus"] = {k: seed_metrics[k] for k in ("accuracy", "macro_f1")}
     classifier.save_pretrained(output_dir)
     summary = {

@@ -130,7 +130,6 @@ def train(
     if model_dir is not None and model_dir.exists() and any(model_dir.iterdir()):
         raise fail(f"{model_dir} exists and is not empty; choose a new folder")
     set_torch_threads(threads)
-    source_summary: dict = {}
     try:
         if input_file is not None:
             data = read_labelled_jsonl(input_file, text_field, label_field)

@@ -186,7 +186,7 @@ class DocumentSource:
         if not self.any_index_exists():
             return
         size = batch_size or self.config.batch_size
-        pit_id = self._open_pit()
+        pit_id = self.client.create_pit(index=self.index, params={"keep_alive": self.config.pit_keep_alive})["pit_id"]
         try:
             search_after: list[Any] | None = None
             while not should_stop():
@@ -213,7 +213,8 @@ class DocumentSource:
                 if len(hits) < size:
                     return
         finally:
-            self._close_pit(pit_id)
+            with suppress(NotFoundError):  # already expired
+                self.client.delete_pit(body={"pit_id": [pit_id]})
 
     def reread(self, refs: list[tuple[str, str]]) -> list[SourceDocument]:
         """Fetch the current version of documents (after a version conflict); missing ones are dropped."""
@@ -224,14 +225,6 @@ class DocumentSource:
 
     def any_index_exists(self) -> bool:
         return bool(self.client.indices.exists(index=self.index, params={"allow_no_indices": "false"}))
-
-    def _open_pit(self) -> str:
-        response = self.client.create_pit(index=self.index, params={"keep_alive": self.config.pit_keep_alive})
-        return response["pit_id"]
-
-    def _close_pit(self, pit_id: str) -> None:
-        with suppress(NotFoundError):  # already expired
-            self.client.delete_pit(body={"pit_id": [pit_id]})
 
     @staticmethod
     def _to_document(hit: dict[str, Any]) -> SourceDocument:

@@ -73,14 +73,10 @@ class PassProgress:
     def batch_done(self, newest_read: datetime | None, unwritten: Iterable[datetime | None]) -> None:
         """A batch was written: ``newest_read`` is its last (newest) document's time; ``unwritten`` the
         times of its documents left pending (they bound the checkpoint until a later pass writes them)."""
-        for moment in unwritten:
-            if moment is not None and (self.oldest_unwritten is None or moment < self.oldest_unwritten):
-                self.oldest_unwritten = moment
+        self.oldest_unwritten = min((t for t in (self.oldest_unwritten, *unwritten) if t is not None), default=None)
         if newest_read is None:
             return
-        candidate = min(newest_read, self.started_at)
-        if self.oldest_unwritten is not None:
-            candidate = min(candidate, self.oldest_unwritten)
+        candidate = min(t for t in (newest_read, self.started_at, self.oldest_unwritten) if t is not None)
         current = self.checkpoint.last_timestamp
         if current is None or candidate > current:
             self.checkpoint.last_timestamp = candidate
@@ -107,10 +103,9 @@ class StateStore:
     # -- documents ------------------------------------------------------------------------------
     def _get(self, doc_id: str) -> dict[str, Any] | None:
         try:
-            doc = self.client.get(index=self.state_index, id=doc_id)
+            return self.client.get(index=self.state_index, id=doc_id)
         except NotFoundError:
             return None
-        return doc
 
     def _put(self, doc_id: str, kind: str, payload: dict[str, Any], **occ: int) -> None:
         body = {"kind": kind, "updated_at": datetime.now(timezone.utc).isoformat(), "payload": payload}
@@ -136,13 +131,6 @@ class StateStore:
 
     def save_pipeline(self, state_id: str, pipeline_state: dict[str, Any]) -> None:
         self._put(f"{state_id}-pipeline", "pipeline", pipeline_state)
-
-    def delete(self, state_id: str) -> None:
-        for doc_id in (state_id, f"{state_id}-pipeline", f"{state_id}-totals"):
-            try:
-                self.client.delete(index=self.state_index, id=doc_id)
-            except NotFoundError:
-                pass
 
     # -- totals ---------------------------------------------------------------------------------
     def load_totals(self, state_id: str) -> dict[str, int]:
@@ -181,12 +169,10 @@ class TemplateStore:
     orphaned record is dropped by :meth:`reconcile`, so every record ends with exactly one novel document.
     """
 
-    def __init__(self, client: OpenSearch, index: str, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, client: OpenSearch, index: str, policy: RetryPolicy) -> None:
         self.client = client
         self.index = index
-        self.policy = policy or RetryPolicy()
-        self._sleep = sleep
+        self.policy = policy
         self._touched: dict[str, str] = {}  # template id -> the day its last_seen was last written
 
     def register(self, templates: dict[str, tuple[str, tuple[str, str]]], source: str) -> dict[str, tuple[str, str]]:
@@ -225,7 +211,7 @@ class TemplateStore:
                 break
             if retry:
                 log.warning("OpenSearch pushed back on %d template records; retrying in %.1f s", len(retry), delay)
-                self._sleep(delay)
+                time.sleep(delay)
             pending = retry
         first_docs.update(self.first_docs_of(existing, live=True))
         return first_docs
@@ -299,8 +285,7 @@ class TemplateStore:
             pass  # re-pointed at a newer id (queued again) or evicted: nothing to settle
 
     def _bulk_best_effort(self, actions: Iterable[dict[str, Any]], what: str) -> bool:
-        failed = [item for ok, item in helpers.streaming_bulk(self.client, actions, max_retries=0,
-                                                              raise_on_error=False) if not ok]
+        _, failed = helpers.bulk(self.client, actions, max_retries=0, raise_on_error=False)
         if failed:
             log.warning("could not %s (%d refused); a later pass tries again", what, len(failed),
                         extra={"error": str(failed[0])[:300]})
@@ -308,11 +293,9 @@ class TemplateStore:
 
     def confirm(self, template_ids: Iterable[str]) -> None:
         """Their first documents are written: the records are settled (best effort; see reconcile)."""
-        actions = [{"_op_type": "update", "_index": self.index, "_id": tid, "doc": {"confirmed": True}}
-                   for tid in set(template_ids)]
-        if actions:
-            for _ in helpers.streaming_bulk(self.client, actions, max_retries=0, raise_on_error=False):
-                pass
+        actions = ({"_op_type": "update", "_index": self.index, "_id": tid, "doc": {"confirmed": True}}
+                   for tid in set(template_ids))
+        helpers.bulk(self.client, actions, max_retries=0, raise_on_error=False)  # no actions: no request
 
     def reconcile(self, read_template_ids: Callable[[list[tuple[str, str]]], dict[tuple[str, str], str | None]],
                   limit: int = 1000) -> tuple[int, int]:
@@ -335,8 +318,7 @@ class TemplateStore:
         self.confirm(confirmed)
         if dropped:
             actions = ({"_op_type": "delete", "_index": self.index, "_id": tid} for tid in dropped)
-            for _ in helpers.streaming_bulk(self.client, actions, max_retries=0, raise_on_error=False):
-                pass
+            helpers.bulk(self.client, actions, max_retries=0, raise_on_error=False)
             log.info("dropped %d template records whose first document carries another template", len(dropped))
         return len(confirmed), len(dropped)
 

@@ -52,26 +52,22 @@ class FindingsRunReport:
     seconds: float = 0.0
     counts: Counts | None = field(default=None, repr=False)
 
-    def by_type(self) -> dict[str, int]:
-        return dict(Counter(finding["type"] for finding in self.findings))
-
     def summary(self) -> dict[str, Any]:
+        by_type = dict(Counter(finding["type"] for finding in self.findings))
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "documents": self.documents,
-                "anomalies": self.anomalies, "findings": len(self.findings), "by_type": self.by_type(),
+                "anomalies": self.anomalies, "findings": len(self.findings), "by_type": by_type,
                 "incidents": len(self.incidents), "written": self.written, "requests": self.requests,
                 "seconds": round(self.seconds, 3)}
 
 
-def run_findings(client: OpenSearch, settings: Settings, now: datetime | None = None, *,
-                 write: bool = True) -> FindingsRunReport:
-    """Analyse the latest complete window and (by default) write its findings and incidents."""
+def run_findings(client: OpenSearch, settings: Settings, now: datetime | None = None) -> FindingsRunReport:
+    """Analyse the latest complete window and write its findings and incidents."""
     config = settings.findings
     now = now or datetime.now(timezone.utc)
     end = floor_time(now - config.settle, config.bucket)
     report = analyse(client, settings, end - config.window, end)
-    if write:
-        ensure_findings_index(client, settings)
-        report.written = write_findings(client, config.index, report.findings + report.incidents)
+    ensure_findings_index(client, settings)
+    report.written = write_findings(client, config.index, report.findings + report.incidents)
     return report
 
 

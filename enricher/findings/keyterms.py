@@ -29,33 +29,11 @@ FALLBACK_STOPWORDS = frozenset(
 )
 
 
-def load_stopwords() -> frozenset[str]:
-    try:
-        from nltk.corpus import stopwords
-
-        return frozenset(stopwords.words("english"))
-    except LookupError:  # corpus not downloaded: fall back, never download at run time
-        return FALLBACK_STOPWORDS
-
-
-def load_lemmatizer() -> Callable[[str], str] | None:
-    try:
-        import nltk
-        from nltk.stem import WordNetLemmatizer
-
-        nltk.data.find("corpora/wordnet")
-    except LookupError:
-        return None
-    lemmatizer = WordNetLemmatizer()
-    return lemmatizer.lemmatize
-
-
 class KeyTerms:
     """Tokenises, filters and lemmatises messages, and ranks the terms that set a group of them apart."""
 
-    def __init__(self, *, lemmatize: bool = True, preprocessor: Preprocessor | None = None) -> None:
-        self._lemmatize_wanted = lemmatize
-        self._preprocessor = preprocessor or Preprocessor()
+    def __init__(self) -> None:
+        self._preprocessor = Preprocessor()
 
     def tokenize(self, text: str) -> list[str]:
         """Word and punctuation tokens (nltk ``WordPunctTokenizer``, needs no downloaded data)."""
@@ -69,11 +47,23 @@ class KeyTerms:
 
     @cached_property
     def stopwords(self) -> frozenset[str]:
-        return load_stopwords()
+        try:
+            from nltk.corpus import stopwords
+
+            return frozenset(stopwords.words("english"))
+        except LookupError:  # corpus not downloaded: fall back, never download at run time
+            return FALLBACK_STOPWORDS
 
     @cached_property
     def _lemmatizer(self) -> Callable[[str], str] | None:
-        return load_lemmatizer() if self._lemmatize_wanted else None
+        try:
+            import nltk
+            from nltk.stem import WordNetLemmatizer
+
+            nltk.data.find("corpora/wordnet")
+        except LookupError:
+            return None
+        return WordNetLemmatizer().lemmatize
 
     def content_words(self, text: str) -> list[str]:
         """Lower-cased alphabetic tokens of the masked text, stop words removed (lemmatised if WordNet is present)."""

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -25,7 +26,7 @@ from enricher.config import Settings
 from enricher.findings.engine import FindingsSchedule
 from enricher.cluster.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
-from enricher.orchestration.loading import load_anomaly_scorers, resolve_or_skip
+from enricher.orchestration.loading import configured_anomaly_kinds, load_anomaly_scorers, resolve_or_skip
 from enricher.orchestration.pipeline import EnrichmentPipeline, NoveltyCandidate
 from enricher.records import Enrichment
 from enricher.registry import ModelRegistry
@@ -170,7 +171,6 @@ class EnrichmentService:
         started, now = time.monotonic(), datetime.now(timezone.utc)
         report = PassReport()
         self._refresh_mappings(report)
-        # The first pass, and every catchup_interval one, sweeps the whole lookback window.
         self._reconcile_templates()
         # The first pass of a process (after a restart: models may have changed, documents may have arrived
         # while it was down), a first pass ever, and every catchup_interval one sweep the whole window.
@@ -414,9 +414,7 @@ class EnrichmentService:
         now = datetime.now(timezone.utc)
         since = self.since(now)
         ahead = self.source.count_pending(since)
-        behind = 0
-        if since is not None:
-            behind = self.source.count_pending(self.lookback_start(now), until=since)
+        behind = 0 if since is None else self.source.count_pending(self.lookback_start(now), until=since)
         totals = self.state.load_totals(self.state_id)
         checkpoint = self.checkpoint.model_dump(mode="json")
         checkpoint.update(documents_enriched=totals["enriched"], documents_failed=totals["errors"])
@@ -440,19 +438,18 @@ class EnrichmentService:
 def available_model_kinds(settings: Settings) -> list[str]:
     """The configured kinds that have a promoted version (what a service started now would load)."""
     registry = ModelRegistry(settings.models.registry)
-    wanted = (["classifier"] if settings.models.classifier else []) + list(settings.models.sequence_kinds) \
-        + list(settings.models.autoencoder_kinds)
+    wanted = (["classifier"] if settings.models.classifier else []) + configured_anomaly_kinds(settings)
     return [kind for kind in wanted if registry.promoted_version(kind) is not None]
 
 
+@dataclass
 class _PassRun:
     """What one pass carries between its batches."""
 
-    def __init__(self, report: PassReport, tracker: PassProgress, progress: Callable[[int], None] | None) -> None:
-        self.report = report
-        self.tracker = tracker
-        self.progress = progress
-        self.unwritten: set[tuple[str, str]] = set()  # refs left pending: not retried again in this pass
-        self.totals_saved: dict[str, int] = {}
-        self.progress_saved = time.monotonic()
-        self.pipeline_saved = time.monotonic()
+    report: PassReport
+    tracker: PassProgress
+    progress: Callable[[int], None] | None
+    unwritten: set[tuple[str, str]] = field(default_factory=set)  # refs left pending: not retried in this pass
+    totals_saved: dict[str, int] = field(default_factory=dict)
+    progress_saved: float = field(default_factory=time.monotonic)
+    pipeline_saved: float = field(default_factory=time.monotonic)

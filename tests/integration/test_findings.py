@@ -13,7 +13,7 @@ import pytest
 from opensearchpy import helpers
 
 from enricher.config import Settings
-from enricher.findings import simulate
+import simulate  # tests/simulate.py: enriched test traffic with injected incidents
 from enricher.findings.engine import analyse, run_findings
 from enricher.findings.index import ensure_findings_index
 from enricher.findings.render import render, report_data

@@ -94,14 +94,6 @@ def test_versions_promotion_and_resolution(tmp_path: Path) -> None:
         registry.promote("classifier", "v2")  # a tampered version cannot be promoted
 
 
-def test_import_folder_copies_and_reseals(tmp_path: Path) -> None:
-    source = _make_model(tmp_path / "trained")
-    registry = ModelRegistry(tmp_path / "registry")
-    manifest = registry.import_folder("classifier", source)
-    assert manifest.version == "v1" and manifest.metrics == {"macro_f1": 0.9}
-    verify_model_folder(registry.path("classifier", "v1"), expected_kind="classifier")
-
-
 def test_models_cli_list_show_verify_promote(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path)
     _make_model(registry.new_version_dir("classifier"), metric=0.81)

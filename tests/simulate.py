@@ -1,5 +1,7 @@
 """Enriched test traffic: real Loghub lines replayed over hours, with injected incidents of known cause.
 
+Used by tests/integration/test_findings.py and bench/findings.py; not part of the enricher package.
+
 Normal traffic replays a Loghub ``*_2k.log_structured.csv`` in file order, over and over, with exponential
 gaps between lines (the file's own bursts and lulls are kept), as documents shaped the way the service
 writes them (``enrichment.template`` from the file's EventId and EventTemplate, ``classification.label``
