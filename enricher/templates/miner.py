@@ -152,6 +152,13 @@ def _by_id(cluster: _Cluster) -> str:
     return cluster.template_id
 
 
+class _Covering(tuple):  # type: ignore[type-arg]
+    """A fit (see TemplateMiner._fit) of a template that covers the message as it is: every token equal, or matched
+    by the template's wildcard token there. Compares as the plain (similarity, -wildcards) tuple."""
+
+    __slots__ = ()
+
+
 class _Cluster:
     __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
                  "vlen", "collapsed", "namespace", "fixed_offsets", "wild", "steps")
@@ -570,10 +577,10 @@ class TemplateMiner:
         is_new = False
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
             refined = self._refine(masked)
-            cluster = self._best_cluster(refined)
+            cluster, covers = self._best_cluster(refined)
             if cluster is None:
                 cluster, is_new = self._create(refined)
-            else:
+            elif not covers:  # (absorbing a message that a template covers as it is would leave it as it is)
                 self._absorb(cluster, refined)  # a generalised template is not a new event type
             cluster = self._resolve(cluster)
             self._remember_exact(masked, cluster)
@@ -593,7 +600,7 @@ class TemplateMiner:
         tokens, masked, skeleton = self._pre.mask_line(message)
         cluster = self._exact.get(masked)
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
-            cluster = self._best_cluster(self._refine(masked), require_cover=True)
+            cluster, _ = self._best_cluster(self._refine(masked), require_cover=True)
         if cluster is None:
             return None
         params = self._params(cluster, tokens, message, skeleton)
@@ -704,16 +711,17 @@ class TemplateMiner:
                 return chain(found, generic)  # (no concatenated copy)
         return found
 
-    def _best_cluster(self, masked: tuple[str, ...], require_cover: bool = False) -> _Cluster | None:
+    def _best_cluster(self, masked: tuple[str, ...], require_cover: bool = False) -> tuple[_Cluster | None, bool]:
+        """(the most similar template, or None; whether it covers ``masked`` as it is, see _Covering)."""
         best: _Cluster | None = None
-        best_key = (-1.0, 0)
+        best_key: tuple[float, int] = (-1.0, 0)
         for cluster in self._candidates(masked):
             fit = self._fit(cluster.tokens, masked, require_cover)
             if fit is not None and fit > best_key:
                 best, best_key = cluster, fit
         if best is None or best_key[0] < self.config.similarity:
-            return self._best_by_runs(masked, require_cover)
-        return best
+            return self._best_by_runs(masked, require_cover), False
+        return best, best_key.__class__ is _Covering
 
     def _best_by_runs(self, masked: tuple[str, ...], require_cover: bool) -> _Cluster | None:
         """The most similar template once runs of variables are collapsed (see ``collapse_runs``), or None.
@@ -764,16 +772,18 @@ class TemplateMiner:
 
         Two different plain words at a position where the template has a constant are taken as two different
         events (Starting X vs Ending X): only sibling merging (enough distinct words) makes such a position a
-        variable. Differences in tokens with digits, masks or punctuation are taken as variables.
+        variable. Differences in tokens with digits, masks or punctuation are taken as variables. A template that
+        covers the message as it is gets a :class:`_Covering` fit (absorbing the message would change nothing).
         """
         if not template:
             return (1.0, 0)
         equal = 0.0
         wildcards = 0
+        covers = True  # every token so far equal to the template's, or matched by its wildcard token
         after_value = False  # whether the previous template token is a bare value
         for t, m in zip(template, masked):
             if after_value and t != m and _is_unit(t) and _is_unit(m):
-                after_value = False
+                after_value = covers = False
                 continue  # a unit after a value (93.0 B, 5.2 KB) belongs to the value, not to the wording
             after_value = t == WILDCARD
             if t == m:
@@ -786,9 +796,12 @@ class TemplateMiner:
                     equal += 1.0 if WILDCARD in m or _HAS_DIGIT(m) is not None else 0.5
                 elif require_cover or (WILDCARD not in m and self._word_shape(m) is not None):
                     return None  # a plain word where the template has other wording around a value (onExtend:<*>)
+                else:
+                    covers = False
             elif require_cover:
                 return None
             else:
+                covers = False
                 shape = self._word_shape(t)
                 if shape is not None:
                     other = self._word_shape(m)
@@ -797,7 +810,8 @@ class TemplateMiner:
                             return None
                     elif WILDCARD in m and m != WILDCARD and (_key_of(t) is None or _key_of(m) != _key_of(t)):
                         return None  # a word where the message has other wording around a value (job_<*>_<*>)
-        return (equal / len(template), -wildcards)
+        fit = (equal / len(template), -wildcards)
+        return _Covering(fit) if covers else fit
 
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
         """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
