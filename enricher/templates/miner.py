@@ -144,10 +144,6 @@ _SiblingKey = str
 _FIRST = "\x00"  # the first character of the keys of position 0
 
 
-def _position(key: _SiblingKey) -> int:
-    return ord(key[0])
-
-
 def _by_id(cluster: _Cluster) -> str:
     return cluster.template_id
 
@@ -1098,7 +1094,7 @@ class TemplateMiner:
         """
         tokens = cluster.tokens
         # Not the first word: it more often names the event (X is deprecated, use Y), see min_siblings_first.
-        words = {_position(key) for key in self._sibling_keys(cluster) if key[0] != _FIRST}
+        words = {ord(key[0]) for key in self._sibling_keys(cluster) if key[0] != _FIRST}  # (the blanked positions)
         if len(words) < 5:
             return
         groups: dict[tuple[int, ...], list[_Cluster]] = {}
@@ -1216,10 +1212,11 @@ class TemplateMiner:
                 start = 0
                 for i, token in enumerate(tokens):
                     end = start + len(token)
-                    if WILDCARD not in token:
-                        word = known(token, _UNKNOWN)
-                        if word is not None and (word is not _UNKNOWN or shape(token) is not None):
-                            keys.append(chr(i) + text[:start] + WILDCARD + text[end:])
+                    # (letters only: a word, as _word_shape says, without its cache)
+                    if (token.isalpha() and token.isascii()) or (WILDCARD not in token and (
+                        (word := known(token, _UNKNOWN)) is not None and (word is not _UNKNOWN or shape(token) is not None)
+                    )):
+                        keys.append(f"{chr(i)}{text[:start]}{WILDCARD}{text[end:]}")
                     start = end + 1
             cluster.sibling_keys = keys
         return keys
