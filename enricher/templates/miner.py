@@ -195,8 +195,8 @@ class _Cluster:
             self.wild = wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
             self.steps = _steps(tokens, wild)
             self.params_of = param_extractor(tokens, wild, self.steps)
-            self.fixed_offsets = _fixed_offsets(tokens, self.wild)
-            self.sliceable = self.fixed_offsets and any(tokens[i] != WILDCARD for i in self.wild)
+            self.fixed_offsets = _fixed_offsets(tokens, wild)
+            self.sliceable = self.fixed_offsets and not _all_bare(tokens, wild)
         return self.params_of
 
 
@@ -261,7 +261,13 @@ def _fixed_offsets(tokens: tuple[str, ...], positions: list[int]) -> bool:
     and where the constant text around a ``<*>`` fits depends only on the non-digit characters, which a skeleton
     keeps (see ``enricher.preprocess``). Constant tokens are never read, digits or not.
     """
-    return all(_HAS_DIGIT(tokens[i]) is None for i in positions)  # (positions: of the tokens holding a wildcard)
+    # (positions: of the tokens holding a wildcard; map, not a generator: no Python frame per template)
+    return not any(map(_HAS_DIGIT, map(tokens.__getitem__, positions)))
+
+
+def _all_bare(tokens: tuple[str, ...], positions: Sequence[int]) -> bool:
+    """Whether the tokens at ``positions`` are all a bare ``<*>``."""
+    return all(map(WILDCARD.__eq__, map(tokens.__getitem__, positions)))
 
 
 _PLUS_ONE = (1).__add__
@@ -330,7 +336,7 @@ def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None,
         positions = [i for i, t in enumerate(tokens) if WILDCARD in t]
     if not positions:
         return lambda message_tokens: []
-    if all(tokens[i] == WILDCARD for i in positions):
+    if _all_bare(tokens, positions):
         if len(positions) == 1:
             only = positions[0]
             return lambda message_tokens: [message_tokens[only]] if len(message_tokens) == length else []
@@ -812,7 +818,8 @@ class TemplateMiner:
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
         """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
         get = self._refined.get
-        return tuple([get(token) or self._refine_token(token) for token in masked])
+        # (a word of letters is its own refined form: no cache slot for it)
+        return tuple([token if token.isalpha() else get(token) or self._refine_token(token) for token in masked])
 
     def _refine_token(self, token: str) -> str:
         return self._refined.put(token, refine_token(token))
