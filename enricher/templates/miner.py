@@ -1220,9 +1220,11 @@ class TemplateMiner:
                 for i, token in enumerate(tokens):
                     end = start + len(token)
                     # (letters only: a word, as _word_shape says, without its cache)
-                    if (token.isalpha() and token.isascii()) or (WILDCARD not in token and (
-                        (word := known(token, _UNKNOWN)) is not None and (word is not _UNKNOWN or shape(token) is not None)
-                    )):
+                    if (token.isalpha() and token.isascii()) or (
+                        WILDCARD not in token
+                        and (word := known(token, _UNKNOWN)) is not None
+                        and (word is not _UNKNOWN or shape(token) is not None)
+                    ):
                         keys.append(f"{chr(i)}{text[:start]}{WILDCARD}{text[end:]}")
                     start = end + 1
             cluster.sibling_keys = keys
