@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from enricher.preprocess import MaskingConfig, NamedRegex, Preprocessor  # noqa: E402
 from enricher.templates import MinerConfig, TemplateMiner  # noqa: E402
-from enricher.templates.miner import _default_masking  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "loghub"
+MINER_MASKING = MinerConfig().masking  # the miner's default masking (timestamps off)
 
 _EXTRA = [NamedRegex(name="blk", pattern=r"blk_-?\d+")]
 
@@ -43,16 +43,16 @@ MINER_VARIANTS: dict[str, tuple[MinerConfig, tuple[int, int] | None]] = {
     "no_exact_cache": (MinerConfig(exact_cache_size=0), None),
     "tiny_caches": (MinerConfig(exact_cache_size=30), (40, 15)),
     "masking_timestamps": (MinerConfig(masking=MaskingConfig()), None),
-    "masking_named": (MinerConfig(masking=_default_masking().model_copy(update={"named_placeholders": True})), None),
-    "masking_extra": (MinerConfig(masking=_default_masking().model_copy(update={"extra": _EXTRA})), None),
-    "masking_no_numbers": (MinerConfig(masking=_default_masking().model_copy(update={"numbers": False})), None),
-    "masking_no_hex_ip": (MinerConfig(masking=_default_masking().model_copy(update={"hex_ids": False, "ips": False})),
+    "masking_named": (MinerConfig(masking=MINER_MASKING.model_copy(update={"named_placeholders": True})), None),
+    "masking_extra": (MinerConfig(masking=MINER_MASKING.model_copy(update={"extra": _EXTRA})), None),
+    "masking_no_numbers": (MinerConfig(masking=MINER_MASKING.model_copy(update={"numbers": False})), None),
+    "masking_no_hex_ip": (MinerConfig(masking=MINER_MASKING.model_copy(update={"hex_ids": False, "ips": False})),
                           None),
 }
 
 MASKING_VARIANTS: dict[str, MaskingConfig] = {
     "default": MaskingConfig(),
-    "miner_default": _default_masking(),
+    "miner_default": MINER_MASKING,
     "named": MaskingConfig(named_placeholders=True),
     "extra": MaskingConfig(extra=_EXTRA),
     "no_numbers": MaskingConfig(numbers=False),
