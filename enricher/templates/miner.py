@@ -144,12 +144,15 @@ _SiblingKey = str
 _FIRST = "\x00"  # the first character of the keys of position 0
 
 
-def _position(key: _SiblingKey) -> int:
-    return ord(key[0])
-
-
 def _by_id(cluster: _Cluster) -> str:
     return cluster.template_id
+
+
+class _Covering(tuple):  # type: ignore[type-arg]
+    """A fit (see TemplateMiner._fit) of a template that covers the message as it is: every token equal, or matched
+    by the template's wildcard token there. Compares as the plain (similarity, -wildcards) tuple."""
+
+    __slots__ = ()
 
 
 class _Cluster:
@@ -192,8 +195,8 @@ class _Cluster:
             self.wild = wild = [i for i, t in enumerate(tokens) if WILDCARD in t]
             self.steps = _steps(tokens, wild)
             self.params_of = param_extractor(tokens, wild, self.steps)
-            self.fixed_offsets = _fixed_offsets(tokens, self.wild)
-            self.sliceable = self.fixed_offsets and any(tokens[i] != WILDCARD for i in self.wild)
+            self.fixed_offsets = _fixed_offsets(tokens, wild)
+            self.sliceable = self.fixed_offsets and not _all_bare(tokens, wild)
         return self.params_of
 
 
@@ -258,7 +261,13 @@ def _fixed_offsets(tokens: tuple[str, ...], positions: list[int]) -> bool:
     and where the constant text around a ``<*>`` fits depends only on the non-digit characters, which a skeleton
     keeps (see ``enricher.preprocess``). Constant tokens are never read, digits or not.
     """
-    return all(_HAS_DIGIT(tokens[i]) is None for i in positions)  # (positions: of the tokens holding a wildcard)
+    # (positions: of the tokens holding a wildcard; map, not a generator: no Python frame per template)
+    return not any(map(_HAS_DIGIT, map(tokens.__getitem__, positions)))
+
+
+def _all_bare(tokens: tuple[str, ...], positions: Sequence[int]) -> bool:
+    """Whether the tokens at ``positions`` are all a bare ``<*>``."""
+    return all(map(WILDCARD.__eq__, map(tokens.__getitem__, positions)))
 
 
 _PLUS_ONE = (1).__add__
@@ -327,7 +336,7 @@ def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None,
         positions = [i for i, t in enumerate(tokens) if WILDCARD in t]
     if not positions:
         return lambda message_tokens: []
-    if all(tokens[i] == WILDCARD for i in positions):
+    if _all_bare(tokens, positions):
         if len(positions) == 1:
             only = positions[0]
             return lambda message_tokens: [message_tokens[only]] if len(message_tokens) == length else []
@@ -573,10 +582,10 @@ class TemplateMiner:
         is_new = False
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
             refined = self._refine(masked)
-            cluster = self._best_cluster(refined)
+            cluster, covers = self._best_cluster(refined)
             if cluster is None:
                 cluster, is_new = self._create(refined)
-            else:
+            elif not covers:  # (absorbing a message that a template covers as it is would leave it as it is)
                 self._absorb(cluster, refined)  # a generalised template is not a new event type
             cluster = self._resolve(cluster)
             self._remember_exact(masked, cluster)
@@ -596,7 +605,7 @@ class TemplateMiner:
         tokens, masked, skeleton = self._pre.mask_line(message)
         cluster = self._exact.get(masked)
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
-            cluster = self._best_cluster(self._refine(masked), require_cover=True)
+            cluster, _ = self._best_cluster(self._refine(masked), require_cover=True)
         if cluster is None:
             return None
         params = self._params(cluster, tokens, message, skeleton)
@@ -707,16 +716,17 @@ class TemplateMiner:
                 return chain(found, generic)  # (no concatenated copy)
         return found
 
-    def _best_cluster(self, masked: tuple[str, ...], require_cover: bool = False) -> _Cluster | None:
+    def _best_cluster(self, masked: tuple[str, ...], require_cover: bool = False) -> tuple[_Cluster | None, bool]:
+        """(the most similar template, or None; whether it covers ``masked`` as it is, see _Covering)."""
         best: _Cluster | None = None
-        best_key = (-1.0, 0)
+        best_key: tuple[float, int] = (-1.0, 0)
         for cluster in self._candidates(masked):
             fit = self._fit(cluster.tokens, masked, require_cover)
             if fit is not None and fit > best_key:
                 best, best_key = cluster, fit
         if best is None or best_key[0] < self.config.similarity:
-            return self._best_by_runs(masked, require_cover)
-        return best
+            return self._best_by_runs(masked, require_cover), False
+        return best, best_key.__class__ is _Covering
 
     def _best_by_runs(self, masked: tuple[str, ...], require_cover: bool) -> _Cluster | None:
         """The most similar template once runs of variables are collapsed (see ``collapse_runs``), or None.
@@ -767,16 +777,18 @@ class TemplateMiner:
 
         Two different plain words at a position where the template has a constant are taken as two different
         events (Starting X vs Ending X): only sibling merging (enough distinct words) makes such a position a
-        variable. Differences in tokens with digits, masks or punctuation are taken as variables.
+        variable. Differences in tokens with digits, masks or punctuation are taken as variables. A template that
+        covers the message as it is gets a :class:`_Covering` fit (absorbing the message would change nothing).
         """
         if not template:
             return (1.0, 0)
         equal = 0.0
         wildcards = 0
+        covers = True  # every token so far equal to the template's, or matched by its wildcard token
         after_value = False  # whether the previous template token is a bare value
         for t, m in zip(template, masked):
             if after_value and t != m and _is_unit(t) and _is_unit(m):
-                after_value = False
+                after_value = covers = False
                 continue  # a unit after a value (93.0 B, 5.2 KB) belongs to the value, not to the wording
             after_value = t == WILDCARD
             if t == m:
@@ -789,9 +801,12 @@ class TemplateMiner:
                     equal += 1.0 if WILDCARD in m or _HAS_DIGIT(m) is not None else 0.5
                 elif require_cover or (WILDCARD not in m and self._word_shape(m) is not None):
                     return None  # a plain word where the template has other wording around a value (onExtend:<*>)
+                else:
+                    covers = False
             elif require_cover:
                 return None
             else:
+                covers = False
                 shape = self._word_shape(t)
                 if shape is not None:
                     other = self._word_shape(m)
@@ -800,12 +815,14 @@ class TemplateMiner:
                             return None
                     elif WILDCARD in m and m != WILDCARD and (_key_of(t) is None or _key_of(m) != _key_of(t)):
                         return None  # a word where the message has other wording around a value (job_<*>_<*>)
-        return (equal / len(template), -wildcards)
+        fit = (equal / len(template), -wildcards)
+        return _Covering(fit) if covers else fit
 
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
         """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
         get = self._refined.get
-        return tuple([get(token) or self._refine_token(token) for token in masked])
+        # (a word of letters is its own refined form: no cache slot for it)
+        return tuple([token if token.isalpha() else get(token) or self._refine_token(token) for token in masked])
 
     def _refine_token(self, token: str) -> str:
         return self._refined.put(token, refine_token(token))
@@ -1087,7 +1104,7 @@ class TemplateMiner:
         """
         tokens = cluster.tokens
         # Not the first word: it more often names the event (X is deprecated, use Y), see min_siblings_first.
-        words = {_position(key) for key in self._sibling_keys(cluster) if key[0] != _FIRST}
+        words = {ord(key[0]) for key in self._sibling_keys(cluster) if key[0] != _FIRST}  # (the blanked positions)
         if len(words) < 5:
             return
         groups: dict[tuple[int, ...], list[_Cluster]] = {}
@@ -1205,10 +1222,13 @@ class TemplateMiner:
                 start = 0
                 for i, token in enumerate(tokens):
                     end = start + len(token)
-                    if WILDCARD not in token:
-                        word = known(token, _UNKNOWN)
-                        if word is not None and (word is not _UNKNOWN or shape(token) is not None):
-                            keys.append(chr(i) + text[:start] + WILDCARD + text[end:])
+                    # (letters only: a word, as _word_shape says, without its cache)
+                    if (token.isalpha() and token.isascii()) or (
+                        WILDCARD not in token
+                        and (word := known(token, _UNKNOWN)) is not None
+                        and (word is not _UNKNOWN or shape(token) is not None)
+                    ):
+                        keys.append(f"{chr(i)}{text[:start]}{WILDCARD}{text[end:]}")
                     start = end + 1
             cluster.sibling_keys = keys
         return keys

@@ -1,5 +1,6 @@
 import json
 import random
+from typing import Any
 
 import pytest
 
@@ -268,6 +269,48 @@ def test_messages_with_a_seen_skeleton_get_what_the_full_path_gives() -> None:
         assert fast.add(line) == full.add(line), line
     assert fast.templates() == full.templates()
     assert len(fast._seen) > 0  # the shortcut was taken
+
+
+class _AlwaysAbsorbing(TemplateMiner):
+    """The miner that absorbs every message into the template it fits, even one that covers it as it is."""
+
+    def _best_cluster(self, masked: tuple[str, ...], require_cover: bool = False) -> tuple[Any, bool]:
+        cluster, _ = super()._best_cluster(masked, require_cover)
+        return cluster, False
+
+
+class _CountingAbsorbs(TemplateMiner):
+    absorbs = 0
+
+    def _absorb(self, cluster: Any, masked: tuple[str, ...]) -> bool:
+        self.absorbs += 1
+        return super()._absorb(cluster, masked)
+
+
+def test_a_message_its_template_covers_is_not_absorbed_and_gets_the_same_result() -> None:
+    # _fit tells when the best template already covers the message token by token (equal, or matched by the
+    # template's wildcard token there); absorbing it would rebuild the same template, so add skips it. With units
+    # after values (5 KB / 7 MB), words in value slots and own tokens (ssh2 / ssh3), results must equal absorbing.
+    rng = random.Random(11)
+    shapes = [
+        "Invalid user {u} from 10.3.{a}.{b}",
+        "Failed password for invalid user {u} from 10.0.{a}.{b} port {p} ssh{d}",
+        "wrote {p} {unit} to disk{d} in {a} ms",
+        "job_{p}_{a} finished: state={s}",
+    ]
+    lines = [
+        rng.choice(shapes).format(u=rng.choice(USERS), a=rng.randint(10, 99), b=rng.randint(100, 250),
+                                  p=rng.randint(1000, 9999), d=rng.randint(1, 3), unit=rng.choice(["KB", "MB"]),
+                                  s=rng.choice(["ok", "failed", "killed", "lost", "retried"]))
+        for _ in range(500)
+    ]
+    config = MinerConfig(exact_cache_size=0)  # (every message matched: no exact or skeleton shortcut before)
+    skipping, absorbing = _CountingAbsorbs(config), _AlwaysAbsorbing(config)
+    for line in lines:
+        assert skipping.add(line) == absorbing.add(line), line
+    assert skipping.templates() == absorbing.templates()
+    assert skipping.take_aliases() == absorbing.take_aliases()
+    assert skipping.absorbs < 100  # covered messages were not absorbed (most of the 500 after the first few)
 
 
 def test_the_template_just_returned_is_never_evicted() -> None:
