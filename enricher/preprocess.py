@@ -141,7 +141,7 @@ _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
 
 # Values whose letters differ from line to line: UUIDs, hex values of 8+ digits holding a letter (request, trace and
 # span ids, hashes) and 0x values, each standing apart from letters and digits. Their letters would make every line a
-# new skeleton, so :meth:`Preprocessor.skeleton` writes each of their hex digits as "a". That changes no masking:
+# new skeleton, so :meth:`Preprocessor.hex_alike` writes each of their hex digits as "a". That changes no masking:
 # the "uuid" and "hex" maskers take such a value whole whatever its digits, and a masker that starts earlier (a URL,
 # a path, a host name) covers it whole too; none of them tells one hex digit from another (only the 0 of "0x", kept
 # apart by _HEX_MARK, and no month name or top-level domain is a run of 8+ hex digits). A run of digits only is
@@ -149,20 +149,18 @@ _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
 _UUID_SKELETON = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
 _HEX_SKELETON = rb"\x02[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}"
 _AS_LETTERS = bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22)
-# The pass that finds them costs more than a look-up, so it runs only on a line that has a mark of "0x", or a run of
-# 12+ hex digits (a UUID's last group, trace ids, hashes) and a hex letter next to a digit: most other lines have
-# no such value, and a value it leaves alone only costs a cache entry, not a wrong mask.
-# (Tested with translations and substring tests: a regex search for a letter next to a digit is 20x slower.)
-_HEX_DIGITS_AS_H = bytes(ord("h") if chr(c) in string.hexdigits else ord(" ") for c in range(256))
-_TWELVE_HEX_DIGITS = b"h" * 12
-_HEX_LETTERS_AS_A = bytes(
+# The regex pass costs far more than a look-up, so it runs only on a line with a mark of "0x", or with a hex letter
+# next to a digit and a run of 12+ hex digits (a UUID's last group, trace ids, hashes): told by translations and
+# substring tests in C (a regex search for a letter next to a digit is 20x slower). A value it leaves alone costs a
+# cache entry, never a wrong mask.
+_HEX_CLASSES = bytes(  # a digit as 1, a hex letter as a, anything else as a space
     ord("1") if chr(c) in string.digits else ord("a") if chr(c) in "abcdefABCDEF" else ord(" ") for c in range(256)
 )
-
-
-def _letter_by_digit(skeleton: bytes) -> bool:
-    classes = skeleton.translate(_HEX_LETTERS_AS_A)
-    return b"1a" in classes or b"a1" in classes
+_HEX_DIGITS_AS_H = bytes(ord("h") if chr(c) in string.hexdigits else ord(" ") for c in range(256))
+# (Literal searches by regex: faster here than ``bytes in bytes``.)
+_TWELVE_HEX_DIGITS = re.compile(b"h" * 12).search
+_DIGIT_THEN_LETTER = re.compile(b"1a").search
+_LETTER_THEN_DIGIT = re.compile(b"a1").search
 
 
 def _letters_alike(found: re.Match[bytes]) -> bytes:
@@ -367,15 +365,18 @@ class Preprocessor:
         if self._hex_alike is None:
             return skeleton
         alike = self._hex_alike_skeletons.get(skeleton)
-        if alike is not None:
-            return alike
-        if _HEX_MARK in skeleton or (
-            _letter_by_digit(skeleton) and _TWELVE_HEX_DIGITS in skeleton.translate(_HEX_DIGITS_AS_H)
-        ):
+        if alike is None:
+            if _HEX_MARK not in skeleton:
+                if _TWELVE_HEX_DIGITS(skeleton.translate(_HEX_DIGITS_AS_H)) is None:
+                    return skeleton
+                classes = skeleton.translate(_HEX_CLASSES)
+                if _DIGIT_THEN_LETTER(classes) is None and _LETTER_THEN_DIGIT(classes) is None:
+                    return skeleton
             alike = self._hex_alike(_letters_alike, skeleton)
-            if alike != skeleton:
-                return self._hex_alike_skeletons.put(skeleton, alike)
-        return skeleton
+            if alike == skeleton:
+                return skeleton
+            self._hex_alike_skeletons.put(skeleton, alike)
+        return alike
 
     def mask_with_skeleton(
         self, text: str, skeleton: bytes | None

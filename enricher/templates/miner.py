@@ -564,8 +564,10 @@ class TemplateMiner:
         if skeleton is not None:
             seen = self._seen.get(skeleton)
             if seen is None:  # a new line, or one whose hex values (request ids) differ from the last ones
-                skeleton = self._pre.hex_alike(skeleton)
-                seen = self._seen.get(skeleton)
+                alike = self._pre.hex_alike(skeleton)
+                if alike is not skeleton:
+                    skeleton = alike
+                    seen = self._seen.get(skeleton)
             if seen is not None and seen.__class__ is not list:
                 own_tokens, by_own = seen  # type: ignore[misc]
                 seen = by_own.get(own_tokens(message))  # (own tokens read at their offsets: no split)
