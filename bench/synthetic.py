@@ -6,7 +6,8 @@ pseudo-words, so no rule can key on a real system's words) and its own event typ
 issue names -- identifiers mixing letters and digits (``name_A12``, ``qZ7K2WbR004311``), UUIDs and hex trace ids, a variable first token,
 value lists of varying length, bracketed and parenthesised values, ``key=value`` pairs -- besides numbers, hex,
 IPs, paths, durations and constants that hold digits (``http2``). Event types come in families that differ by one
-word (``opened`` / ``closed``), which must stay apart. Frequencies are Zipf-like, as in real logs.
+word (``opened`` / ``closed``), which must stay apart. Then sources like an API server's log (R0, R1...), where
+every line carries a UUID request id and hex ids. Frequencies are Zipf-like, as in real logs.
 
 Ground truth: the event type of each line. Printed per source: grouping accuracy (Loghub's GA) of both miners, the
 number of templates each found against the true number, and the paired CPU speed ratios (> 1: ours faster) against
@@ -129,6 +130,20 @@ def make_source(rng: random.Random) -> list[EventType]:
     return events
 
 
+def make_request_source(rng: random.Random) -> list[EventType]:
+    """Event types of an API server's log (as OpenStack's): every line carries a UUID request id and hex ids."""
+    vocabulary = [pseudo_word(rng) for _ in range(30)]
+    uuid_value = ("value", lambda r: "[req-" + str(uuid.UUID(int=r.getrandbits(128))))
+    hex_id = ("value", lambda r: f"{r.getrandbits(128):032x}")
+    number = ("value", lambda r: str(r.randint(0, 10 ** r.randint(1, 5))))
+    events = []
+    for _ in range(rng.randint(8, 20)):
+        words: list[object] = [rng.choice(vocabulary) for _ in range(rng.randint(2, 6))]
+        middle: list[object] = [rng.choice((hex_id, number, rng.choice(vocabulary))) for _ in range(rng.randint(1, 4))]
+        events.append(EventType([rng.choice(vocabulary), uuid_value, hex_id, hex_id, "-]", *words, *middle]))
+    return events
+
+
 def make_lines(rng: random.Random, events: list[EventType], count: int) -> tuple[list[str], list[str]]:
     """``count`` lines with Zipf-like event frequencies, and the event type of each."""
     weights = [1 / (rank + 1) ** 1.1 for rank in range(len(events))]
@@ -144,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=2000, help="lines per source")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=5, help="timing rounds per source (medians)")
+    parser.add_argument("--request-sources", type=int, default=2,
+                        help="sources whose lines all carry UUID request ids and hex ids (R0, R1, ...), after the others")
     args = parser.parse_args(argv)
     logging.getLogger("drain3").setLevel(logging.ERROR)
     header = (f"{'source':<8} {'events':>6} {'GA ours':>8} {'GA drain3':>9} {'tpl ours':>8} {'tpl drain3':>10} {'cpu':>7}"
@@ -151,9 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     ours_ga, d3_ga, ratios, ratios_params = [], [], [], []
-    for k in range(args.sources):
-        rng = random.Random(args.seed * 1000 + k)
-        lines, truth = make_lines(rng, make_source(rng), args.lines)
+    sources = [f"S{k}" for k in range(args.sources)] + [f"R{k}" for k in range(args.request_sources)]
+    for name in sources:
+        rng = random.Random(args.seed * 1000 + int(name[1:]) + (500 if name[0] == "R" else 0))
+        events = make_source(rng) if name[0] == "S" else make_request_source(rng)
+        lines, truth = make_lines(rng, events, args.lines)
         runs = {"ours": run_ours, "drain3": run_drain3, "drain3+params": run_drain3_with_params}
         results, timings = measure(runs, lines, args.repeat)
         ga = grouping_accuracy(truth, results["ours"][0])
@@ -164,12 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         ours_ga.append(ga)
         d3_ga.append(ga_d3)
         ratios.append(cpu)
-        print(f"S{k:<7} {len(set(truth)):>6} {ga:>8.3f} {ga_d3:>9.3f} {len(set(results['ours'][0])):>8}"
+        print(f"{name:<8} {len(set(truth)):>6} {ga:>8.3f} {ga_d3:>9.3f} {len(set(results['ours'][0])):>8}"
               f" {len(set(results['drain3'][0])):>10} {cpu:>6.2f}x {cpu_params:>6.2f}x")
     print("-" * len(header))
     print(f"{'mean':<8} {'':>6} {statistics.mean(ours_ga):>8.3f} {statistics.mean(d3_ga):>9.3f} {'':>8} {'':>10}"
           f" {statistics.geometric_mean(ratios):>6.2f}x {statistics.geometric_mean(ratios_params):>6.2f}x")
-    below = [f"S{k}" for k, (a, b) in enumerate(zip(ours_ga, d3_ga)) if a < b]
+    below = [name for name, a, b in zip(sources, ours_ga, d3_ga) if a < b]
     print(f"\nsources where ours groups worse than drain3: {', '.join(below) if below else 'none'}")
     return 0
 
