@@ -23,6 +23,7 @@ import re
 import string
 from collections.abc import Sequence
 from functools import cached_property
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -147,24 +148,48 @@ _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
 # apart by _HEX_MARK, and no month name or top-level domain is a run of 8+ hex digits). A run of digits only is
 # left alone: a sign before it belongs to the number masker, which a letter would turn off.
 _UUID_SKELETON = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
-_HEX_SKELETON = rb"\x02[xX][0-9a-fA-F]+|(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}"
+_HEX_SKELETON = rb"\x02[xX][0-9a-fA-F]+|(?P<run>(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,})"
 _AS_LETTERS = bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22)
-# The regex pass costs far more than a look-up, so it runs only on a line with a mark of "0x", or with a hex letter
-# next to a digit and a run of 12+ hex digits (a UUID's last group, trace ids, hashes): told by translations and
-# substring tests in C (a regex search for a letter next to a digit is 20x slower). A value it leaves alone costs a
-# cache entry, never a wrong mask.
+_HEX_LETTERS_AS_FF = bytes(255 if chr(c) in "abcdefABCDEF" else 0 for c in range(256))
+# The regex pass costs far more than a look-up, so it runs only on the lines _may_hold_hex_values picks out, told
+# by translations and literal searches in C (a regex search for a letter next to a digit is 20x slower). A value it
+# leaves alone costs a cache entry, never a wrong mask.
 _HEX_CLASSES = bytes(  # a digit as 1, a hex letter as a, anything else as a space
     ord("1") if chr(c) in string.digits else ord("a") if chr(c) in "abcdefABCDEF" else ord(" ") for c in range(256)
 )
-_HEX_DIGITS_AS_H = bytes(ord("h") if chr(c) in string.hexdigits else ord(" ") for c in range(256))
 # (Literal searches by regex: faster here than ``bytes in bytes``.)
-_TWELVE_HEX_DIGITS = re.compile(b"h" * 12).search
+_TWELVE_HEX_DIGITS = re.compile(b"a" * 12).search  # in a skeleton's shape, its hex digits written as "a"
 _DIGIT_THEN_LETTER = re.compile(b"1a").search
 _LETTER_THEN_DIGIT = re.compile(b"a1").search
 
 
-def _letters_alike(found: re.Match[bytes]) -> bytes:
-    return found.group().translate(_AS_LETTERS)
+def _may_hold_hex_values(skeleton: bytes, shape: bytes) -> bool:
+    """Whether ``skeleton`` (of hex-alike ``shape``) has a mark of "0x", or a hex letter next to a digit and a run of
+    12+ hex digits (a UUID's last group, trace ids, hashes): the lines worth the regex."""
+    if _HEX_MARK in skeleton:
+        return True
+    if _TWELVE_HEX_DIGITS(shape) is None:
+        return False
+    classes = skeleton.translate(_HEX_CLASSES)
+    return _DIGIT_THEN_LETTER(classes) is not None or _LETTER_THEN_DIGIT(classes) is not None
+
+
+def _runs_hold_letters(skeleton: bytes, runs: tuple[int, ...]) -> bool:
+    letters = int.from_bytes(skeleton.translate(_HEX_LETTERS_AS_FF), "big")
+    for run in runs:
+        if not letters & run:
+            return False
+    return True
+
+
+class _HexValues(NamedTuple):
+    """Where the hex values of a skeleton are (see Preprocessor.hex_alike): the skeleton as an int, a mask of the
+    bytes outside its values, one mask per plain run of hex digits (which must hold a letter), its hex-alike form."""
+
+    skeleton: int
+    outside: int
+    runs: tuple[int, ...]
+    alike: bytes
 
 
 class _OwnLine(tuple):  # type: ignore[type-arg]
@@ -278,10 +303,13 @@ class Preprocessor:
         # Whether the shortcut for hex values (see _HEX_VALUE) gives what the maskers give: masking by skeleton, and
         # the "hex" masker on (the maskers before it never match such a value, whichever of them are on).
         self._hex_ids = self._skeletons and "hex" in names
-        # Hex values written alike in skeletons (see _HEX_SKELETON); UUIDs only when the "uuid" masker takes them.
-        self._hex_alike = _compile_once(
+        # Hex values, written alike in skeletons (see _HEX_SKELETON); UUIDs only when the "uuid" masker takes them.
+        self._find_hex_values = _compile_once(
             rb"(?<![A-Za-z0-9])(?:" + (_UUID_SKELETON if "uuid" in names else b"") + _HEX_SKELETON + rb")(?![A-Za-z0-9])"
-        ).sub if self._hex_ids else None
+        ).finditer if self._hex_ids else None
+        # A skeleton's shape (every hex digit as "a") -> the last skeleton of that shape whose hex values were found,
+        # as what hex_alike needs to tell whether another skeleton of that shape has the same values: see there.
+        self._hex_shapes: BoundedDict[bytes, _HexValues] = BoundedDict(line_cache_size)
         self._hex_alike_skeletons: BoundedDict[bytes, bytes] = BoundedDict(line_cache_size)  # skeleton -> that form
         # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits. A
         # line with positions to mask on their own (see mask_with_skeleton) maps to an _OwnLine; the others to their
@@ -362,21 +390,40 @@ class Preprocessor:
         """``skeleton`` with its hex values written alike (see _HEX_SKELETON): the key that texts differing only in
         the letters of such values share, and that masks like each of them. Callers try the plain skeleton first
         (most lines have no such value, and a learnt key is its own hex-alike form), this on a miss."""
-        if self._hex_alike is None:
+        if self._find_hex_values is None:
             return skeleton
-        alike = self._hex_alike_skeletons.get(skeleton)
-        if alike is None:
-            if _HEX_MARK not in skeleton:
-                if _TWELVE_HEX_DIGITS(skeleton.translate(_HEX_DIGITS_AS_H)) is None:
-                    return skeleton
-                classes = skeleton.translate(_HEX_CLASSES)
-                if _DIGIT_THEN_LETTER(classes) is None and _LETTER_THEN_DIGIT(classes) is None:
-                    return skeleton
-            alike = self._hex_alike(_letters_alike, skeleton)
-            if alike == skeleton:
-                return skeleton
-            self._hex_alike_skeletons.put(skeleton, alike)
-        return alike
+        # Lines of one event differ in their ids: a skeleton of the same shape as a known one, equal to it outside
+        # its hex values, has hex digits where they are, which the regex tells apart only by whether a plain run
+        # holds a letter; so when each run still does, the values, and the hex-alike form, are the same. Checked
+        # in C: the bits of an XOR of the two skeletons outside the values, and of the letters inside each run.
+        alike = self._hex_alike_skeletons.get(skeleton)  # (a skeleton seen before: one look-up)
+        if alike is not None:
+            return alike
+        shape = skeleton.translate(_AS_LETTERS)
+        known = self._hex_shapes.get(shape)
+        if known is not None:
+            if (int.from_bytes(skeleton, "big") ^ known.skeleton) & known.outside == 0 and (
+                not known.runs or _runs_hold_letters(skeleton, known.runs)
+            ):
+                return self._hex_alike_skeletons.put(skeleton, known.alike)
+        elif not _may_hold_hex_values(skeleton, shape):
+            return skeleton
+        return self._learn_hex_values(skeleton, shape)
+
+    def _learn_hex_values(self, skeleton: bytes, shape: bytes) -> bytes:
+        """The hex-alike form of ``skeleton``, found by the regex, remembered for its shape (see hex_alike)."""
+        alike, outside = bytearray(skeleton), bytearray(b"\xff") * len(skeleton)
+        runs = []
+        for found in self._find_hex_values(skeleton):  # type: ignore[misc]
+            start, end = found.span()
+            alike[start:end] = skeleton[start:end].translate(_AS_LETTERS)
+            outside[start:end] = bytes(end - start)
+            if found.lastgroup == "run":
+                runs.append(int.from_bytes(bytes(start) + b"\xff" * (end - start) + bytes(len(skeleton) - end), "big"))
+        if alike == skeleton:
+            return skeleton
+        values = _HexValues(int.from_bytes(skeleton, "big"), int.from_bytes(outside, "big"), tuple(runs), bytes(alike))
+        return self._hex_alike_skeletons.put(skeleton, self._hex_shapes.put(shape, values).alike)
 
     def mask_with_skeleton(
         self, text: str, skeleton: bytes | None
