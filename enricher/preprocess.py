@@ -310,7 +310,9 @@ class Preprocessor:
         # A skeleton's shape (every hex digit as "a") -> the last skeleton of that shape whose hex values were found,
         # as what hex_alike needs to tell whether another skeleton of that shape has the same values: see there.
         self._hex_shapes: BoundedDict[bytes, _HexValues] = BoundedDict(line_cache_size)
-        self._hex_alike_skeletons: BoundedDict[bytes, bytes] = BoundedDict(line_cache_size)  # skeleton -> that form
+        # Skeleton -> its hex-alike form, for skeletons that repeat with the same ids. Small: lines with new ids are
+        # new skeletons every time, and would only churn a large one.
+        self._hex_alike_skeletons: BoundedDict[bytes, bytes] = BoundedDict(min(line_cache_size, 4096))
         # Whole texts by skeleton -> masked tokens: most lines of a log repeat an earlier one up to its digits. A
         # line with positions to mask on their own (see mask_with_skeleton) maps to an _OwnLine; the others to their
         # masked tokens alone (a (tokens, positions) pair per line would be one more object for the collector).
