@@ -158,17 +158,17 @@ _HEX_CLASSES = bytes(  # a digit as 1, a hex letter as a, anything else as a spa
     ord("1") if chr(c) in string.digits else ord("a") if chr(c) in "abcdefABCDEF" else ord(" ") for c in range(256)
 )
 # (Literal searches by regex: faster here than ``bytes in bytes``.)
-_TWELVE_HEX_DIGITS = re.compile(b"a" * 12).search  # in a skeleton's shape, its hex digits written as "a"
+_EIGHT_HEX_DIGITS = re.compile(b"a" * 8).search  # in a skeleton's shape, its hex digits written as "a"
 _DIGIT_THEN_LETTER = re.compile(b"1a").search
 _LETTER_THEN_DIGIT = re.compile(b"a1").search
 
 
 def _may_hold_hex_values(skeleton: bytes, shape: bytes) -> bool:
     """Whether ``skeleton`` (of hex-alike ``shape``) has a mark of "0x", or a hex letter next to a digit and a run of
-    12+ hex digits (a UUID's last group, trace ids, hashes): the lines worth the regex."""
+    8+ hex digits (ids, addresses, hashes, a UUID's groups): the lines worth the regex."""
     if _HEX_MARK in skeleton:
         return True
-    if _TWELVE_HEX_DIGITS(shape) is None:
+    if _EIGHT_HEX_DIGITS(shape) is None:
         return False
     classes = skeleton.translate(_HEX_CLASSES)
     return _DIGIT_THEN_LETTER(classes) is not None or _LETTER_THEN_DIGIT(classes) is not None
