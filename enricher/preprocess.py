@@ -1,8 +1,8 @@
 """Text preprocessing shared by the template miner and the classifier.
 
 * ``mask``: replaces variable-looking spans (timestamps, UUIDs, IPs, MACs, host names, hex ids, URLs, paths,
-  numbers and any user regexes) with a placeholder. All patterns are compiled once per process and applied as one
-  alternation, which keeps the hot path in C. ``mask_tokens`` / ``mask_line`` (the
+  numbers and any user regexes) with a placeholder. All patterns are compiled once, when the :class:`Preprocessor`
+  is built, and applied as one alternation, which keeps the hot path in C. ``mask_tokens`` / ``mask_line`` (the
   miner's hot path) cache by *skeleton*: the text with every digit written as 1 (one ``bytes.translate``). No
   masker tells one digit from another, so a line seen before up to its digits is one dict lookup (and up to the
   letters of its UUIDs and hex ids too, see ``Preprocessor.hex_alike``), and a new line
@@ -18,7 +18,6 @@ Masking keeps the text *around* a variable: ``blk_-4372`` becomes ``blk_<*>`` an
 
 from __future__ import annotations
 
-import functools
 import re
 import string
 from collections.abc import Sequence
@@ -92,12 +91,6 @@ BUILTIN_ORDER: tuple[str, ...] = ("timestamp", "url", "uuid", "mac", "ip", "path
 # per character instead of one per masker. With it, one alternation of all maskers is faster on a token than
 # picking the maskers that could match by string tests first.
 _BUILTIN_GUARD = r"(?<![A-Za-z0-9])"
-
-
-# The maskers' patterns compiled once per process. ``re`` keeps its own cache of compiled patterns, but the miner
-# compiles a pattern per template, which pushes these out of it: every new Preprocessor (one per miner) would compile
-# the big alternations again, which costs as much as mining hundreds of lines.
-_compile_once = functools.lru_cache(maxsize=64)(re.compile)
 
 
 def builtin_alternation(names: Sequence[str]) -> str:
@@ -291,7 +284,7 @@ class Preprocessor:
         # mask().
         self._gated = not self.config.extra and not self.config.named_placeholders
         names = self.config.enabled_builtins()
-        self._builtins = _compile_once(builtin_alternation(names)).finditer if names else None
+        self._builtins = re.compile(builtin_alternation(names)).finditer if names else None
         self._placeholder = self.config.placeholder
         self._digits_are_variables = self.config.numbers and not self.config.extra
         self._token_cache: BoundedDict[str, str] = BoundedDict(token_cache_size)
@@ -304,7 +297,7 @@ class Preprocessor:
         # the "hex" masker on (the maskers before it never match such a value, whichever of them are on).
         self._hex_ids = self._skeletons and "hex" in names
         # Hex values, written alike in skeletons (see _HEX_SKELETON); UUIDs only when the "uuid" masker takes them.
-        self._find_hex_values = _compile_once(
+        self._find_hex_values = re.compile(
             rb"(?<![A-Za-z0-9])(?:" + (_UUID_SKELETON if "uuid" in names else b"") + _HEX_SKELETON + rb")(?![A-Za-z0-9])"
         ).finditer if self._hex_ids else None
         # A skeleton's shape (every hex digit as "a") -> the last skeleton of that shape whose hex values were found,
@@ -329,9 +322,9 @@ class Preprocessor:
                 placeholder = config.placeholder
             return placeholder.replace("\\", "\\\\")
 
-        compiled = [(_compile_once(user.pattern), replacement(user.name)) for user in config.extra]
+        compiled = [(re.compile(user.pattern), replacement(user.name)) for user in config.extra]
         for name in config.enabled_builtins():
-            compiled.append((_compile_once(BUILTIN_PATTERNS[name]), replacement(name)))
+            compiled.append((re.compile(BUILTIN_PATTERNS[name]), replacement(name)))
         return compiled
 
     @staticmethod
@@ -344,7 +337,7 @@ class Preprocessor:
             patterns.append(builtin_alternation(config.enabled_builtins()))
         if not patterns:
             return None
-        return _compile_once("|".join(patterns))
+        return re.compile("|".join(patterns))
 
     def mask(self, text: str) -> str:
         """``text`` with every variable-looking span replaced by the placeholder."""
@@ -394,13 +387,13 @@ class Preprocessor:
         (most lines have no such value, and a learnt key is its own hex-alike form), this on a miss."""
         if self._find_hex_values is None:
             return skeleton
+        alike = self._hex_alike_skeletons.get(skeleton)  # (a skeleton seen before: one look-up)
+        if alike is not None:
+            return alike
         # Lines of one event differ in their ids: a skeleton of the same shape as a known one, equal to it outside
         # its hex values, has hex digits where they are, which the regex tells apart only by whether a plain run
         # holds a letter; so when each run still does, the values, and the hex-alike form, are the same. Checked
         # in C: the bits of an XOR of the two skeletons outside the values, and of the letters inside each run.
-        alike = self._hex_alike_skeletons.get(skeleton)  # (a skeleton seen before: one look-up)
-        if alike is not None:
-            return alike
         shape = skeleton.translate(_AS_LETTERS)
         known = self._hex_shapes.get(shape)
         if known is not None:
