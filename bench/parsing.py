@@ -94,8 +94,7 @@ def run_drain3(lines: Sequence[str]) -> tuple[list[str], list[str]]:
 
     miner = Drain3Miner()
     ids = [miner.add_log_message(line)["cluster_id"] for line in lines]
-    templates = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
-    return [str(i) for i in ids], [templates.get(i, "") for i in ids]
+    return _drain3_groups(miner, ids)
 
 
 def run_drain3_with_params(lines: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -109,7 +108,12 @@ def run_drain3_with_params(lines: Sequence[str]) -> tuple[list[str], list[str]]:
         result = miner.add_log_message(line)
         miner.extract_parameters(result["template_mined"], line)
         ids.append(result["cluster_id"])
-    templates = {c.cluster_id: c.get_template() for c in miner.drain.clusters}
+    return _drain3_groups(miner, ids)
+
+
+def _drain3_groups(miner: object, ids: list[int]) -> tuple[list[str], list[str]]:
+    """(cluster id of each line, its final template) of a drain3 miner that was fed the lines."""
+    templates = {c.cluster_id: c.get_template() for c in miner.drain.clusters}  # type: ignore[attr-defined]
     return [str(i) for i in ids], [templates.get(i, "") for i in ids]
 
 
