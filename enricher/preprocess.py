@@ -22,13 +22,13 @@ import re
 import string
 from collections.abc import Sequence
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, Field, field_validator
 
 from enricher.caching import BoundedDict
+from enricher.cache_tags import _OwnLine, _Spans
 
-DEFAULT_PLACEHOLDER = "<*>"
+from enricher.masking import DEFAULT_PLACEHOLDER, MaskingConfig, NamedRegex  # noqa: F401
 
 # Why each pattern looks the way it does:
 # - every pattern is anchored on "not a letter or digit" boundaries rather than \b, because "_" and "-" glue
@@ -143,13 +143,13 @@ _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
 _UUID_SKELETON = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
 _HEX_SKELETON = rb"\x02[xX][0-9a-fA-F]+|(?P<run>(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,})"
 _AS_LETTERS = bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22)
-_HEX_LETTERS_AS_FF = bytes(255 if chr(c) in "abcdefABCDEF" else 0 for c in range(256))
+_HEX_LETTERS_AS_FF = bytes([255 if chr(c) in "abcdefABCDEF" else 0 for c in range(256)])
 # The regex pass costs far more than a look-up, so it runs only on the lines _may_hold_hex_values picks out, told
 # by translations and literal searches in C (a regex search for a letter next to a digit is 20x slower). A value it
 # leaves alone costs a cache entry, never a wrong mask.
-_HEX_CLASSES = bytes(  # a digit as 1, a hex letter as a, anything else as a space
+_HEX_CLASSES = bytes([  # a digit as 1, a hex letter as a, anything else as a space
     ord("1") if chr(c) in string.digits else ord("a") if chr(c) in "abcdefABCDEF" else ord(" ") for c in range(256)
-)
+])
 # (Literal searches by regex: faster here than ``bytes in bytes``.)
 _EIGHT_HEX_DIGITS = re.compile(b"a" * 8).search  # in a skeleton's shape, its hex digits written as "a"
 _DIGIT_THEN_LETTER = re.compile(b"1a").search
@@ -185,72 +185,12 @@ class _HexValues(NamedTuple):
     alike: bytes
 
 
-class _OwnLine(tuple):  # type: ignore[type-arg]
-    """Line cache value of a text with positions to mask on their own: (masked skeleton tokens, those positions)."""
-
-    __slots__ = ()
-
-
-class _Spans(tuple):  # type: ignore[type-arg]
-    """Skeleton cache value of tokens masked on their own: the (start, end) spans to mask. Always truthy."""
-
-    __slots__ = ()
-
-    def __bool__(self) -> bool:
-        return True
 
 
 # In a text holding "0x" or "0X", that 0 is first written as _HEX_MARK (and read back as 0 before masking), so the
 # other 0s are still written as 1. A text holding the mark character itself is masked token by token instead.
 _HEX_MARK = b"\x02"
 _HEX_MARK_STR = _HEX_MARK.decode()
-
-
-class NamedRegex(BaseModel):
-    """A user masker: every match of ``pattern`` is replaced by the placeholder."""
-
-    name: str
-    pattern: str
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, pattern: str) -> str:
-        re.compile(pattern)
-        return pattern
-
-
-class MaskingConfig(BaseModel):
-    """Which maskers run. User regexes run first, then the built-in ones in a fixed order."""
-
-    timestamps: bool = True
-    urls: bool = True
-    uuids: bool = True
-    macs: bool = True
-    ips: bool = True
-    paths: bool = True
-    hex_ids: bool = True
-    hosts: bool = True  # DNS host names (www.example.com)
-    numbers: bool = True
-    date_words: bool = True  # standalone month / weekday abbreviations (Jun, Sat)
-    extra: list[NamedRegex] = Field(default_factory=list)
-    placeholder: str = DEFAULT_PLACEHOLDER
-    # When True the placeholder names the masker (<IP>, <NUM>...): better input for classifiers.
-    named_placeholders: bool = False
-
-    def enabled_builtins(self) -> list[str]:
-        flags = {
-            "timestamp": self.timestamps,
-            "url": self.urls,
-            "uuid": self.uuids,
-            "mac": self.macs,
-            "ip": self.ips,
-            "path": self.paths,
-            "host": self.hosts,
-            "hex": self.hex_ids,
-            "date_word": self.date_words,
-            "number": self.numbers,
-        }
-        return [name for name in BUILTIN_ORDER if flags[name]]
 
 
 _NAMED_PLACEHOLDERS = {
@@ -431,7 +371,8 @@ class Preprocessor:
         tokens = text.split()
         get = self._token_cache.get
         if skeleton is not None:
-            shared = self._line_cache.get(skeleton)
+            shared: Any = self._line_cache.get(skeleton)  # masked tokens, or an _OwnLine of them and own positions
+            own: tuple[int, ...]
             if shared is None:
                 shared, own = self._learn_line(skeleton)
             elif shared.__class__ is _OwnLine:
@@ -440,7 +381,7 @@ class Preprocessor:
                 own = ()
             if not own:
                 return tokens, shared, own
-            masked = list(shared)
+            masked: list[Any] = list(shared)
             for i in own:
                 token = tokens[i]
                 masked[i] = get(token) or self._mask_own(token, shared[i])
@@ -482,13 +423,9 @@ class Preprocessor:
         """:meth:`_mask_skeleton` of the decoded skeleton ``text``."""
         if _HEX_MARK_STR in text:
             text = text.replace(_HEX_MARK_STR, "0")
-        masked: str | _Spans = text
         spans = self._spans(text)
-        if spans:
-            masked = self._fill(text, spans)
-        if _HAS_DIGIT(masked) is not None:
-            masked = _Spans(spans)
-        return masked
+        masked = self._fill(text, spans) if spans else text
+        return _Spans(spans) if _HAS_DIGIT(masked) is not None else masked
 
     def _mask_own(self, token: str, spans: _Spans) -> str:
         return self._remember(token, self._fill(token, spans))

@@ -27,6 +27,14 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The miner's hot path compiled with mypyc (scripts/build-native.py), again whenever its sources change. Optional:
+# when it cannot be built, the same code runs as pure Python, slower.
+if ! .venv/bin/python -c 'from enricher import native; raise SystemExit(not native.fresh())'; then
+  echo "[setup] compiling the miner's hot path (mypyc: about 30 s)" >&2
+  .venv/bin/python scripts/build-native.py >.venv/build-native.log 2>&1 \
+    || echo "[setup] compiling failed (.venv/build-native.log): the miner runs as pure Python" >&2
+fi
+
 # Headless Chromium renders `enricher report` pages in the tests (skipped where it is absent). Debian's
 # package, installed only as root on a machine with apt and only once.
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

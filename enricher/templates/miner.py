@@ -54,9 +54,10 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from enricher.templates.config import MinerConfig
 
 from enricher.caching import BoundedDict
+from enricher.cache_tags import _Covering
 from enricher.preprocess import MaskingConfig, Preprocessor
 from enricher.records import TemplateMatch
 
@@ -98,35 +99,6 @@ _NUMBERED_NAME = re.compile(r"[A-Za-z][_\-][A-Za-z]*\d").search
 _WRAPPED = re.compile(r"([(\[{<\"']*(?:[A-Za-z][\w.\-]*[=:])?[(\[{<\"']*)(.*?)([)\]}>\"',;:.]*)\Z", re.DOTALL)
 
 
-def _default_masking() -> MaskingConfig:
-    # Timestamps are masked digit by digit (07:07:00 -> <*>:<*>:<*>) by the number masker, which is how Loghub
-    # ground truth writes them; a whole-timestamp mask would also hide the month and day words.
-    return MaskingConfig(timestamps=False)
-
-
-class MinerConfig(BaseModel):
-    """Settings of :class:`TemplateMiner`. The defaults are meant to work on any log source."""
-
-    masking: MaskingConfig = Field(default_factory=_default_masking)
-    similarity: float = Field(
-        0.6, ge=0.0, le=1.0, description="min share of equal tokens to join a cluster (a word in a value slot: half)"
-    )
-    max_templates: int = Field(20_000, ge=1, description="cap on templates kept; rare, old ones are evicted")
-    max_aliases: int = Field(200_000, ge=0, description="cap on the alias map (oldest entries dropped first)")
-    min_siblings: int = Field(
-        4, ge=2, description="templates differing in one word only that make that word a variable"
-    )
-    min_siblings_pair: int = Field(
-        4, ge=0, description="templates differing in the same two words only that make both variables, if each "
-        "word also takes min_siblings values (0: never)"
-    )
-    min_siblings_first: int = Field(
-        8, ge=2, description="the same for the first word, which more often names the event (boot / halt ...)"
-    )
-    merge_runs: bool = Field(True, description="join templates that differ only in the length of a run of values")
-    exact_cache_size: int = Field(50_000, ge=0, description="masked messages remembered for O(1) matching")
-
-
 def template_id_of(template: str, namespace: str = "") -> str:
     """Stable id of a template text: 16 hex characters of its blake2b hash.
 
@@ -148,11 +120,6 @@ def _by_id(cluster: _Cluster) -> str:
     return cluster.template_id
 
 
-class _Covering(tuple):  # type: ignore[type-arg]
-    """A fit (see TemplateMiner._fit) of a template that covers the message as it is: every token equal, or matched
-    by the template's wildcard token there. Compares as the plain (similarity, -wildcards) tuple."""
-
-    __slots__ = ()
 
 
 class _Cluster:
@@ -562,14 +529,14 @@ class TemplateMiner:
         self._clock = clock = self._clock + 1 if at is None else at
         skeleton = self._pre.skeleton(message)
         if skeleton is not None:
-            seen = self._seen.get(skeleton)
+            seen: Any = self._seen.get(skeleton)
             if seen is None:  # a new line, or one whose hex values (request ids) differ from the last ones
                 alike = self._pre.hex_alike(skeleton)
                 if alike is not skeleton:
                     skeleton = alike
                     seen = self._seen.get(skeleton)
             if seen is not None and seen.__class__ is not list:
-                own_tokens, by_own = seen  # type: ignore[misc]
+                own_tokens, by_own = seen
                 seen = by_own.get(own_tokens(message))  # (own tokens read at their offsets: no split)
             if seen is not None:
                 cluster = seen[0]
@@ -1026,7 +993,7 @@ class TemplateMiner:
         for key in self._sibling_keys(cluster):
             position = ord(key[0])
             general = self._by_text.get(key[1:])
-            group = self._siblings.get(key, ())
+            group: Any = self._siblings.get(key, ())
             size = 1 if group.__class__ is str else len(group)
             needed = config.min_siblings_first if position == 0 else config.min_siblings
             if general is None and size < needed and not (position == 0 and self._shared_firsts(key)):
@@ -1073,7 +1040,7 @@ class TemplateMiner:
 
     def _members(self, key: _SiblingKey) -> Collection[str]:
         """Ids of the templates with this sibling key (one is kept as a bare id, see _insert)."""
-        group = self._siblings.get(key)
+        group: Any = self._siblings.get(key)
         if group is None:
             return ()
         return (group,) if group.__class__ is str else group
@@ -1158,7 +1125,7 @@ class TemplateMiner:
         siblings = self._siblings
         template_id = cluster.template_id
         for key in self._sibling_keys(cluster):
-            group = siblings.get(key)
+            group: Any = siblings.get(key)
             # Most keys have one template: its bare id (a str) rather than a set, which the collector tracks.
             if group is None:
                 siblings[key] = template_id
@@ -1166,7 +1133,7 @@ class TemplateMiner:
                 if group != template_id:
                     siblings[key] = {group, template_id}
             else:
-                group.add(template_id)  # type: ignore[union-attr]
+                group.add(template_id)
             if key[0] == _FIRST:
                 self._starts.setdefault(cluster.tokens[0], set()).add(key)
 
@@ -1270,12 +1237,12 @@ class TemplateMiner:
         if not own:
             self._seen[skeleton] = entry
             return
-        known = self._seen.get(skeleton)
+        known: Any = self._seen.get(skeleton)
         if known is None or known.__class__ is list:
             starts = _token_starts(tokens, message)
             own_slices = [slice(starts[i], starts[i] + len(tokens[i])) for i in own]
             known = self._seen[skeleton] = (itemgetter(*own_slices), {})
-        known[1][known[0](message)] = entry  # type: ignore[index]
+        known[1][known[0](message)] = entry
 
     def _forget_seen(self) -> None:
         self._seen.clear()

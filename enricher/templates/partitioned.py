@@ -159,7 +159,8 @@ class PartitionedMiner:
         return TemplateMiner(self._partition_config(), namespace=partition, preprocessor=self._pre)
 
     def _any_miner(self) -> TemplateMiner:
-        return next(iter(self._miners.values()), None) or TemplateMiner(self.config)
+        first: TemplateMiner | None = next(iter(self._miners.values()), None)
+        return first or TemplateMiner(self.config)
 
     def _miner_of(self, template_id: str) -> TemplateMiner | None:
         partition = self._owner.get(template_id)
