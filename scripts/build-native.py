@@ -21,10 +21,8 @@ from enricher import native  # noqa: E402
 def clean() -> None:
     """Remove the extension modules and the stamp: the sources run as they are."""
     native.STAMP.unlink(missing_ok=True)
-    for module in (*native.COMPILED_MODULES, native.GROUP + "__mypyc"):
-        path = native.source_path(module)
-        for built in path.parent.glob(path.stem + ".cpython-*.so"):
-            built.unlink()
+    for built in native.PACKAGE_ROOT.joinpath("enricher").rglob("*.cpython-*.so"):  # (also of modules no longer listed)
+        built.unlink()
 
 
 def build() -> None:

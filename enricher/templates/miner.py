@@ -120,8 +120,6 @@ def _by_id(cluster: _Cluster) -> str:
     return cluster.template_id
 
 
-
-
 class _Cluster:
     __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
                  "vlen", "collapsed", "namespace", "fixed_offsets", "wild", "steps")
@@ -449,18 +447,23 @@ def refine_token(token: str) -> str:
     """
     if _HAS_DIGIT(token) is None:
         return _DOTTED_VALUES.sub(WILDCARD, token) if "<*>.<*>" in token else token
-    return _ID_RUN.sub(_mask_if_generated, token)
+    for run in _ID_RUN.findall(token):  # (most tokens hold no generated run: no call back per run from re.sub)
+        if _is_generated(run):
+            return _ID_RUN.sub(_mask_if_generated, token)
+    return token
+
+
+def _is_generated(run: str) -> bool:
+    if run.isdigit() or len(run) < 4:
+        return False
+    if _switches(run) >= 3:
+        return True
+    return len(run) >= 8 and run.isalnum() and (run.isupper() or run.islower())
 
 
 def _mask_if_generated(found: re.Match[str]) -> str:
     run = found.group()
-    if run.isdigit() or len(run) < 4:
-        return run
-    if _switches(run) >= 3:
-        return WILDCARD
-    if len(run) >= 8 and run.isalnum() and not run.isdigit() and (run.isupper() or run.islower()):
-        return WILDCARD
-    return run
+    return WILDCARD if _is_generated(run) else run
 
 
 def write_json_atomically(path: str | os.PathLike[str], data: Any) -> None:
@@ -498,6 +501,9 @@ class TemplateMiner:
         self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
         self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
         self._exact: dict[tuple[str, ...], _Cluster] = {}
+        # The same by refined message (see _refine): masked messages that differ only in tokens refine_token makes
+        # alike (KB2894856 / KB3000850) take the same way through _best_cluster and _absorb, which see only that.
+        self._exact_refined: dict[tuple[str, ...], _Cluster] = {}
         # Text skeleton -> [cluster, its params_of then, reader of its values or None]: a message whose skeleton
         # was seen is masked the same, so it goes where ``_exact`` would send it, and its values sit at the same
         # offsets (see _fixed_offsets). When some tokens keep digits of their own (ssh2, see
@@ -551,13 +557,15 @@ class TemplateMiner:
         is_new = False
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
             refined = self._refine(masked)
-            cluster, covers = self._best_cluster(refined)
-            if cluster is None:
-                cluster, is_new = self._create(refined)
-            elif not covers:  # (absorbing a message that a template covers as it is would leave it as it is)
-                self._absorb(cluster, refined)  # a generalised template is not a new event type
-            cluster = self._resolve(cluster)
-            self._remember_exact(masked, cluster)
+            cluster = self._exact_refined.get(refined)
+            if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
+                cluster, covers = self._best_cluster(refined)
+                if cluster is None:
+                    cluster, is_new = self._create(refined)
+                elif not covers:  # (absorbing a message that a template covers as it is would leave it as it is)
+                    self._absorb(cluster, refined)  # a generalised template is not a new event type
+                cluster = self._resolve(cluster)
+            self._remember_exact(masked, cluster, refined)
         cluster.count += 1
         cluster.last_seen = self._clock
         params = self._params(cluster, tokens, message, skeleton)
@@ -1212,15 +1220,17 @@ class TemplateMiner:
         if len(self._new_aliases) > self.config.max_aliases:  # nobody takes them (offline mining): keep the newest
             del self._new_aliases[next(iter(self._new_aliases))]
 
-    def _remember_exact(self, masked: tuple[str, ...], cluster: _Cluster) -> None:
+    def _remember_exact(self, masked: tuple[str, ...], cluster: _Cluster, refined: tuple[str, ...]) -> None:
         # Not a BoundedDict: it is emptied whole, with _seen, because a skeleton of _seen stands for a masked message
         # of _exact; dropping entries one by one (first in, first out) would let skeletons outlive their message.
         if self.config.exact_cache_size == 0:
             return
         if len(self._exact) >= self.config.exact_cache_size:
             self._exact.clear()  # cheap bounded reset; the cache refills with the hot messages at once
+            self._exact_refined.clear()
             self._forget_seen()  # (a skeleton must not outlive the masked message it stands for)
         self._exact[masked] = cluster
+        self._exact_refined[refined] = cluster
 
     def _remember_seen(self, skeleton: bytes, own: tuple[int, ...], tokens: list[str], message: str,
                        cluster: _Cluster) -> None:
@@ -1294,7 +1304,9 @@ class TemplateMiner:
             cluster = self._clusters.get(template_id)
             if cluster is not None:
                 self._remove(cluster)
-        self._exact = {k: c for k, c in self._exact.items() if self._clusters.get(c.template_id) is c}
+        live = self._clusters
+        self._exact = {k: c for k, c in self._exact.items() if live.get(c.template_id) is c}
+        self._exact_refined = {k: c for k, c in self._exact_refined.items() if live.get(c.template_id) is c}
         self._forget_seen()
 
     def knows(self, template_id: str) -> bool:
