@@ -25,7 +25,9 @@ rule switches of ``MinerConfig``, see ``CANDIDATES``) with the best mean GA on t
 the held-out one, i.e. the default one would have chosen without looking at it.
 
 Run: ``python bench/parsing.py [--data ../shared/data/loghub] [--repeat 5] [--datasets A B] [--no-loo]``.
-Needs ``pip install drain3`` (0.9.11 measured). About a minute on two cores.
+Needs ``pip install drain3`` (0.9.11 measured). About a minute on two cores. Our miner runs as compiled by
+``scripts/build-native.py`` when that build is fresh, else from source; the last lines say which
+(``ENRICHER_NATIVE=0`` forces the source).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from enricher import native  # noqa: E402
 from enricher.templates import MinerConfig, TemplateMiner  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "loghub"
@@ -297,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{len(folders)} datasets, {total_lines} lines, {args.repeat} rounds. lines/s: median round; speed / cpu: median"
           " over rounds of the pair's wall / CPU time ratio (drain3 / ours, > 1: ours faster).")
     print("Mean row: lines/s = all lines / summed median times; cpu, cpu+p = geometric means of the rows.")
+    print(f"Our miner ran {native.build_name()} (ENRICHER_NATIVE=0: from source; see enricher/native.py).")
     print(f"datasets where ours is slower (speed or cpu < 1): {', '.join(slower) if slower else 'none'}")
     print(f"... than drain3 with parameters (cpu+p < 1): {', '.join(slower_params) if slower_params else 'none'}")
     if not args.no_loo and len(folders) > 1:
