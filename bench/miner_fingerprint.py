@@ -149,6 +149,12 @@ def miner_fingerprint(config: MinerConfig, caches: tuple[int, int] | None, lines
     _feed_miner(digest, restored, lines[half:])
     _final(digest, restored, lines)
     out["restored"] = digest.hex()
+    digest = Digest()
+    learner = _miner(config, caches)
+    digest.feed([learner.learn(line) for line in lines])  # ids only (learn), then add: values read after that
+    _feed_miner(digest, learner, lines)
+    _final(digest, learner, lines)
+    out["learn"] = digest.hex()
     return out
 
 

@@ -78,8 +78,8 @@ def collect_sessions(
             if not isinstance(message, str) or not message.strip() or len(message) > settings.source.max_message_bytes:
                 sessions.skipped += 1
                 continue
-            match = pipeline.miner.add(message, partition=pipeline.partition_for(item.partition))
-            sessions.add(item.session_key, match.template_id, message, item.timestamp)
+            template_id = pipeline.miner.learn(message, partition=pipeline.partition_for(item.partition))
+            sessions.add(item.session_key, template_id, message, item.timestamp)
     # Early documents of a template were mined before it generalised: train on the final ids, the ones
     # the service will assign from now on.
     for ids in sessions.ids.values():

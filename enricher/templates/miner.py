@@ -121,7 +121,7 @@ def _by_id(cluster: _Cluster) -> str:
 
 
 class _Cluster:
-    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "params_of", "sliceable", "sibling_keys",
+    __slots__ = ("tokens", "template", "template_id", "count", "last_seen", "version", "params_of", "sliceable", "sibling_keys",
                  "vlen", "collapsed", "namespace", "fixed_offsets", "wild", "steps")
 
     def __init__(self, tokens: tuple[str, ...], count: int = 0, last_seen: int = 0, vlen: bool = False,
@@ -143,6 +143,8 @@ class _Cluster:
         self.template_id = template_id_of(self.template, self.namespace)
         # Built on first use (see prepare): many templates are generalised before a second message reads them.
         self.params_of: Callable[[list[str]], list[str]] | None = None
+        # A new object whenever the template changes or leaves (see _remove): what a remembered skeleton checks.
+        self.version = object()
         self.sliceable = False
         self.fixed_offsets = False
         self.wild: list[int] = []  # positions of the tokens holding a wildcard (set by prepare)
@@ -504,7 +506,7 @@ class TemplateMiner:
         # The same by refined message (see _refine): masked messages that differ only in tokens refine_token makes
         # alike (KB2894856 / KB3000850) take the same way through _best_cluster and _absorb, which see only that.
         self._exact_refined: dict[tuple[str, ...], _Cluster] = {}
-        # Text skeleton -> [cluster, its params_of then, reader of its values or None]: a message whose skeleton
+        # Text skeleton -> [cluster, its version then, reader of its values or None]: a message whose skeleton
         # was seen is masked the same, so it goes where ``_exact`` would send it, and its values sit at the same
         # offsets (see _fixed_offsets). When some tokens keep digits of their own (ssh2, see
         # Preprocessor.mask_with_skeleton), the skeleton maps to (reader of those tokens, {their values: entry}).
@@ -532,6 +534,16 @@ class TemplateMiner:
         ``at`` is the logical time of the message, which orders evictions; by default the miner counts its own
         messages (a :class:`~enricher.templates.PartitionedMiner` passes one clock shared by its miners).
         """
+        cluster, params, is_new = self._add(message, at, True)
+        return TemplateMatch(cluster.template_id, cluster.template, params, is_new)
+
+    def learn(self, message: str, *, at: int | None = None) -> str:
+        """:meth:`add` without reading the parameters: the id of ``message``'s template, for callers that need no
+        values (training; drain3's ``add_log_message`` does the same). The miner learns exactly what add would."""
+        return self._add(message, at, False)[0].template_id
+
+    def _add(self, message: str, at: int | None, read_params: bool) -> tuple[_Cluster, list[str], bool]:
+        """(the template of ``message``, learning from it; its parameters if ``read_params``, else []; is new)."""
         self._clock = clock = self._clock + 1 if at is None else at
         skeleton = self._pre.skeleton(message)
         if skeleton is not None:
@@ -546,12 +558,14 @@ class TemplateMiner:
                 seen = by_own.get(own_tokens(message))  # (own tokens read at their offsets: no split)
             if seen is not None:
                 cluster = seen[0]
-                # Live, and not retemplated since: both reset its reader, params_of (see _remove).
-                if cluster.params_of is seen[1]:
+                # Live, and not retemplated since: both give it a new version (see _remove).
+                if cluster.version is seen[1]:
                     cluster.count += 1
                     cluster.last_seen = clock
+                    if not read_params:
+                        return cluster, [], False
                     read = seen[2] or self._learn_reader(seen, skeleton, message)
-                    return TemplateMatch(cluster.template_id, cluster.template, read(message), False)
+                    return cluster, read(message), False
         tokens, masked, own = self._pre.mask_with_skeleton(message, skeleton)
         cluster = self._exact.get(masked)
         is_new = False
@@ -568,14 +582,16 @@ class TemplateMiner:
             self._remember_exact(masked, cluster, refined)
         cluster.count += 1
         cluster.last_seen = self._clock
-        params = self._params(cluster, tokens, message, skeleton)
-        match = TemplateMatch(cluster.template_id, cluster.template, params, is_new)
+        if read_params:
+            params = self._params(cluster, tokens, message, skeleton)
+        else:
+            params = []
         if len(self._clusters) > self.config.max_templates:
             self._evict(spare=cluster.template_id)
         elif own is not None and self.config.exact_cache_size:
             # (own is not None: there is a skeleton)
             self._remember_seen(skeleton, own, tokens, message, cluster)  # type: ignore[arg-type]
-        return match
+        return cluster, params, is_new
 
     def match(self, message: str) -> TemplateMatch | None:
         """The known template that covers ``message``, or None; learns nothing."""
@@ -1147,8 +1163,9 @@ class TemplateMiner:
 
     def _remove(self, cluster: _Cluster) -> None:
         # A template leaves only through here (folded, evicted, or retemplated and put back): its reader goes with
-        # it, which tells the skeleton shortcut of add that its entries are stale.
+        # it, and its new version tells the skeleton shortcut of add that its entries are stale.
         cluster.params_of = None
+        cluster.version = object()
         if self._clusters.get(cluster.template_id) is cluster:
             del self._clusters[cluster.template_id]
         if self._by_text.get(cluster.template) is cluster:
@@ -1243,7 +1260,7 @@ class TemplateMiner:
         if self._seen_size >= self.config.exact_cache_size:
             self._forget_seen()
         self._seen_size += 1
-        entry = [cluster, cluster.params_of, None]  # (params_of is set: _params ran)
+        entry = [cluster, cluster.version, None]
         if not own:
             self._seen[skeleton] = entry
             return
@@ -1266,7 +1283,7 @@ class TemplateMiner:
         by token.
         """
         cluster: _Cluster = seen[0]
-        params_of = seen[1]
+        params_of = cluster.params_of or cluster.prepare()  # (of this version of the template: seen[1] is checked)
         read: Callable[[str], list[str]] | None = None
         if cluster.fixed_offsets:
             known = self._readers.get(skeleton)

@@ -43,19 +43,36 @@ class PartitionedMiner:
 
     def add(self, message: str, partition: str = "") -> TemplateMatch:
         """Learn ``message`` in the miner of ``partition`` (created on first use) and return its template."""
-        miner = self._miners.get(partition)
-        if miner is None:
-            miner = self._miners[partition] = self._new_miner(partition)
+        miner = self._miner_for(partition)
         before = len(miner)
         self._clock += 1
         match = miner.add(message, at=self._clock)
-        self._owner[match.template_id] = partition
+        self._count(miner, before, partition, match.template_id)
+        return match
+
+    def learn(self, message: str, partition: str = "") -> str:
+        """:meth:`add` without reading the parameters (see TemplateMiner.learn): the template id only."""
+        miner = self._miner_for(partition)
+        before = len(miner)
+        self._clock += 1
+        template_id = miner.learn(message, at=self._clock)
+        self._count(miner, before, partition, template_id)
+        return template_id
+
+    def _miner_for(self, partition: str) -> TemplateMiner:
+        miner = self._miners.get(partition)
+        if miner is None:
+            miner = self._miners[partition] = self._new_miner(partition)
+        return miner
+
+    def _count(self, miner: TemplateMiner, before: int, partition: str, template_id: str) -> None:
+        """Book the template ``miner`` (of ``before`` templates) just gave, and keep the shared cap."""
+        self._owner[template_id] = partition
         self._live += len(miner) - before
         if self._live > self.config.max_templates:
-            self._evict(spare=match.template_id)
+            self._evict(spare=template_id)
         elif len(self._owner) > 2 * (self.config.max_templates + self.config.max_aliases):
             self._forget_owners()
-        return match
 
     def match(self, message: str, partition: str = "") -> TemplateMatch | None:
         """The known template of ``partition`` that covers ``message``, or None; learns nothing."""

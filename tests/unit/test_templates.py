@@ -373,3 +373,26 @@ def test_take_aliases_gives_each_aliased_id_with_its_current_id_once() -> None:
     taken = miner.take_aliases()
     assert taken[root] == current and set(taken.values()) == {current}
     assert miner.take_aliases() == {}, "each alias is handed out once"
+
+
+def test_learn_gives_the_ids_add_gives_and_leaves_the_miner_as_add_does() -> None:
+    # learn is add without reading values: the same templates, ids, aliases and state; values read later by add
+    # (through the skeleton shortcut that learn filled) are the ones a miner fed by add alone gives.
+    rng = random.Random(5)
+    shapes = [
+        "Failed password for invalid user {u} from 10.0.{a}.{b} port {p} ssh2",
+        "job_{p}_{a} finished: state={s} blk_{p}{a}",
+        "{u} connected to node-{a} in {b} ms",
+        "iar 00{a}f{b}c dear 0x{p} at /var/lib/{u}/{a}.rrd",
+    ]
+    lines = [
+        rng.choice(shapes).format(u=rng.choice(USERS), a=rng.randint(10, 99), b=rng.randint(100, 250),
+                                  p=rng.randint(1000, 9999), s=rng.choice(["ok", "failed", "lost"]))
+        for _ in range(800)
+    ]
+    adding, learning = TemplateMiner(), TemplateMiner()
+    assert [learning.learn(line) for line in lines] == [adding.add(line).template_id for line in lines]
+    assert learning.templates() == adding.templates()
+    assert learning.take_aliases() == adding.take_aliases()
+    assert learning.to_state() == adding.to_state()
+    assert [learning.add(line) for line in lines] == [adding.add(line) for line in lines]

@@ -149,3 +149,14 @@ def test_the_template_just_returned_is_never_evicted() -> None:
         fresh = miner.add(f"{word} happened", "c")  # the rarest template at once: eviction must spare it
         assert miner.template_of(fresh.template_id) == f"{word} happened"
         assert len(miner) <= 3
+
+
+def test_learn_gives_the_ids_add_gives_under_the_shared_cap() -> None:
+    lines = [(f"{word} job {n} done in {n * 7} ms", partition)
+             for n in range(60) for word, partition in (("alpha", "a"), ("beta", "b"), (f"w{n % 9}x", "a"))]
+    config = MinerConfig(max_templates=5)
+    adding, learning = PartitionedMiner(config), PartitionedMiner(config)
+    added = [adding.add(line, partition).template_id for line, partition in lines]
+    assert [learning.learn(line, partition) for line, partition in lines] == added
+    assert learning.templates() == adding.templates()
+    assert len(learning) <= 5
