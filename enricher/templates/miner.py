@@ -82,8 +82,8 @@ _DELIMITERS = frozenset(":=,;()[]{}<>\"'|@#/\\")
 _ID_RUN = re.compile(r"[A-Za-z0-9_\-]+")
 # An identifier run (ASCII) with each letter written as "a" and each digit as "1": its letter/digit switches are the
 # "a1" and "1a" in it (see _switches; two counts in C instead of a zero-width regex scan).
-_LETTERS_DIGITS = str.maketrans(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", "a" * 52 + "1" * 10
+_LETTERS_DIGITS = bytes.maketrans(  # (bytes: a table lookup per character; str.translate looks up a dict)
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", b"a" * 52 + b"1" * 10
 )
 # A number glued to at most one letter is an identifier's counter (node-C3, name_A12, dn228), not wording.
 _GLUED_COUNTER = re.compile(r"[A-Za-z]?\d+")
@@ -436,8 +436,8 @@ def _key_of(token: str) -> str | None:
 
 def _switches(run: str) -> int:
     """Letter/digit switches inside ``run``, an identifier run (qZ7K2WbR004311 has 5, ssh2 has 1)."""
-    shape = run.translate(_LETTERS_DIGITS)
-    return shape.count("a1") + shape.count("1a")
+    shape = run.encode().translate(_LETTERS_DIGITS)  # (_ID_RUN's runs are ASCII)
+    return shape.count(b"a1") + shape.count(b"1a")
 
 
 def refine_token(token: str) -> str:
