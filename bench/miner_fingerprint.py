@@ -94,6 +94,33 @@ def hex_heavy_lines(count: int = 2000, seed: int = 7) -> list[str]:
     return [rng.choice(shapes)() for _ in range(count)]
 
 
+def path_heavy_lines(count: int = 2000, seed: int = 11) -> list[str]:
+    """Generated lines with paths of made-up words in every context the path masker and its neighbours look at
+    (brackets, keys, URLs, drive letters, month names, hex ids, host names, one segment, digits next to a slash):
+    the cases where the skeleton's alike form writes a path's letters as "a"."""
+    rng = random.Random(seed)
+
+    def word(low: int = 2, high: int = 9) -> str:
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(low, high)))
+
+    def path(segments: int = 0) -> str:
+        return "".join("/" + rng.choice([word(), word() + "." + word(1, 3), word() + str(rng.randint(0, 99)), "Jun", "Mon",
+                                         "deadbeef12", "www.example.com", word() + "-" + word() + "_" + word()])
+                       for _ in range(segments or rng.randint(1, 5)))
+
+    shapes: list[Callable[[], str]] = [
+        lambda: f"open {path()} for {word()} in {rng.randint(1, 999)} ms",
+        lambda: f"copy [{path()}] to ({path()}), key={path()}: done",
+        lambda: f"GET http://{word()}.example.com{path()}?q={word()} {rng.randint(200, 504)}",
+        lambda: f"load {rng.choice('CDXa5')}:\\{word()}\\{word()}_{rng.randint(1, 9)}\\{word()}.dll failed",
+        lambda: f"{word()}{path(2)} x/{word()}/{word()} {rng.randint(1, 12)}/{word()}/{word()} //{word()}/{word()}",
+        lambda: f"{rng.choice(['Jun', 'Dec', 'Mon'])}{path()} {path()}:{rng.randint(1, 65535)} ~{path()} -{path()} .{path()}",
+        lambda: f"file {path()}/{word()}.{word(1, 3)}, size {rng.randint(1, 9999)} KB; owner {word()}",
+        lambda: f"{word()}={path()},{word()}='{path()}' \"{path()}\" <{path()}> {path()}/",
+    ]
+    return [rng.choice(shapes)() for _ in range(count)]
+
+
 class Digest:
     """A running sha256 of the reprs of what is fed."""
 
@@ -179,7 +206,8 @@ def fingerprints(data: Path, datasets: Sequence[str] | None, progress: Callable[
         folders = [f for f in folders if f.name in datasets]
     out: dict[str, str] = {}
     everything: list[str] = []
-    sources = [(folder.name, load_lines(folder)) for folder in folders] + [("generated-hex", hex_heavy_lines())]
+    sources = [(folder.name, load_lines(folder)) for folder in folders] + [("generated-hex", hex_heavy_lines()),
+                                                                            ("generated-paths", path_heavy_lines())]
     for name_of_source, lines in sources:
         everything.extend(lines)
         for name, config in MASKING_VARIANTS.items():
