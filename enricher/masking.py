@@ -1,4 +1,6 @@
-"""Masking settings (pydantic: kept apart from the compiled masker)."""
+"""Masking settings: which maskers enricher.preprocess runs (pydantic models: kept out of the modules compiled with
+mypyc, see enricher/native.py)."""
+
 from __future__ import annotations
 
 import re
@@ -6,6 +8,7 @@ import re
 from pydantic import BaseModel, Field, field_validator
 
 DEFAULT_PLACEHOLDER = "<*>"
+# The built-in maskers (enricher.preprocess.BUILTIN_PATTERNS), in the order they are tried.
 BUILTIN_ORDER: tuple[str, ...] = ("timestamp", "url", "uuid", "mac", "ip", "path", "host", "hex", "date_word", "number")
 
 

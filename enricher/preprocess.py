@@ -26,9 +26,10 @@ from typing import Any, NamedTuple
 
 
 from enricher.caching import BoundedDict
-from enricher.cache_tags import _OwnLine, _Spans
+from enricher.cache_tags import OwnLine as _OwnLine
+from enricher.cache_tags import Spans as _Spans
 
-from enricher.masking import DEFAULT_PLACEHOLDER, MaskingConfig, NamedRegex  # noqa: F401
+from enricher.masking import BUILTIN_ORDER, DEFAULT_PLACEHOLDER, MaskingConfig, NamedRegex  # noqa: F401
 
 # Why each pattern looks the way it does:
 # - every pattern is anchored on "not a letter or digit" boundaries rather than \b, because "_" and "-" glue
@@ -84,7 +85,6 @@ BUILTIN_PATTERNS: dict[str, str] = {
     # Signed integers; a decimal becomes <*>.<*> (as in Loghub templates).
     "number": _NOT_ALNUM_BEFORE + r"[-+]?\d+" + _NOT_ALNUM_AFTER,
 }
-BUILTIN_ORDER: tuple[str, ...] = ("timestamp", "url", "uuid", "mac", "ip", "path", "host", "hex", "date_word", "number")
 
 # No built-in masker starts a match right after a letter or digit (each pattern begins with a look-behind that rules
 # it out), so their alternation is guarded by that one look-behind: inside a word the regex engine makes one test

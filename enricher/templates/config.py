@@ -1,4 +1,6 @@
-"""Miner settings (pydantic: kept apart from the compiled miner)."""
+"""Settings of the template miner (a pydantic model: kept out of the module compiled with mypyc, see
+enricher/native.py)."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, Field

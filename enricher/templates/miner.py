@@ -57,7 +57,7 @@ from typing import Any
 from enricher.templates.config import MinerConfig
 
 from enricher.caching import BoundedDict
-from enricher.cache_tags import _Covering
+from enricher.cache_tags import Covering as _Covering
 from enricher.preprocess import MaskingConfig, Preprocessor
 from enricher.records import TemplateMatch
 
