@@ -64,6 +64,14 @@ def install() -> None:
         sys.meta_path.insert(0, _FromSource())
 
 
+def stale_warning() -> str | None:
+    """What to tell an operator whose compiled build was left behind by its sources (else None)."""
+    if not STAMP.is_file() or fresh():
+        return None
+    return ("the compiled template miner is older than its sources, so it runs from source (slower, same results): "
+            "run scripts/setup.sh or scripts/build-native.py")
+
+
 def is_compiled(module: ModuleType) -> bool:
     """Whether ``module`` was loaded from a compiled extension."""
     return not str(getattr(module, "__file__", "")).endswith(".py")

@@ -62,6 +62,7 @@ def run(config: Optional[Path] = ConfigOption) -> None:
 
     settings = settings_or_exit(config)
     configure_logging(settings.log_level, settings.log_format)
+    _log_miner_build()
     # Two INFO lines per pass ("Running job", "executed successfully") say nothing the pass log does not,
     # and a pass longer than the interval makes it warn at every skipped run: passes never overlap by design.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -86,6 +87,16 @@ def run(config: Optional[Path] = ConfigOption) -> None:
     scheduler.start()
     stop.wait()
     scheduler.shutdown(wait=True)  # lets a running pass finish its batch and save state
+
+
+def _log_miner_build() -> None:
+    from enricher import native
+
+    log = logging.getLogger("enricher")
+    log.info("template miner: %s", native.build_name())
+    warning = native.stale_warning()
+    if warning:
+        log.warning(warning)
 
 
 def status(

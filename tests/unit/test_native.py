@@ -80,3 +80,13 @@ def test_a_source_edited_after_the_build_runs_from_source(tmp_path: Path, monkey
     edited = {**native.source_digests(), "enricher.templates.miner": "0" * 64}
     stamp.write_text(json.dumps(edited))
     assert not native.usable()  # one source differs from what was compiled: all run from source
+
+
+def test_a_stale_build_is_named_to_the_operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stamp = tmp_path / "native.json"
+    monkeypatch.setattr(native, "STAMP", stamp)
+    assert native.stale_warning() is None  # never built: nothing to say
+    stamp.write_text(json.dumps(native.source_digests()))
+    assert native.stale_warning() is None  # fresh
+    stamp.write_text(json.dumps({**native.source_digests(), "enricher.preprocess": "0" * 64}))
+    assert "scripts/setup.sh" in (native.stale_warning() or "")
