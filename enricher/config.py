@@ -273,7 +273,6 @@ class ScheduleConfig(_Section):
 class FindingsConfig(_Section):
     """How trends are measured, what counts as a finding, and where findings are written."""
 
-
     enabled: bool = Field(default=True, description="compute findings in the service after passes")
     interval: Duration = Field(default=timedelta(minutes=5), description="time between findings runs")
     index: str = Field(default="enricher-findings", description="index of findings and incidents")

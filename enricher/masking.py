@@ -57,5 +57,3 @@ class MaskingConfig(BaseModel):
             "number": self.numbers,
         }
         return [name for name in BUILTIN_ORDER if flags[name]]
-
-

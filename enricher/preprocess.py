@@ -24,11 +24,9 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, NamedTuple
 
-
-from enricher.caching import BoundedDict
 from enricher.cache_tags import OwnLine as _OwnLine
 from enricher.cache_tags import Spans as _Spans
-
+from enricher.caching import BoundedDict
 from enricher.masking import BUILTIN_ORDER, DEFAULT_PLACEHOLDER, MaskingConfig, NamedRegex  # noqa: F401
 
 # Why each pattern looks the way it does:
@@ -183,8 +181,6 @@ class _HexValues(NamedTuple):
     outside: int
     runs: tuple[int, ...]
     alike: bytes
-
-
 
 
 # In a text holding "0x" or "0X", that 0 is first written as _HEX_MARK (and read back as 0 before masking), so the

@@ -8,6 +8,7 @@ same modules run as pure Python (slower; same results). Usage: scripts/build-nat
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -40,7 +41,5 @@ def build() -> None:
 
 
 if __name__ == "__main__":
-    import os
-
     os.chdir(ROOT)  # mypyc names modules by their paths from here
     clean() if sys.argv[1:] == ["--clean"] else build()

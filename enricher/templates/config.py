@@ -35,5 +35,3 @@ class MinerConfig(BaseModel):
     )
     merge_runs: bool = Field(True, description="join templates that differ only in the length of a run of values")
     exact_cache_size: int = Field(50_000, ge=0, description="masked messages remembered for O(1) matching")
-
-

@@ -54,12 +54,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from enricher.templates.config import MinerConfig
-
-from enricher.caching import BoundedDict
 from enricher.cache_tags import Covering as _Covering
-from enricher.preprocess import MaskingConfig, Preprocessor
+from enricher.caching import BoundedDict
+from enricher.preprocess import Preprocessor
 from enricher.records import TemplateMatch
+from enricher.templates.config import MinerConfig
 
 WILDCARD = "<*>"
 STATE_FORMAT = "enricher.templates/1"
@@ -582,10 +581,7 @@ class TemplateMiner:
             self._remember_exact(masked, cluster, refined)
         cluster.count += 1
         cluster.last_seen = self._clock
-        if read_params:
-            params = self._params(cluster, tokens, message, skeleton)
-        else:
-            params = []
+        params = self._params(cluster, tokens, message, skeleton) if read_params else []
         if len(self._clusters) > self.config.max_templates:
             self._evict(spare=cluster.template_id)
         elif own is not None and self.config.exact_cache_size:

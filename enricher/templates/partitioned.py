@@ -22,7 +22,8 @@ from typing import Any
 from enricher.preprocess import Preprocessor
 from enricher.records import TemplateMatch
 from enricher.templates.miner import STATE_FORMAT as MINER_STATE_FORMAT
-from enricher.templates.miner import MinerConfig, TemplateMiner, write_json_atomically
+from enricher.templates.config import MinerConfig
+from enricher.templates.miner import TemplateMiner, write_json_atomically
 
 STATE_FORMAT = "enricher.templates.partitioned/1"
 
