@@ -952,6 +952,7 @@ class TemplateMiner:
             self._fold_twin(cluster, twin)
         else:
             self._insert(cluster)
+            self._fold_covered(cluster)
         return True
 
     def _fold_twin(self, cluster: _Cluster, twin: _Cluster) -> None:
@@ -992,6 +993,7 @@ class TemplateMiner:
         event join the general one (``<*>: removed``).
         """
         if general.vlen:
+            self._fold_covered_runs(general)
             return
         tokens = general.tokens
         # Cheap filter first: a covered template has the same token at the general one's first constant position.
@@ -1002,6 +1004,16 @@ class TemplateMiner:
             if other is general or (fixed is not None and other.tokens[fixed] != tokens[fixed]):
                 continue
             if all(t == o or (WILDCARD in t and self._covers(t, o)) for t, o in zip(tokens, other.tokens)):
+                self._fold(other, general)
+
+    def _fold_covered_runs(self, general: _Cluster) -> None:
+        """:meth:`_fold_covered` for a variable-length template: the templates, of any length, that its run-collapsed
+        form covers as a message would have to be covered to join it (see _best_by_runs). The first messages of an
+        event with value lists otherwise keep the templates they made, one per list length, before the event's
+        template learnt to take runs."""
+        key = general.collapsed
+        for other in list(self._by_runs.get(len(key), ())):
+            if other is not general and self._same_skeleton(key, other.collapsed, True):
                 self._fold(other, general)
 
     def _merge_siblings(self, cluster: _Cluster) -> None:

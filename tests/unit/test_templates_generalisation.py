@@ -89,6 +89,19 @@ def test_value_lists_of_any_length_are_one_event() -> None:
     assert miner.extract_params(match.template, "replicating shard 9 to z9") == ["9", "z9"]
 
 
+def test_templates_made_before_a_list_template_formed_are_folded_into_it() -> None:
+    # The second message's template (its first word kept, two values) comes before the event's template learns
+    # to take lists of any length; it must not keep its own id while the event's later messages share another.
+    lines = ["lOAk1xFWUfXE connected peers: 145.220.169.44:23083 124.26.99.121 162.150.72.205:21583 7.65.205.232",
+             "UzzAtWcJOfHY6 connected peers: 61.198.56.80 70.118.51.240:54463",
+             "ai1iltuKnl6 connected peers: 75.4.169.185:6351",
+             "bq2iltuKnl6 connected peers: 75.4.169.15:6351",
+             "cr3iltuKnl6 connected peers: 75.4.169.15 1.2.3.4 5.6.7.8"]
+    miner = TemplateMiner()
+    assert len(set(groups_of(miner, lines))) == 1
+    assert [t for _, t, _ in miner.templates()] == ["<*> connected peers: <*>"]
+
+
 def test_value_lists_stay_apart_when_the_wording_differs() -> None:
     miner = TemplateMiner()
     miner.add("quorum reached with peers a1 a2 a3")
