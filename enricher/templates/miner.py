@@ -497,6 +497,7 @@ class TemplateMiner:
         self._buckets: dict[tuple[int, str], list[_Cluster]] = {}  # fixed-length clusters by (length, anchor)
         self._by_runs: dict[int, list[_Cluster]] = {}  # all clusters by the length of their run-collapsed form
         self._ragged: dict[int, list[_Cluster]] = {}  # those that are variable-length or hold a run of values
+        self._variable_length = 0  # how many live clusters are variable-length (vlen)
         self._by_length: dict[int, list[_Cluster]] = {}  # fixed-length clusters by length (any anchor)
         self._siblings: dict[_SiblingKey, str | set[str]] = {}  # template with one word blanked -> id(s)
         self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
@@ -773,6 +774,7 @@ class TemplateMiner:
             return (1.0, 0)
         equal = 0.0
         wildcards = 0
+        kept = False  # whether a token without a wildcard is the same in both (what joining them would keep)
         covers = True  # every token so far equal to the template's, or matched by its wildcard token
         after_value = False  # whether the previous template token is a bare value
         for t, m in zip(template, masked):
@@ -782,6 +784,8 @@ class TemplateMiner:
             after_value = t == WILDCARD
             if t == m:
                 equal += 1
+                if not kept and WILDCARD not in t:
+                    kept = True
             elif WILDCARD in t:
                 wildcards += 1
                 if t == WILDCARD or self._covers(t, m):
@@ -805,7 +809,11 @@ class TemplateMiner:
                     elif WILDCARD in m and m != WILDCARD and (_key_of(t) is None or _key_of(m) != _key_of(t)):
                         return None  # a word where the message has other wording around a value (job_<*>_<*>)
         fit = (equal / len(template), -wildcards)
-        return _Covering(fit) if covers else fit
+        if covers:
+            return _Covering(fit)
+        # Joining them would leave values alone, which tell no event from another (<*> opened <*> and <*> closed <*>
+        # of many values each would become one template of <*>, taking every message of its length).
+        return fit if kept else None
 
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
         """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
@@ -1025,6 +1033,8 @@ class TemplateMiner:
         for key in self._sibling_keys(cluster):
             position = ord(key[0])
             general = self._by_text.get(key[1:])
+            if general is None and config.merge_runs:
+                general = self._general_with_runs(key[1:])
             group: Any = self._siblings.get(key, ())
             size = 1 if group.__class__ is str else len(group)
             needed = config.min_siblings_first if position == 0 else config.min_siblings
@@ -1041,6 +1051,15 @@ class TemplateMiner:
             return
         if config.min_siblings_pair:
             self._merge_pair(cluster)
+
+    def _general_with_runs(self, blanked: str) -> _Cluster | None:
+        """The variable-length template whose text is ``blanked`` (a template with one word blanked) with its runs
+        of values collapsed, or None: a word that, blanked, leaves a known event with value lists is a value too,
+        as it is when it leaves a known template as it is."""
+        if not self._variable_length or _RUN_OF_TWO(blanked) is None:
+            return None
+        general = self._by_text.get(" ".join(collapse_runs(tuple(blanked.split(" ")))))
+        return general if general is not None and general.vlen else None
 
     def _shared_firsts(self, key: _SiblingKey) -> bool:
         """Whether the first words of this family also start another family (another event) together.
@@ -1151,6 +1170,8 @@ class TemplateMiner:
         if not cluster.vlen:
             self._buckets.setdefault((len(cluster.tokens), _anchor(cluster.tokens)), []).append(cluster)
             self._by_length.setdefault(len(cluster.tokens), []).append(cluster)
+        else:
+            self._variable_length += 1
         self._by_runs.setdefault(len(cluster.collapsed), []).append(cluster)
         if cluster.vlen or len(cluster.collapsed) < len(cluster.tokens):
             self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
@@ -1176,6 +1197,7 @@ class TemplateMiner:
         cluster.version = object()
         if self._clusters.get(cluster.template_id) is cluster:
             del self._clusters[cluster.template_id]
+            self._variable_length -= cluster.vlen
         if self._by_text.get(cluster.template) is cluster:
             del self._by_text[cluster.template]
         self._unlist(self._buckets, (len(cluster.tokens), _anchor(cluster.tokens)), cluster)
@@ -1218,7 +1240,9 @@ class TemplateMiner:
             tokens = cluster.tokens
             shape = self._word_shape
             keys = []
-            if len(tokens) >= 2:
+            # A word that is the template's only constant is not blanked: a template of values alone would take
+            # every message of its length (each event named by one word among values: <*> opened <*>, <*> closed <*>).
+            if len(tokens) >= 2 and sum(_RUNNABLE(t) is None for t in tokens) >= 2:
                 text = cluster.template
                 known = self._wordlike.get
                 start = 0

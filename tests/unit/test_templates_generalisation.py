@@ -102,6 +102,48 @@ def test_templates_made_before_a_list_template_formed_are_folded_into_it() -> No
     assert [t for _, t, _ in miner.templates()] == ["<*> connected peers: <*>"]
 
 
+def test_a_first_word_that_leaves_a_list_event_when_blanked_is_a_value() -> None:
+    # Queue ids without a digit look like words; blanked, these lines are the list event learnt from the others.
+    lines = ["q7Zk2 node-V7 evicted 0x1f files=/a/b /c/d",
+             "x9Rt5 node-B12 evicted 0x2e files=/e/f",
+             "p3Lm8 node-C3 evicted 0x3d files=/g/h /i/j /k/l",
+             "NFQUAOvkZGtr node-V722 evicted 0x0948 files=/vofu/vepe /katu/soji /x/y /z/w",
+             "WbTrsQ node-A1 evicted 0x48 files=/vofu/vepe"]
+    miner = TemplateMiner()
+    assert len(set(groups_of(miner, lines))) == 1
+    assert [t for _, t, _ in miner.templates()] == ["<*> evicted <*>"]
+    # Not when the word names another event: the list must be there with the same wording around it.
+    assert miner.add("Restarting node-A1 evicted").template == "Restarting node-A1 evicted"
+
+
+def _value(rng: random.Random) -> str:
+    return rng.choice([str(rng.randint(0, 99999)), f"{rng.uniform(0, 999):.2f}", f"{rng.getrandbits(64):016x}",
+                       f"10.0.{rng.randint(0, 255)}.{rng.randint(0, 255)}"])
+
+
+def test_events_named_by_one_word_among_values_stay_apart() -> None:
+    # Blanking the one word would leave a template of values alone, which takes every message of its length.
+    rng = random.Random(5)
+    words = ["opened", "closed", "flushed", "evicted", "pinned", "moved"]
+    truth = [rng.choice(words) for _ in range(300)]
+    lines = [" ".join([_value(rng) for _ in range(3)] + [word] + [_value(rng) for _ in range(4)]) for word in truth]
+    miner = TemplateMiner()
+    assert same_partition(truth, groups_of(miner, lines))
+    assert sorted(t for _, t, _ in miner.templates()) == sorted(f"<*> <*> <*> {w} <*> <*> <*> <*>" for w in words)
+
+
+def test_a_message_sharing_no_wording_with_a_template_is_not_joined_to_it() -> None:
+    # Of the same length and mostly values, but every word of one stands where the other has a value.
+    rng = random.Random(7)
+    truth = [rng.choice("ab") for _ in range(200)]
+    lines = [" ".join([_value(rng) for _ in range(2)] + ["mounted"] + [_value(rng) for _ in range(7)] + ["on", "disk"])
+             if kind == "a" else
+             " ".join([_value(rng) for _ in range(5)] + ["unmounted"] + [_value(rng) for _ in range(6)])
+             for kind in truth]
+    miner = TemplateMiner()
+    assert same_partition(truth, groups_of(miner, lines))
+
+
 def test_value_lists_stay_apart_when_the_wording_differs() -> None:
     miner = TemplateMiner()
     miner.add("quorum reached with peers a1 a2 a3")
