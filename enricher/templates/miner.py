@@ -1033,7 +1033,7 @@ class TemplateMiner:
         for key in self._sibling_keys(cluster):
             position = ord(key[0])
             general = self._by_text.get(key[1:])
-            if general is None and config.merge_runs:
+            if general is None and position == 0 and config.merge_runs:
                 general = self._general_with_runs(key[1:])
             group: Any = self._siblings.get(key, ())
             size = 1 if group.__class__ is str else len(group)
@@ -1053,9 +1053,10 @@ class TemplateMiner:
             self._merge_pair(cluster)
 
     def _general_with_runs(self, blanked: str) -> _Cluster | None:
-        """The variable-length template whose text is ``blanked`` (a template with one word blanked) with its runs
-        of values collapsed, or None: a word that, blanked, leaves a known event with value lists is a value too,
-        as it is when it leaves a known template as it is."""
+        """The variable-length template whose text is ``blanked`` (a template with its first word blanked) with its
+        runs of values collapsed, or None: a first word that, blanked, leaves a known event with value lists is a
+        value too (a queue id without digits), as it is when it leaves a known template as it is. Not further in:
+        a word before a run of values there names the event as often (``opened <run>`` / ``closed <run>``)."""
         if not self._variable_length or _RUN_OF_TWO(blanked) is None:
             return None
         general = self._by_text.get(" ".join(collapse_runs(tuple(blanked.split(" ")))))
