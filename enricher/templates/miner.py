@@ -1053,14 +1053,20 @@ class TemplateMiner:
             self._merge_pair(cluster)
 
     def _general_with_runs(self, blanked: str) -> _Cluster | None:
-        """The variable-length template whose text is ``blanked`` (a template with its first word blanked) with its
+        """The variable-length template that covers ``blanked`` (a template with its first word blanked) with its
         runs of values collapsed, or None: a first word that, blanked, leaves a known event with value lists is a
         value too (a queue id without digits), as it is when it leaves a known template as it is. Not further in:
         a word before a run of values there names the event as often (``opened <run>`` / ``closed <run>``)."""
         if not self._variable_length or _RUN_OF_TWO(blanked) is None:
             return None
-        general = self._by_text.get(" ".join(collapse_runs(tuple(blanked.split(" ")))))
-        return general if general is not None and general.vlen else None
+        key = collapse_runs(tuple(blanked.split(" ")))
+        best: _Cluster | None = None
+        for general in self._ragged.get(len(key), ()):  # (the variable-length templates are among these)
+            if general.vlen and (best is None or general.count > best.count) and (
+                general.collapsed == key or self._same_skeleton(general.collapsed, key, True)
+            ):
+                best = general
+        return best
 
     def _shared_firsts(self, key: _SiblingKey) -> bool:
         """Whether the first words of this family also start another family (another event) together.

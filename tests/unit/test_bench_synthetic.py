@@ -1,0 +1,24 @@
+"""bench/synthetic.py, the check of template mining on generated sources, on a tiny run (its tables, not speed)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+pytest.importorskip("drain3")
+
+import synthetic  # noqa: E402
+
+
+def test_several_seeds_print_a_table_each_and_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert synthetic.main(["--sources", "1", "--request-sources", "1", "--lines", "300", "--repeat", "1",
+                           "--seed", "7", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 7\n" in out and "seed 8\n" in out
+    summary = out.split("sources below drain3's GA\n", 1)[1].splitlines()
+    rows = {line.split()[0]: line.split() for line in summary[:3]}
+    assert set(rows) == {"7", "8", "mean"}
+    for seed in ("7", "8"):
+        assert 0.0 <= float(rows[seed][1]) <= 1.0 and 0.0 <= float(rows[seed][2]) <= 1.0
+    assert float(rows["mean"][1]) == pytest.approx((float(rows["7"][1]) + float(rows["8"][1])) / 2, abs=0.001)
