@@ -233,3 +233,22 @@ def test_first_words_that_start_several_events_are_values_even_when_few() -> Non
     assert same_partition(truth, groups_of(miner, lines))
     restored = TemplateMiner.from_state(miner.to_state())
     assert restored.add("audit: lock wait timeout exceeded").template == "<*>: lock wait timeout exceeded"
+
+
+def test_variable_length_templates_are_counted_through_evictions_and_restarts() -> None:
+    # The count lets template creation skip the search for a variable-length template when there is none.
+    rng = random.Random(11)
+    events = [f"stage{chr(97 + k)}" for k in range(26)]  # (words apart: no sibling merging with these settings)
+    lines = [f"task {rng.choice(events)} finished on "
+             + " ".join(f"x{rng.randint(1, 99)}" for _ in range(rng.randint(1, 5))) for _ in range(1_000)]
+    miner = TemplateMiner(MinerConfig(max_templates=12, min_siblings=1_000, min_siblings_first=1_000,
+                                      min_siblings_pair=0))
+    evicted = 0
+    for line in lines:
+        before = set(miner._clusters)
+        miner.learn(line)
+        evicted += len(before - set(miner._clusters))
+        assert miner._variable_length == sum(c.vlen for c in miner._clusters.values())
+    assert miner._variable_length > 0 and evicted > 10
+    restored = TemplateMiner.from_state(miner.to_state())
+    assert restored._variable_length == miner._variable_length
