@@ -166,6 +166,17 @@ class _Cluster:
         return self.params_of
 
 
+def _two_constants(tokens: tuple[str, ...]) -> bool:
+    """Whether two of ``tokens`` or more are constants: neither masked nor holding a digit or a path separator."""
+    found = 0
+    for token in tokens:
+        if token.isalpha() or _RUNNABLE(token) is None:  # (a word of letters without the regex: the commonest)
+            found += 1
+            if found == 2:
+                return True
+    return False
+
+
 def _runnable(token: str) -> bool:
     """Whether a token can be part of a run of values: masked (holds <*>), holding a digit (a1, node7) or a path
     separator (the pieces of a path with spaces: ``/data/My Documents/x.txt``)."""
@@ -1249,7 +1260,7 @@ class TemplateMiner:
             keys = []
             # A word that is the template's only constant is not blanked: a template of values alone would take
             # every message of its length (each event named by one word among values: <*> opened <*>, <*> closed <*>).
-            if len(tokens) >= 2 and sum(_RUNNABLE(t) is None for t in tokens) >= 2:
+            if len(tokens) >= 2 and _two_constants(tokens):
                 text = cluster.template
                 known = self._wordlike.get
                 start = 0
