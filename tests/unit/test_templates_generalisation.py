@@ -20,6 +20,14 @@ def same_partition(truth: list[str], predicted: list[str]) -> bool:
     return len(pairs) == len(set(truth)) == len(set(predicted))
 
 
+def assert_one_event(lines: list[str], template: str) -> TemplateMiner:
+    """Mine ``lines`` with a fresh miner, check that they got one id and ``template``; the miner."""
+    miner = TemplateMiner()
+    assert len(set(groups_of(miner, lines))) == 1
+    assert [t for _, t, _ in miner.templates()] == [template]
+    return miner
+
+
 def test_identifier_with_digits_glued_to_letters_is_one_variable() -> None:
     miner = TemplateMiner()
     miner.add("Scheduling task on worker name_A12 now")
@@ -67,9 +75,7 @@ def test_queue_id_first_token_without_digits_is_folded_into_the_general_template
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
     lines = [f"{''.join(rng.choice(letters) for _ in range(10))}: removed" for _ in range(200)]
     lines.insert(0, "KOMXGJTEKD: removed")  # no digit: looks like a word until more messages arrive
-    miner = TemplateMiner()
-    assert len(set(groups_of(miner, lines))) == 1
-    assert [t for _, t, _ in miner.templates()] == ["<*>: removed"]
+    assert_one_event(lines, "<*>: removed")
 
 
 def test_value_lists_of_any_length_are_one_event() -> None:
@@ -97,9 +103,7 @@ def test_templates_made_before_a_list_template_formed_are_folded_into_it() -> No
              "ai1iltuKnl6 connected peers: 75.4.169.185:6351",
              "bq2iltuKnl6 connected peers: 75.4.169.15:6351",
              "cr3iltuKnl6 connected peers: 75.4.169.15 1.2.3.4 5.6.7.8"]
-    miner = TemplateMiner()
-    assert len(set(groups_of(miner, lines))) == 1
-    assert [t for _, t, _ in miner.templates()] == ["<*> connected peers: <*>"]
+    assert_one_event(lines, "<*> connected peers: <*>")
 
 
 def test_a_first_word_that_leaves_a_list_event_when_blanked_is_a_value() -> None:
@@ -109,9 +113,7 @@ def test_a_first_word_that_leaves_a_list_event_when_blanked_is_a_value() -> None
              "p3Lm8 node-C3 evicted 0x3d files=/g/h /i/j /k/l",
              "NFQUAOvkZGtr node-V722 evicted 0x0948 files=/vofu/vepe /katu/soji /x/y /z/w",
              "WbTrsQ node-A1 evicted 0x48 files=/vofu/vepe"]
-    miner = TemplateMiner()
-    assert len(set(groups_of(miner, lines))) == 1
-    assert [t for _, t, _ in miner.templates()] == ["<*> evicted <*>"]
+    miner = assert_one_event(lines, "<*> evicted <*>")
     # Not when the word names another event: the list must be there with the same wording around it.
     assert miner.add("Restarting node-A1 evicted").template == "Restarting node-A1 evicted"
 
