@@ -118,6 +118,16 @@ def test_a_first_word_that_leaves_a_list_event_when_blanked_is_a_value() -> None
     assert miner.add("Restarting node-A1 evicted").template == "Restarting node-A1 evicted"
 
 
+def test_a_word_before_a_list_further_in_is_not_taken_for_a_value() -> None:
+    # "mover7" (a constant with a digit) starts the list in one event; "gehitued" names the other event.
+    rng = random.Random(4)
+    truth = ["a"] * 50 + [rng.choice("ab") for _ in range(250)]  # (the list event's template forms first)
+    lines = [f"hohejona {'mover7' if kind == 'a' else 'gehitued'} "
+             + " ".join(f"seva_{rng.choice('ABCDE')}{rng.randint(1, 999)}" for _ in range(rng.randint(1, 5)))
+             + " wadutegu" for kind in truth]
+    assert same_partition(truth, groups_of(TemplateMiner(), lines))
+
+
 def _value(rng: random.Random) -> str:
     return rng.choice([str(rng.randint(0, 99999)), f"{rng.uniform(0, 999):.2f}", f"{rng.getrandbits(64):016x}",
                        f"10.0.{rng.randint(0, 255)}.{rng.randint(0, 255)}"])
