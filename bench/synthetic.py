@@ -15,7 +15,8 @@ two doing the same work: template ids only (``cpu``: ours ``learn``, drain3 ``ad
 line's parameters (``cpu+p``: ours ``add``, drain3 also ``extract_parameters``).
 
 Run: ``python bench/synthetic.py [--sources 8] [--lines 2000] [--seed 1 [2 ...]]``. Needs ``pip install drain3``.
-Seeds 1-6 were looked at while the miner's rules were changed; 7-9 were kept back to report on (see the README).
+Seeds 1-6 were looked at while the miner's rules were changed; 7-9 were kept back to report on, 10-12 for a final
+check (see the README).
 """
 
 from __future__ import annotations

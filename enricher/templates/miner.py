@@ -1073,8 +1073,8 @@ class TemplateMiner:
         key = collapse_runs(tuple(blanked.split(" ")))
         best: _Cluster | None = None
         for general in self._ragged.get(len(key), ()):  # (the variable-length templates are among these)
-            if general.vlen and (best is None or general.count > best.count) and (
-                general.collapsed == key or self._same_skeleton(general.collapsed, key, True)
+            if general.vlen and (best is None or general.count > best.count) and self._same_skeleton(
+                general.collapsed, key, True
             ):
                 best = general
         return best
