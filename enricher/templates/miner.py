@@ -46,6 +46,7 @@ import hashlib
 import json
 import os
 import re
+import string
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import lru_cache
@@ -207,6 +208,20 @@ def collapse_runs(tokens: tuple[str, ...], text: str | None = None) -> tuple[str
             run = 0
         out.append(token)
     return tuple(out)
+
+
+def _bare_runs(tokens: tuple[str, ...]) -> bool:
+    """Whether every run that :func:`collapse_runs` collapses in ``tokens`` is made of values without a key: a
+    ``key=`` is wording (``rhost=<*>`` and ``rhost=<*> user=<*>`` are two events)."""
+    run: list[str] = []
+    for token in (*tokens, ""):
+        if token and _RUNNABLE(token) is not None:
+            run.append(token)
+            continue
+        if len(run) >= 2 and any(_KEY.match(t) is not None for t in run):
+            return False
+        run = []
+    return True
 
 
 @lru_cache(maxsize=4_096)
@@ -473,6 +488,44 @@ def _is_generated(run: str) -> bool:
     return len(run) >= 8 and run.isalnum() and (run.isupper() or run.islower())
 
 
+_VOWELS = frozenset("aeiouy")
+_LOWER_RUN = re.compile(r"[a-z]+")
+_CASES = bytes.maketrans(string.ascii_lowercase.encode() + string.ascii_uppercase.encode(), b"a" * 26 + b"A" * 26)
+
+
+def _random_case(run: str) -> bool:
+    """Whether ``run``, a run of letters, reads as random letters of both cases (JStWBdQs, RrlRJojJzz): 8 or more
+    letters switching case 3+ times, with lower-case stretches too short or without vowels for words. Names written
+    in CamelCase (mScreenOn, PhoneIntfMgr) can pass too, so this is a hint for context (see _best_cluster), not a
+    token class."""
+    if len(run) < 8 or not run.isalpha() or not run.isascii() or run.isupper() or run.islower():
+        return False
+    shape = run.encode().translate(_CASES)
+    if shape.count(b"Aa") + shape.count(b"aA") < 3:
+        return False
+    lowers = _LOWER_RUN.findall(run)
+    return sum(map(len, lowers)) < 2.5 * len(lowers) or any(len(x) >= 3 and _VOWELS.isdisjoint(x) for x in lowers)
+
+
+def _mask_if_random(found: re.Match[str]) -> str:
+    run = found.group()
+    return WILDCARD if _random_case(run) else run
+
+
+def _random_words_as_values(masked: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``masked`` with its random-case letter runs (see _random_case) written as values, or None if it has none."""
+    out = list(masked)
+    changed = False
+    for i, token in enumerate(masked):
+        # (a random-case run needs both cases: most tokens are told by two C calls)
+        if len(token) >= 8 and not token.islower() and not token.isupper() and WILDCARD not in token:
+            new = _ID_RUN.sub(_mask_if_random, token)
+            if new != token:
+                out[i] = new
+                changed = True
+    return tuple(out) if changed else None
+
+
 def _mask_if_generated(found: re.Match[str]) -> str:
     run = found.group()
     return WILDCARD if _is_generated(run) else run
@@ -726,7 +779,17 @@ class TemplateMiner:
             if fit is not None and fit > best_key:
                 best, best_key = cluster, fit
         if best is None or best_key[0] < self.config.similarity:
-            return self._best_by_runs(masked, require_cover), False
+            by_runs = self._best_by_runs(masked, require_cover)
+            if by_runs is None and self._variable_length:
+                # A value list may hold a generated word without digits (``e9fCR9 JStWBdQs cRdqL3``), which no token
+                # class tells from wording for sure: it joins a list only of a variable-length template that
+                # covers the message as it is, the word taken for a value.
+                as_values = _random_words_as_values(masked)
+                if as_values is not None:
+                    covering = self._best_by_runs(as_values, True)
+                    if covering is not None:
+                        return covering, True
+            return by_runs, False
         return best, best_key.__class__ is _Covering
 
     def _best_by_runs(self, masked: tuple[str, ...], require_cover: bool) -> _Cluster | None:
@@ -1004,6 +1067,35 @@ class TemplateMiner:
         self._merge_siblings(cluster)
         if self._clusters.get(cluster.template_id) is cluster:
             self._fold_covered(cluster)
+        if (self.config.merge_runs and not cluster.vlen and len(cluster.collapsed) < len(cluster.tokens)
+                and self._clusters.get(cluster.template_id) is cluster):
+            self._join_other_run_length(cluster)
+
+    def _join_other_run_length(self, cluster: _Cluster) -> None:
+        """Join ``cluster``, whose template has just gained a run of values, to the template of the same event with
+        runs of another length, if there is one.
+
+        A message takes the variable-length route only when no template of its own length fits (see _best_by_runs).
+        A list holding a word that is a value only later (``e9fCR9 JStWBdQs cRdqL3``) gives one template per list
+        length, each of which then fits its own lines; once the word is found to be a value, the run is whole.
+        """
+        key = cluster.collapsed
+        if all(map(_RUNNABLE, key)) or not _bare_runs(cluster.tokens):
+            return  # nothing constant left to tell events apart, or keys in the run (uid=<*> euid=<*>)
+        other: _Cluster | None = None
+        for candidate in self._by_runs.get(len(key), ()):
+            if (candidate is not cluster and (candidate.vlen or len(candidate.tokens) != len(cluster.tokens))
+                    and _bare_runs(candidate.tokens)
+                    and (other is None or candidate.count > other.count)
+                    and self._same_skeleton(candidate.collapsed, key, False)):
+                other = candidate
+        if other is None:
+            return
+        if not (other.vlen and self._same_skeleton(other.collapsed, key, True)):
+            self._absorb_run(other, cluster.tokens)  # (folds the templates its runs now cover)
+        target = self._resolve(other)
+        if target is not cluster and self._clusters.get(cluster.template_id) is cluster:
+            self._fold(cluster, target)
 
     def _fold_covered(self, general: _Cluster) -> None:
         """Fold into ``general`` the templates of its length that it now covers (made before it generalised).
@@ -1031,9 +1123,20 @@ class TemplateMiner:
         event with value lists otherwise keep the templates they made, one per list length, before the event's
         template learnt to take runs."""
         key = general.collapsed
-        for other in list(self._by_runs.get(len(key), ())):
-            if other is not general and self._same_skeleton(key, other.collapsed, True):
-                self._fold(other, general)
+        # Also those it covers once their random-case words are taken for values (see _best_cluster): such a word
+        # breaks a run in two, so their collapsed forms may be longer than the key (two words longer per word).
+        for length in range(len(key), len(key) + 5):
+            for other in list(self._by_runs.get(length, ())):
+                if other is general:
+                    continue
+                if length == len(key) and self._same_skeleton(key, other.collapsed, True):
+                    self._fold(other, general)
+                    continue
+                as_values = _random_words_as_values(other.tokens)
+                if as_values is not None:
+                    collapsed = collapse_runs(as_values)
+                    if len(collapsed) == len(key) and self._same_skeleton(key, collapsed, True):
+                        self._fold(other, general)
 
     def _merge_siblings(self, cluster: _Cluster) -> None:
         """Make a word position a variable once ``min_siblings`` templates differ only there.
@@ -1067,7 +1170,8 @@ class TemplateMiner:
         """The variable-length template that covers ``blanked`` (a template with its first word blanked) with its
         runs of values collapsed, or None: a first word that, blanked, leaves a known event with value lists is a
         value too (a queue id without digits), as it is when it leaves a known template as it is. Not further in:
-        a word before a run of values there names the event as often (``opened <run>`` / ``closed <run>``)."""
+        a word before a run of values there names the event as often (``opened <run>`` / ``closed <run>``), and so
+        does a word inside one (``leza29 ninuvued 0x3f84``)."""
         if not self._variable_length or _RUN_OF_TWO(blanked) is None:
             return None
         key = collapse_runs(tuple(blanked.split(" ")))

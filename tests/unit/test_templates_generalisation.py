@@ -7,6 +7,7 @@ only holds on the Loghub samples fails here.
 import random
 
 from enricher.templates import MinerConfig, TemplateMiner
+from enricher.templates.miner import _random_case
 
 
 def groups_of(miner: TemplateMiner, lines: list[str]) -> list[str]:
@@ -264,3 +265,46 @@ def test_variable_length_templates_are_counted_through_evictions_and_restarts() 
     assert miner._variable_length > 0 and evicted > 10
     restored = TemplateMiner.from_state(miner.to_state())
     assert restored._variable_length == miner._variable_length
+
+
+def test_a_template_that_gains_a_run_joins_the_same_event_with_another_list_length() -> None:
+    # The first lists hold a word (alpha, beta, ...) that is a value only once enough of them are seen: until then each
+    # list length is a template of its own, which fits its own lines. Once the word is a variable, the run is whole.
+    lines = [f"fetched {' '.join(f'n{k}' for k in range(i, i + length))} from cache"
+             for i, length in enumerate([1, 3, 4, 2, 5, 1, 4])]
+    lines += [f"fetched n1 {word} n2 from cache" for word in ["alpha", "beta", "gamma", "delta"]]
+    lines += ["fetched n3 n4 n5 n6 n7 n8 from cache", "fetched n1 n2 n3 from cache"]
+    assert_one_event(lines, "fetched <*> from cache")
+
+
+def test_keys_in_a_run_are_wording() -> None:
+    # uid=<*> euid=<*> is a run of values with their keys: rhost=<*> and rhost=<*> user=<*> stay two events when the
+    # user= template gains its run.
+    without = [f"auth failure; uid={i} euid={i} tty=ssh rhost=10.0.0.{i}" for i in range(6)]
+    with_user = [f"auth failure; uid={i} euid={i} tty=ssh rhost=10.0.0.{i} user={u}"
+                 for i, u in enumerate(["root", "git", "admin", "mysql", "test", "guest", "oracle"])]
+    miner = TemplateMiner()
+    groups = groups_of(miner, without + with_user)
+    assert len(set(groups[:6])) == 1 and len(set(groups[6:])) == 1 and groups[0] != groups[6]
+    assert sorted(t for _, t, _ in miner.templates()) == [
+        "auth failure; uid=<*> euid=<*> tty=ssh rhost=<*>", "auth failure; uid=<*> euid=<*> tty=ssh rhost=<*> user=<*>"
+    ]
+
+
+def test_a_random_case_word_in_a_value_list_is_a_value() -> None:
+    # A generated id may hold no digit (JStWBdQs): in a list of a variable-length template it is a value, whether the
+    # line comes before the template learnt to take lists or after.
+    rng = random.Random(3)
+    ids = ["e9fCR9Owjnsgpy", "sIoOxiS0uNie", "cRdqL39rX", "11OiBv110", "lRocuwsL5", "XrTGtHmfp7"]
+    lines = ["upload of JStWBdQs q7Xk2Lm9Zp 4YbOcENiXR RrlRJojJzz e8M8dGF9pZ 0jF4kHQmbomR9G finished"]
+    lines += [f"upload of {' '.join(rng.sample(ids, rng.randint(1, 4)))} finished" for _ in range(30)]
+    lines += ["upload of zA47GITwEQSGy RrlRJojJzz finished", "upload of lsbrOTcbQ8 SKjvrAca PLD3NRiQ7AF finished"]
+    assert_one_event(lines, "upload of <*> finished")
+
+
+def test_camel_case_names_do_not_read_as_random_letters() -> None:
+    # The hint that lets a word without digits join a value list (see test above) must leave names alone.
+    names = ["PowerManagerService", "NullPointerException", "setSystemUiVisibility", "HDFSClient", "WifiStateMachine",
+             "isDeviceProvisioned", "getBlockLocations", "ReplicaManager", "onExtendEnded", "SOCKSProxy"]
+    assert not any(map(_random_case, names))
+    assert all(map(_random_case, ["JStWBdQs", "RrlRJojJzz", "SKjvrAca", "IMCHWxLnZFom", "hZmDJBflK"]))
