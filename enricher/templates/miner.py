@@ -469,8 +469,10 @@ def refine_token(token: str) -> str:
     """Static token classes the masker does not know: generated identifiers, masked whole (wrappers kept).
 
     An identifier run with 3+ letter/digit switches (qZ7K2WbR004311, a1b2c3d4, user_x9Y8z7), or of 8+ letters and
-    digits in one case (1LZEZGEIWB, k3jd8sla), is a generated value, never wording: words with a version or unit
-    number switch once or twice and are short or CamelCase (ssh2, SOCKS5, x86_64, jk2_init, Win32Exception).
+    digits in one case (1LZEZGEIWB, k3jd8sla), or of digits and 8+ letters that read as random (cWWuMOUcya90vLfD,
+    see _random_case) is a generated value, never wording: words with a version or unit number switch once or twice
+    and are short or CamelCase (ssh2, SOCKS5, x86_64, jk2_init, Win32Exception). (A name such as Slf4jLogger, whose
+    letters hold a cluster without vowels, is taken for a value too.)
     """
     if _HAS_DIGIT(token) is None:
         return _DOTTED_VALUES.sub(WILDCARD, token) if "<*>.<*>" in token else token
@@ -485,11 +487,17 @@ def _is_generated(run: str) -> bool:
         return False
     if _switches(run) >= 3:
         return True
-    return len(run) >= 8 and run.isalnum() and (run.isupper() or run.islower())
+    if len(run) < 8 or not run.isalnum():
+        return False
+    if run.isupper() or run.islower():
+        return True
+    # Both cases and a digit or two (cWWuMOUcya90vLfD): generated when its letters alone read as random.
+    return len(run) >= 9 and not run.isalpha() and _random_case(run.translate(_NO_DIGITS))
 
 
 _VOWELS = frozenset("aeiouy")
 _LOWER_RUN = re.compile(r"[a-z]+")
+_NO_DIGITS = str.maketrans("", "", string.digits)
 _CASES = bytes.maketrans(string.ascii_lowercase.encode() + string.ascii_uppercase.encode(), b"a" * 26 + b"A" * 26)
 
 

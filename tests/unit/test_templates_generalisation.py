@@ -44,6 +44,11 @@ def test_generated_ids_are_masked_at_first_sight() -> None:
     first = miner.add("session qZ7K2WbR004311 created")
     assert first.template == "session <*> created" and first.params == ["qZ7K2WbR004311"]
     assert miner.add("session 1LZEZGEIWB created").template_id == first.template_id
+    # Both cases and few letter/digit switches: generated when the letters alone read as random.
+    assert TemplateMiner().add("session cWWuMOUcya90vLfD created").template == "session <*> created"
+    assert TemplateMiner().add("caught Win32Exception in WifiStateMachine2").template == (
+        "caught Win32Exception in WifiStateMachine2"
+    )
     # Words with a version or unit number are wording, not ids.
     assert miner.add("negotiated ssh2 with SOCKS5 proxy").template == "negotiated ssh2 with SOCKS5 proxy"
 
