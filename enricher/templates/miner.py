@@ -520,20 +520,6 @@ def _mask_if_random(found: re.Match[str]) -> str:
     return WILDCARD if _random_case(run) else run
 
 
-def _random_words_as_values(masked: tuple[str, ...]) -> tuple[str, ...] | None:
-    """``masked`` with its random-case letter runs (see _random_case) written as values, or None if it has none."""
-    out = list(masked)
-    changed = False
-    for i, token in enumerate(masked):
-        # (a random-case run needs both cases: most tokens are told by two C calls)
-        if len(token) >= 8 and not token.islower() and not token.isupper() and WILDCARD not in token:
-            new = _ID_RUN.sub(_mask_if_random, token)
-            if new != token:
-                out[i] = new
-                changed = True
-    return tuple(out) if changed else None
-
-
 def _mask_if_generated(found: re.Match[str]) -> str:
     run = found.group()
     return WILDCARD if _is_generated(run) else run
@@ -574,6 +560,8 @@ class TemplateMiner:
         self._siblings: dict[_SiblingKey, str | set[str]] = {}  # template with one word blanked -> id(s)
         self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
         self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
+        # Words of letters in live templates -> how many hold them: the sources' wording (see _unknown_as_values).
+        self._wording: dict[str, int] = {}
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         # The same by refined message (see _refine): masked messages that differ only in tokens refine_token makes
         # alike (KB2894856 / KB3000850) take the same way through _best_cluster and _absorb, which see only that.
@@ -786,19 +774,54 @@ class TemplateMiner:
             fit = self._fit(cluster.tokens, masked, require_cover)
             if fit is not None and fit > best_key:
                 best, best_key = cluster, fit
-        if best is None or best_key[0] < self.config.similarity:
+        if best is None or (best_key[0] < self.config.similarity and not self._one_value_apart(best.tokens, masked)):
             by_runs = self._best_by_runs(masked, require_cover)
             if by_runs is None and self._variable_length:
                 # A value list may hold a generated word without digits (``e9fCR9 JStWBdQs cRdqL3``), which no token
                 # class tells from wording for sure: it joins a list only of a variable-length template that
                 # covers the message as it is, the word taken for a value.
-                as_values = _random_words_as_values(masked)
+                as_values = self._unknown_as_values(masked)
                 if as_values is not None:
                     covering = self._best_by_runs(as_values, True)
                     if covering is not None:
                         return covering, True
             return by_runs, False
         return best, best_key.__class__ is _Covering
+
+    def _one_value_apart(self, template: tuple[str, ...], masked: tuple[str, ...]) -> bool:
+        """Whether a two-token message differs from a two-token template only in a value with the same key, if any
+        (``Stopping web_A12`` / ``Stopping web_B7``): half of two tokens is below any useful similarity, but the word
+        they share is the event."""
+        if len(masked) != 2 or len(template) != 2:
+            return False
+        i = 0 if template[1] == masked[1] else 1 if template[0] == masked[0] else -1
+        if i < 0:
+            return False
+        a, b = template[i], masked[i]
+        return (self._word_shape(a) is None and self._word_shape(b) is None and _key_of(a) == _key_of(b)
+                and self._word_shape(template[1 - i]) is not None)
+
+    def _unknown_as_values(self, masked: tuple[str, ...], held: int = 0) -> tuple[str, ...] | None:
+        """``masked`` with the words that read as values written as ``<*>``, or None if it has none: runs of random
+        letters (see _random_case), and words of 8+ letters in mixed case that no more than ``held`` live templates
+        hold (wording repeats; 1 for a template's own tokens)."""
+        wording = self._wording
+        out = list(masked)
+        changed = False
+        for i, token in enumerate(masked):
+            if len(token) < 8 or WILDCARD in token:
+                continue
+            if token.isalpha():
+                # (an unknown word in lower case, or capitalised, may name a new event: only other mixed case)
+                if (wording.get(token, 0) <= held and not token[1:].islower()) or _random_case(token):
+                    out[i] = WILDCARD
+                    changed = True
+            elif not token.islower() and not token.isupper():  # (a random-case run needs both cases)
+                new = _ID_RUN.sub(_mask_if_random, token)
+                if new != token:
+                    out[i] = new
+                    changed = True
+        return tuple(out) if changed else None
 
     def _best_by_runs(self, masked: tuple[str, ...], require_cover: bool) -> _Cluster | None:
         """The most similar template once runs of variables are collapsed (see ``collapse_runs``), or None.
@@ -1140,7 +1163,7 @@ class TemplateMiner:
                 if length == len(key) and self._same_skeleton(key, other.collapsed, True):
                     self._fold(other, general)
                     continue
-                as_values = _random_words_as_values(other.tokens)
+                as_values = self._unknown_as_values(other.tokens, held=1)
                 if as_values is not None:
                     collapsed = collapse_runs(as_values)
                     if len(collapsed) == len(key) and self._same_skeleton(key, collapsed, True):
@@ -1305,6 +1328,10 @@ class TemplateMiner:
         self._by_runs.setdefault(len(cluster.collapsed), []).append(cluster)
         if cluster.vlen or len(cluster.collapsed) < len(cluster.tokens):
             self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
+        wording = self._wording
+        for token in cluster.tokens:
+            if token.isalpha():
+                wording[token] = wording.get(token, 0) + 1
         siblings = self._siblings
         template_id = cluster.template_id
         for key in self._sibling_keys(cluster):
@@ -1328,6 +1355,14 @@ class TemplateMiner:
         if self._clusters.get(cluster.template_id) is cluster:
             del self._clusters[cluster.template_id]
             self._variable_length -= cluster.vlen
+            wording = self._wording
+            for token in cluster.tokens:
+                if token.isalpha():
+                    left = wording[token] - 1
+                    if left:
+                        wording[token] = left
+                    else:
+                        del wording[token]
         if self._by_text.get(cluster.template) is cluster:
             del self._by_text[cluster.template]
         self._unlist(self._buckets, (len(cluster.tokens), _anchor(cluster.tokens)), cluster)

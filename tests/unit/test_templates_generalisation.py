@@ -313,3 +313,38 @@ def test_camel_case_names_do_not_read_as_random_letters() -> None:
              "isDeviceProvisioned", "getBlockLocations", "ReplicaManager", "onExtendEnded", "SOCKSProxy"]
     assert not any(map(_random_case, names))
     assert all(map(_random_case, ["JStWBdQs", "RrlRJojJzz", "SKjvrAca", "IMCHWxLnZFom", "hZmDJBflK"]))
+
+
+def test_an_unknown_mixed_case_word_in_a_value_list_is_a_value() -> None:
+    # ftwqEkitd does not read as random letters, but no template holds it and it is in mixed case: in a list that a
+    # variable-length template covers, it is a value (also when its line came first and made a template of its own).
+    rng = random.Random(4)
+    ids = ["e9fCR9Owjnsgpy", "sIoOxiS0uNie", "cRdqL39rX", "11OiBv110", "lRocuwsL5", "XrTGtHmfp7"]
+    lines = ["moved algLYKQFznmo q7Xk2Lm9Zp 4YbOcENiXR e8M8dGF9pZ 0jF4kHQmbomR9G 9zQ8e7R6t5 to the archive"]
+    lines += [f"moved {' '.join(rng.sample(ids, rng.randint(1, 4)))} to the archive" for _ in range(30)]
+    lines += ["moved e9fCR9Owjnsgpy ftwqEkitd to the archive", "moved TVACiukasX lRocuwsL5 cRdqL39rX to the archive"]
+    assert_one_event(lines, "moved <*> to the archive")
+
+
+def test_an_unknown_lower_case_word_before_a_list_names_another_event() -> None:
+    # mevo6 is wording with a digit, so it sits in the run of "hohejona <*> wadutegu"; gehitued, never seen before,
+    # is the word of a new event (a sibling), not a value.
+    rng = random.Random(5)
+    ids = lambda: " ".join(f"seva_{rng.choice('ABCDEFGH')}{rng.randint(1, 999)}" for _ in range(rng.randint(1, 5)))
+    lines = [f"hohejona mevo6 {ids()} wadutegu" for _ in range(20)]
+    lines += [f"hohejona gehitued {ids()} wadutegu" for _ in range(10)]
+    miner = TemplateMiner()
+    groups = groups_of(miner, lines)
+    assert len(set(groups[:20])) == 1 and len(set(groups[20:])) == 1 and groups[0] != groups[20]
+
+
+def test_two_token_messages_one_value_apart_are_one_event() -> None:
+    miner = TemplateMiner()
+    first = miner.add("Stopping web_A12")
+    assert miner.add("Stopping web_B7").template == "Stopping <*>"
+    assert miner.canonical_id(first.template_id) == miner.add("Stopping db_C3").template_id
+    # Values under different keys are different events.
+    miner.add("getRecentTasks: topActivity=ComponentInfo{com.tencent.mm/com.tencent.mm.ui.LauncherUI}")
+    assert miner.add("getRecentTasks: num=20,flags=62,totalTasks=46").template == (
+        "getRecentTasks: num=<*>,flags=<*>,totalTasks=<*>"
+    )
