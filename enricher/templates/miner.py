@@ -520,6 +520,17 @@ def _mask_if_random(found: re.Match[str]) -> str:
     return WILDCARD if _random_case(run) else run
 
 
+def _mixed_case(run: str) -> bool:
+    """Whether ``run`` is 8+ letters in mixed case other than capitalised (wrZGaQwqakahSC, not Starting): an
+    unknown word in lower case, or capitalised, may be the word of a new event (see TemplateMiner._unknown_as_values)."""
+    return len(run) >= 8 and run.isalpha() and not run[1:].islower() and not run.isupper()
+
+
+def _mask_if_unknown(found: re.Match[str]) -> str:
+    run = found.group()
+    return WILDCARD if _mixed_case(run) or _random_case(run) else run
+
+
 def _mask_if_generated(found: re.Match[str]) -> str:
     run = found.group()
     return WILDCARD if _is_generated(run) else run
@@ -560,7 +571,7 @@ class TemplateMiner:
         self._siblings: dict[_SiblingKey, str | set[str]] = {}  # template with one word blanked -> id(s)
         self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
         self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
-        # Words of letters in live templates -> how many hold them: the sources' wording (see _unknown_as_values).
+        # Tokens of live templates (not values) -> how many hold them: the sources' wording (see _unknown_as_values).
         self._wording: dict[str, int] = {}
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         # The same by refined message (see _refine): masked messages that differ only in tokens refine_token makes
@@ -809,18 +820,17 @@ class TemplateMiner:
         out = list(masked)
         changed = False
         for i, token in enumerate(masked):
-            if len(token) < 8 or WILDCARD in token:
+            # (a run of 8+ letters in mixed case is needed: most tokens are told by three C calls)
+            if len(token) < 8 or token.islower() or token.isupper() or WILDCARD in token:
                 continue
+            unknown = wording.get(token, 0) <= held
             if token.isalpha():
-                # (an unknown word in lower case, or capitalised, may name a new event: only other mixed case)
-                if (wording.get(token, 0) <= held and not token[1:].islower()) or _random_case(token):
-                    out[i] = WILDCARD
-                    changed = True
-            elif not token.islower() and not token.isupper():  # (a random-case run needs both cases)
-                new = _ID_RUN.sub(_mask_if_random, token)
-                if new != token:
-                    out[i] = new
-                    changed = True
+                new = WILDCARD if (unknown and _mixed_case(token)) or _random_case(token) else token
+            else:  # a wrapped or keyed word: (tYiddkrnovDtZ), id=QxlEGZEE
+                new = _ID_RUN.sub(_mask_if_unknown if unknown else _mask_if_random, token)
+            if new != token:
+                out[i] = new
+                changed = True
         return tuple(out) if changed else None
 
     def _best_by_runs(self, masked: tuple[str, ...], require_cover: bool) -> _Cluster | None:
@@ -1330,7 +1340,7 @@ class TemplateMiner:
             self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
         wording = self._wording
         for token in cluster.tokens:
-            if token.isalpha():
+            if WILDCARD not in token:
                 wording[token] = wording.get(token, 0) + 1
         siblings = self._siblings
         template_id = cluster.template_id
@@ -1357,7 +1367,7 @@ class TemplateMiner:
             self._variable_length -= cluster.vlen
             wording = self._wording
             for token in cluster.tokens:
-                if token.isalpha():
+                if WILDCARD not in token:
                     left = wording[token] - 1
                     if left:
                         wording[token] = left

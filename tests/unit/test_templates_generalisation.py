@@ -322,7 +322,8 @@ def test_an_unknown_mixed_case_word_in_a_value_list_is_a_value() -> None:
     ids = ["e9fCR9Owjnsgpy", "sIoOxiS0uNie", "cRdqL39rX", "11OiBv110", "lRocuwsL5", "XrTGtHmfp7"]
     lines = ["moved algLYKQFznmo q7Xk2Lm9Zp 4YbOcENiXR e8M8dGF9pZ 0jF4kHQmbomR9G 9zQ8e7R6t5 to the archive"]
     lines += [f"moved {' '.join(rng.sample(ids, rng.randint(1, 4)))} to the archive" for _ in range(30)]
-    lines += ["moved e9fCR9Owjnsgpy ftwqEkitd to the archive", "moved TVACiukasX lRocuwsL5 cRdqL39rX to the archive"]
+    lines += ["moved e9fCR9Owjnsgpy ftwqEkitd to the archive", "moved TVACiukasX lRocuwsL5 cRdqL39rX to the archive",
+              "moved sIoOxiS0uNie (tYiddkrnovDtZ) 11OiBv110 to the archive"]  # (wrapped too)
     assert_one_event(lines, "moved <*> to the archive")
 
 
