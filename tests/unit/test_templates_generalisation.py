@@ -5,6 +5,7 @@ only holds on the Loghub samples fails here.
 """
 
 import random
+from collections import Counter
 
 from enricher.templates import MinerConfig, TemplateMiner
 from enricher.templates.miner import _random_case
@@ -254,7 +255,8 @@ def test_first_words_that_start_several_events_are_values_even_when_few() -> Non
 
 
 def test_variable_length_templates_are_counted_through_evictions_and_restarts() -> None:
-    # The count lets template creation skip the search for a variable-length template when there is none.
+    # The count lets template creation skip the search for a variable-length template when there is none; the
+    # wording index (constant tokens -> templates holding them) is kept the same way.
     rng = random.Random(11)
     events = [f"stage{chr(97 + k)}" for k in range(26)]  # (words apart: no sibling merging with these settings)
     lines = [f"task {rng.choice(events)} finished on "
@@ -267,9 +269,16 @@ def test_variable_length_templates_are_counted_through_evictions_and_restarts() 
         miner.learn(line)
         evicted += len(before - set(miner._clusters))
         assert miner._variable_length == sum(c.vlen for c in miner._clusters.values())
+        assert miner._wording == wording_of(miner)
     assert miner._variable_length > 0 and evicted > 10
     restored = TemplateMiner.from_state(miner.to_state())
     assert restored._variable_length == miner._variable_length
+    assert restored._wording == miner._wording
+
+
+def wording_of(miner: TemplateMiner) -> dict[str, int]:
+    """The constant tokens of the miner's live templates, with how many templates hold each."""
+    return dict(Counter(t for c in miner._clusters.values() for t in c.tokens if "<*>" not in t))
 
 
 def test_a_template_that_gains_a_run_joins_the_same_event_with_another_list_length() -> None:
