@@ -487,12 +487,12 @@ def _is_generated(run: str) -> bool:
         return False
     if _switches(run) >= 3:
         return True
-    if len(run) < 8 or not run.isalnum():
-        return False
+    if len(run) < 8 or not run.isalnum() or run.isalpha():
+        return False  # (a word in a token that holds digits elsewhere: culemomo of culemomo=ns9K)
     if run.isupper() or run.islower():
         return True
     # Both cases and a digit or two (cWWuMOUcya90vLfD): generated when its letters alone read as random.
-    return len(run) >= 9 and not run.isalpha() and _random_case(run.translate(_NO_DIGITS))
+    return len(run) >= 9 and _random_case(run.translate(_NO_DIGITS))
 
 
 _VOWELS = frozenset("aeiouy")

@@ -47,6 +47,8 @@ def test_generated_ids_are_masked_at_first_sight() -> None:
     assert miner.add("session 1LZEZGEIWB created").template_id == first.template_id
     # Both cases and few letter/digit switches: generated when the letters alone read as random.
     assert TemplateMiner().add("session cWWuMOUcya90vLfD created").template == "session <*> created"
+    # Only the generated run is masked: the key beside it is a word (8 letters in one case, but no digit).
+    assert TemplateMiner().add("login username=x9y8z7w6 accepted").template == "login username=<*> accepted"
     assert TemplateMiner().add("caught Win32Exception in WifiStateMachine2").template == (
         "caught Win32Exception in WifiStateMachine2"
     )
