@@ -789,8 +789,8 @@ class TemplateMiner:
             by_runs = self._best_by_runs(masked, require_cover)
             if by_runs is None and self._variable_length:
                 # A value list may hold a generated word without digits (``e9fCR9 JStWBdQs cRdqL3``), which no token
-                # class tells from wording for sure: it joins a list only of a variable-length template that
-                # covers the message as it is, the word taken for a value.
+                # class tells from wording for sure: taken for a value (see _unknown_as_values), it joins a list only
+                # of a variable-length template that then covers the message as it is.
                 as_values = self._unknown_as_values(masked)
                 if as_values is not None:
                     covering = self._best_by_runs(as_values, True)
@@ -1126,9 +1126,8 @@ class TemplateMiner:
         other: _Cluster | None = None
         for candidate in self._by_runs.get(len(key), ()):
             if (candidate is not cluster and (candidate.vlen or len(candidate.tokens) != len(cluster.tokens))
-                    and _bare_runs(candidate.tokens)
                     and (other is None or candidate.count > other.count)
-                    and self._same_skeleton(candidate.collapsed, key, False)):
+                    and self._same_skeleton(candidate.collapsed, key, False) and _bare_runs(candidate.tokens)):
                 other = candidate
         if other is None:
             return
@@ -1164,8 +1163,8 @@ class TemplateMiner:
         event with value lists otherwise keep the templates they made, one per list length, before the event's
         template learnt to take runs."""
         key = general.collapsed
-        # Also those it covers once their random-case words are taken for values (see _best_cluster): such a word
-        # breaks a run in two, so their collapsed forms may be longer than the key (two words longer per word).
+        # Also those it covers once their words that read as values are taken for values (see _unknown_as_values):
+        # such a word breaks a run in two, so their collapsed forms may be longer than the key (by two per word).
         for length in range(len(key), len(key) + 5):
             for other in list(self._by_runs.get(length, ())):
                 if other is general:
