@@ -491,8 +491,12 @@ def _is_generated(run: str) -> bool:
         return False  # (a word in a token that holds digits elsewhere: culemomo of culemomo=ns9K)
     if run.isupper() or run.islower():
         return True
-    # Both cases and a digit or two (cWWuMOUcya90vLfD): generated when its letters alone read as random.
-    return len(run) >= 9 and _random_case(run.translate(_NO_DIGITS))
+    # Both cases and a digit or two (cWWuMOUcya90vLfD): generated when its letters alone read as random. (Their
+    # case switches first, in C: most such runs are CamelCase with a number, Win32Exception.)
+    if len(run) < 9:
+        return False
+    cases = run.encode().translate(_CASES, b"0123456789")
+    return cases.count(b"Aa") + cases.count(b"aA") >= 3 and _random_case(run.translate(_NO_DIGITS))
 
 
 _VOWELS = frozenset("aeiouy")
@@ -524,6 +528,12 @@ def _mixed_case(run: str) -> bool:
     """Whether ``run`` is 8+ letters in mixed case other than capitalised (wrZGaQwqakahSC, not Starting): an
     unknown word in lower case, or capitalised, may be the word of a new event (see TemplateMiner._unknown_as_values)."""
     return len(run) >= 8 and run.isalpha() and not run[1:].islower() and not run.isupper()
+
+
+def _may_be_wording(token: str) -> bool:
+    """Whether ``token`` may hold a run of 8+ letters in mixed case and no value: what _unknown_as_values looks at
+    (most tokens are told by three C calls)."""
+    return len(token) >= 8 and not token.islower() and not token.isupper() and WILDCARD not in token
 
 
 def _mask_if_unknown(found: re.Match[str]) -> str:
@@ -571,7 +581,8 @@ class TemplateMiner:
         self._siblings: dict[_SiblingKey, str | set[str]] = {}  # template with one word blanked -> id(s)
         self._starts: dict[str, set[_SiblingKey]] = {}  # first word -> first-word sibling families it is in
         self._first_values: set[str] = set()  # first words found to be values (see _shared_firsts)
-        # Tokens of live templates (not values) -> how many hold them: the sources' wording (see _unknown_as_values).
+        # Tokens of live templates that _unknown_as_values may take for values (see _may_be_wording) -> how many
+        # templates hold them: the sources' wording.
         self._wording: dict[str, int] = {}
         self._exact: dict[tuple[str, ...], _Cluster] = {}
         # The same by refined message (see _refine): masked messages that differ only in tokens refine_token makes
@@ -820,8 +831,7 @@ class TemplateMiner:
         out = list(masked)
         changed = False
         for i, token in enumerate(masked):
-            # (a run of 8+ letters in mixed case is needed: most tokens are told by three C calls)
-            if len(token) < 8 or token.islower() or token.isupper() or WILDCARD in token:
+            if not _may_be_wording(token):
                 continue
             unknown = wording.get(token, 0) <= held
             if token.isalpha():
@@ -1339,7 +1349,7 @@ class TemplateMiner:
             self._ragged.setdefault(len(cluster.collapsed), []).append(cluster)
         wording = self._wording
         for token in cluster.tokens:
-            if WILDCARD not in token:
+            if _may_be_wording(token):
                 wording[token] = wording.get(token, 0) + 1
         siblings = self._siblings
         template_id = cluster.template_id
@@ -1366,7 +1376,7 @@ class TemplateMiner:
             self._variable_length -= cluster.vlen
             wording = self._wording
             for token in cluster.tokens:
-                if WILDCARD not in token:
+                if _may_be_wording(token):
                     left = wording[token] - 1
                     if left:
                         wording[token] = left

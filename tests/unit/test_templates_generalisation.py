@@ -8,7 +8,7 @@ import random
 from collections import Counter
 
 from enricher.templates import MinerConfig, TemplateMiner
-from enricher.templates.miner import _random_case
+from enricher.templates.miner import _may_be_wording, _random_case
 
 
 def groups_of(miner: TemplateMiner, lines: list[str]) -> list[str]:
@@ -279,8 +279,8 @@ def test_variable_length_templates_are_counted_through_evictions_and_restarts() 
 
 
 def wording_of(miner: TemplateMiner) -> dict[str, int]:
-    """The constant tokens of the miner's live templates, with how many templates hold each."""
-    return dict(Counter(t for c in miner._clusters.values() for t in c.tokens if "<*>" not in t))
+    """The tokens of the miner's live templates that may be taken for values, with how many templates hold each."""
+    return dict(Counter(t for c in miner._clusters.values() for t in c.tokens if _may_be_wording(t)))
 
 
 def test_a_template_that_gains_a_run_joins_the_same_event_with_another_list_length() -> None:
