@@ -651,8 +651,11 @@ class TemplateMiner:
         tokens, masked, own = self._pre.mask_with_skeleton(message, skeleton)
         cluster = self._exact.get(masked)
         is_new = False
+        one_off = False  # whether an own token is a generated id: its skeleton's entry would never be met again
         if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
             refined = self._refine(masked)
+            if own:
+                one_off = any(refined[i] != masked[i] for i in own)
             cluster = self._exact_refined.get(refined)
             if cluster is None or self._clusters.get(cluster.template_id) is not cluster:
                 cluster, covers = self._best_cluster(refined)
@@ -667,7 +670,7 @@ class TemplateMiner:
         params = self._params(cluster, tokens, message, skeleton) if read_params else []
         if len(self._clusters) > self.config.max_templates:
             self._evict(spare=cluster.template_id)
-        elif own is not None and self.config.exact_cache_size:
+        elif own is not None and self.config.exact_cache_size and not one_off:
             # (own is not None: there is a skeleton)
             self._remember_seen(skeleton, own, tokens, message, cluster)  # type: ignore[arg-type]
         return cluster, params, is_new
