@@ -491,17 +491,13 @@ def _is_generated(run: str) -> bool:
         return False  # (a word in a token that holds digits elsewhere: culemomo of culemomo=ns9K)
     if run.isupper() or run.islower():
         return True
-    # Both cases and a digit or two (cWWuMOUcya90vLfD): generated when its letters alone read as random. (Their
-    # case switches first, in C: most such runs are CamelCase with a number, Win32Exception.)
-    if len(run) < 9:
-        return False
-    cases = run.encode().translate(_CASES, b"0123456789")
-    return cases.count(b"Aa") + cases.count(b"aA") >= 3 and _random_case(run.translate(_NO_DIGITS))
+    # Both cases and a digit or two (cWWuMOUcya90vLfD): generated when its letters alone read as random (the run is
+    # ASCII letters and digits here, so deleting the digits' bytes leaves the letters).
+    return len(run) >= 9 and _random_case(run.encode().translate(None, b"0123456789").decode())
 
 
 _VOWELS = frozenset("aeiouy")
 _LOWER_RUN = re.compile(r"[a-z]+")
-_NO_DIGITS = str.maketrans("", "", string.digits)
 _CASES = bytes.maketrans(string.ascii_lowercase.encode() + string.ascii_uppercase.encode(), b"a" * 26 + b"A" * 26)
 
 
