@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from enricher import native  # noqa: E402
 from parsing import (  # noqa: E402
-    grouping_accuracy, measure, paired_ratio, run_drain3, run_drain3_with_params, run_ours, run_ours_with_params,
+    MINERS, grouping_accuracy, measure, paired_ratio,
 )
 
 Value = Callable[[random.Random], str]
@@ -172,9 +172,7 @@ def run_seed(seed: int, args: argparse.Namespace) -> tuple[float, float, float, 
         rng = random.Random(seed * 1000 + int(name[1:]) + (500 if name[0] == "R" else 0))
         events = make_source(rng) if name[0] == "S" else make_request_source(rng)
         lines, truth = make_lines(rng, events, args.lines)
-        runs = {"ours": run_ours, "drain3": run_drain3, "ours+params": run_ours_with_params,
-                "drain3+params": run_drain3_with_params}
-        results, timings = measure(runs, lines, args.repeat)
+        results, timings = measure(MINERS, lines, args.repeat)
         ga = grouping_accuracy(truth, results["ours"][0])
         ga_d3 = grouping_accuracy(truth, results["drain3"][0])
         cpu = paired_ratio(timings["drain3"].cpu, timings["ours"].cpu)

@@ -368,6 +368,26 @@ def token_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("(.*?)".join(re.escape(p) for p in pattern.split(WILDCARD)) + r"\Z", re.DOTALL)
 
 
+def token_covers(pattern: str, token: str) -> bool:
+    """Whether template token ``pattern`` matches ``token`` (each ``<*>`` any text, even none): what
+    ``token_pattern(pattern).match(token)`` tells, without compiling a regex (a compile costs as much as thousands
+    of these tests, and most patterns are tested a few times only)."""
+    pieces = pattern.split(WILDCARD)
+    if len(pieces) == 1:
+        return token == pattern
+    first, last = pieces[0], pieces[-1]
+    end = len(token) - len(last)
+    if end < len(first) or not token.startswith(first) or not token.endswith(last):
+        return False
+    start = len(first)
+    for piece in pieces[1:-1]:  # each middle piece at its leftmost place after the one before
+        found = token.find(piece, start, end)
+        if found < 0:
+            return False
+        start = found + len(piece)
+    return True
+
+
 def _anchor(tokens: tuple[str, ...]) -> str:
     """Bucket key: the first token, or a wildcard when it holds digits or a variable (``<*>:``, ``onExtend:<*>``).
 
@@ -876,7 +896,7 @@ class TemplateMiner:
         for t, m in zip(template, key):
             if t == m:
                 continue
-            if require_cover and not (WILDCARD in t and self._covers(t, m)):
+            if require_cover and not (WILDCARD in t and token_covers(t, m)):
                 return False
             if not (_runnable(t) and _runnable(m)):
                 return False
@@ -912,7 +932,7 @@ class TemplateMiner:
                     kept = True
             elif WILDCARD in t:
                 wildcards += 1
-                if t == WILDCARD or self._covers(t, m):
+                if t == WILDCARD or token_covers(t, m):
                     # A value-like token in a variable slot agrees with it; a plain word only half: a template
                     # made mostly of <*> must not absorb any message of its length.
                     equal += 1.0 if WILDCARD in m or _HAS_DIGIT(m) is not None else 0.5
@@ -974,8 +994,6 @@ class TemplateMiner:
                     and not (digits and _NUMBERED_NAME(token) is not None))
         return stripped if wordlike else None
 
-    def _covers(self, pattern: str, token: str) -> bool:
-        return token_pattern(pattern).match(token) is not None
 
     def _params(self, cluster: _Cluster, tokens: list[str], message: str, skeleton: bytes | None) -> list[str]:
         """The values of the template's wildcards, read from the original message.
@@ -1055,7 +1073,7 @@ class TemplateMiner:
         if cluster.vlen or len(cluster.tokens) != len(masked):
             return self._absorb_run(cluster, masked)
         merged = tuple([
-            t if t == m or (WILDCARD in t and token_pattern(t).match(m) is not None) else generalise_token(t, m)
+            t if t == m or (WILDCARD in t and token_covers(t, m)) else generalise_token(t, m)
             for t, m in zip(cluster.tokens, masked)
         ])
         if merged and merged[0] != cluster.tokens[0]:
@@ -1069,7 +1087,7 @@ class TemplateMiner:
         """Generalise ``cluster`` to a variable-length template covering ``masked`` (their run-collapsed forms)."""
         key = collapse_runs(masked)
         merged = tuple(
-            t if t == m or (WILDCARD in t and self._covers(t, m)) else generalise_token(t, m)
+            t if t == m or (WILDCARD in t and token_covers(t, m)) else generalise_token(t, m)
             for t, m in zip(cluster.collapsed, key)
         )
         if cluster.vlen and merged == cluster.tokens:
@@ -1163,7 +1181,7 @@ class TemplateMiner:
         for other in list(pool or ()):
             if other is general or (fixed is not None and other.tokens[fixed] != tokens[fixed]):
                 continue
-            if all(t == o or (WILDCARD in t and self._covers(t, o)) for t, o in zip(tokens, other.tokens)):
+            if all(t == o or (WILDCARD in t and token_covers(t, o)) for t, o in zip(tokens, other.tokens)):
                 self._fold(other, general)
 
     def _fold_covered_runs(self, general: _Cluster) -> None:

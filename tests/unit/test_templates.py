@@ -396,3 +396,22 @@ def test_learn_gives_the_ids_add_gives_and_leaves_the_miner_as_add_does() -> Non
     assert learning.take_aliases() == adding.take_aliases()
     assert learning.to_state() == adding.to_state()
     assert [learning.add(line) for line in lines] == [adding.add(line) for line in lines]
+
+
+def test_token_covers_tells_what_the_token_regex_tells() -> None:
+    """The regex-free cover test agrees with the template token's regex (``<*>`` as a lazy group, anchored at
+    both ends) on random tokens and patterns, wildcards next to each other, empty values and overlapping pieces
+    included."""
+    from enricher.templates.miner import WILDCARD, token_covers, token_pattern
+
+    rng = random.Random(7)
+    covered = 0
+    for _ in range(20_000):
+        pattern = "".join(rng.choice(["a", "b", ".", "ab", WILDCARD]) for _ in range(rng.randint(0, 5)))
+        token = "".join(rng.choice("ab.<*>") for _ in range(rng.randint(0, 8)))
+        expected = token_pattern(pattern).match(token) is not None
+        assert token_covers(pattern, token) is expected, (pattern, token)
+        covered += expected
+    assert 500 < covered < 19_500  # both answers were exercised
+    assert token_covers("blk_<*>", "blk_-42") and not token_covers("blk_<*>", "blk")
+    assert token_covers("<*>ab<*>ab", "abab") and not token_covers("ab<*>ab", "aba")
