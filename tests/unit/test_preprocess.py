@@ -134,3 +134,22 @@ def test_hex_values_that_differ_in_their_letters_share_a_skeleton_and_mask_alike
     # Without the hex masker a hex value is not a variable, so its letters must stay in the skeleton.
     no_hex = Preprocessor(MaskingConfig(timestamps=False, hex_ids=False))
     assert len({no_hex.mask_line(line)[2] for line in lines}) == len(lines)
+
+
+def test_hex_values_found_in_the_shape_are_those_the_skeleton_regex_finds() -> None:
+    # Without a mark of "0x", hex values are looked for in the skeleton's shape (every hex digit as "a"): random
+    # skeletons of hex digits, other letters, dashes and separators must give the values, and the kind of each, that
+    # the regex over the skeleton gives, with and without the UUID masker.
+    rng = random.Random(11)
+    pieces = ["1", "11111111", "a", "F", "z", "-", " ", ":", "=", "deadbeef", "11111111-1111-1111-1111-111111111111",
+              "aaaa", "1a1a-", "q"]
+    for config in (MaskingConfig(timestamps=False), MaskingConfig(timestamps=False, uuids=False)):
+        pre = Preprocessor(config)
+        found = 0
+        for _ in range(5_000):
+            skeleton = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14))).encode()
+            shape = skeleton.translate(bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22))
+            expected = [(f.start(), f.end(), f.lastgroup == "run") for f in pre._find_hex_values(skeleton)]
+            assert pre._hex_values(skeleton, shape) == expected, skeleton
+            found += len(expected)
+        assert found > 1_000
