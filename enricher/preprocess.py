@@ -141,7 +141,6 @@ _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
 _UUID_SKELETON = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
 _HEX_SKELETON = rb"\x02[xX][0-9a-fA-F]+|(?P<run>(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,})"
 _AS_LETTERS = bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22)
-_HEX_LETTERS_AS_FF = bytes([255 if chr(c) in "abcdefABCDEF" else 0 for c in range(256)])
 # The regex pass costs far more than a look-up, so it runs only on the lines _may_hold_hex_values picks out, told
 # by translations and literal searches in C (a regex search for a letter next to a digit is 20x slower). A value it
 # leaves alone costs a cache entry, never a wrong mask.
@@ -165,22 +164,23 @@ def _may_hold_hex_values(skeleton: bytes, shape: bytes) -> bool:
     return _DIGIT_THEN_LETTER(classes) is not None or _LETTER_THEN_DIGIT(classes) is not None
 
 
-def _runs_hold_letters(skeleton: bytes, runs: tuple[int, ...]) -> bool:
-    letters = int.from_bytes(skeleton.translate(_HEX_LETTERS_AS_FF), "big")
-    for run in runs:
-        if not letters & run:
-            return False
-    return True
-
-
 class _HexValues(NamedTuple):
-    """Where the hex values of a skeleton are (see Preprocessor.hex_alike): the skeleton as an int, a mask of the
-    bytes outside its values, one mask per plain run of hex digits (which must hold a letter), its hex-alike form."""
+    """Where the hex values of a skeleton are (see Preprocessor.hex_alike): the skeleton, (start, end, whether a
+    plain run of hex digits, which must hold a letter) of each value, and its hex-alike form."""
 
-    skeleton: int
-    outside: int
-    runs: tuple[int, ...]
+    skeleton: bytes
+    values: tuple[tuple[int, int, bool], ...]
     alike: bytes
+
+    def fit(self, skeleton: bytes) -> bool:
+        """Whether ``skeleton``, of the same shape, has these values: it is equal outside them, and each plain run
+        still holds a letter (see Preprocessor.hex_alike)."""
+        end = 0
+        for start, stop, plain_run in self.values:
+            if skeleton[end:start] != self.skeleton[end:start] or (plain_run and skeleton[start:stop].isdigit()):
+                return False
+            end = stop
+        return skeleton[end:] == self.skeleton[end:]
 
 
 # In a text holding "0x" or "0X", that 0 is first written as _HEX_MARK (and read back as 0 before masking), so the
@@ -332,14 +332,11 @@ class Preprocessor:
             return alike
         # Lines of one event differ in their ids: a skeleton of the same shape as a known one, equal to it outside
         # its hex values, has hex digits where they are, which the regex tells apart only by whether a plain run
-        # holds a letter; so when each run still does, the values, and the hex-alike form, are the same. Checked
-        # in C: the bits of an XOR of the two skeletons outside the values, and of the letters inside each run.
+        # holds a letter; so when each run still does, the values, and the hex-alike form, are the same.
         shape = skeleton.translate(_AS_LETTERS)
         known = self._hex_shapes.get(shape)
         if known is not None:
-            if (int.from_bytes(skeleton, "big") ^ known.skeleton) & known.outside == 0 and (
-                not known.runs or _runs_hold_letters(skeleton, known.runs)
-            ):
+            if known.fit(skeleton):
                 return self._hex_alike_skeletons.put(skeleton, known.alike)
         elif not _may_hold_hex_values(skeleton, shape):
             return skeleton
@@ -347,17 +344,14 @@ class Preprocessor:
 
     def _learn_hex_values(self, skeleton: bytes, shape: bytes) -> bytes:
         """The hex-alike form of ``skeleton``, found by the regex, remembered for its shape (see hex_alike)."""
-        alike, outside = bytearray(skeleton), bytearray(b"\xff") * len(skeleton)
-        runs = []
-        for start, end, plain_run in self._hex_values(skeleton, shape):
-            alike[start:end] = skeleton[start:end].translate(_AS_LETTERS)
-            outside[start:end] = bytes(end - start)
-            if plain_run:
-                runs.append(int.from_bytes(bytes(start) + b"\xff" * (end - start) + bytes(len(skeleton) - end), "big"))
+        values = self._hex_values(skeleton, shape)
+        alike = bytearray(skeleton)
+        for start, end, _ in values:
+            alike[start:end] = shape[start:end]  # (the shape: each hex digit as "a")
         if alike == skeleton:
             return skeleton
-        values = _HexValues(int.from_bytes(skeleton, "big"), int.from_bytes(outside, "big"), tuple(runs), bytes(alike))
-        return self._hex_alike_skeletons.put(skeleton, self._hex_shapes.put(shape, values).alike)
+        known = _HexValues(skeleton, tuple(values), bytes(alike))
+        return self._hex_alike_skeletons.put(skeleton, self._hex_shapes.put(shape, known).alike)
 
     def _hex_values(self, skeleton: bytes, shape: bytes) -> list[tuple[int, int, bool]]:
         """(start, end, whether a plain run) of each value that ``_find_hex_values`` finds in ``skeleton``.
