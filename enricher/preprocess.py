@@ -187,6 +187,7 @@ class _HexValues(NamedTuple):
 # other 0s are still written as 1. A text holding the mark character itself is masked token by token instead.
 _HEX_MARK = b"\x02"
 _HEX_MARK_STR = _HEX_MARK.decode()
+_NO_SPANS = _Spans(())  # the skeleton cache's value for tokens that keep their digits and have nothing to mask
 
 
 _NAMED_PLACEHOLDERS = {
@@ -431,6 +432,11 @@ class Preprocessor:
             masked: str | _Spans = text  # a plain word (what _spans finds nothing in): the commonest miss
         elif self._hex_ids and (found := _HEX_VALUE(text)) is not None:
             masked = self._placeholder + found.group(1)  # a hex value, the commonest new skeleton of a number
+        elif skeleton.isalnum() and not skeleton.isalpha() and not skeleton.isdigit():
+            # Letters and digits, both (an id, a size and its unit: the commonest new skeleton of lines with new
+            # ids). Every built-in masker needs a separator inside a match (: - . / space) or takes the token
+            # whole (a number, a hex value: not this one, see above; a month name: no digit): none matches here.
+            masked = _NO_SPANS
         else:
             masked = self._mask_text(text)
         return self._skeleton_cache.put(skeleton, masked)
@@ -444,6 +450,8 @@ class Preprocessor:
         return _Spans(spans) if _HAS_DIGIT(masked) is not None else masked
 
     def _mask_own(self, token: str, spans: _Spans) -> str:
+        if not len(spans):
+            return token  # (not worth a cache slot: such tokens are mostly new ids)
         return self._remember(token, self._fill(token, spans))
 
     def _mask_token(self, token: str) -> str:

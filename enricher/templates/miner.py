@@ -870,8 +870,7 @@ class TemplateMiner:
         """
         if not self.config.merge_runs:
             return None
-        key = collapse_runs(masked)
-        self._collapsed = (masked, key)  # for _create, which often follows
+        key = self._collapse(masked)
         # Without a run to collapse, only templates with runs are new candidates (the others were weighed).
         pool = self._by_runs.get(len(key), ()) if len(key) < len(masked) else self._ragged.get(len(key), ())
         if not pool or all(map(_RUNNABLE, key)):
@@ -887,6 +886,16 @@ class TemplateMiner:
             if self._same_skeleton(cluster.collapsed, key, require_cover) and (best is None or cluster.count > best.count):
                 best = cluster
         return best
+
+    def _collapse(self, masked: tuple[str, ...]) -> tuple[str, ...]:
+        """``collapse_runs(masked)``, remembered for the last message: _best_by_runs, then _absorb_run or _create
+        ask for it in turn."""
+        memo = self._collapsed
+        if memo[0] is masked:
+            return memo[1]
+        key = collapse_runs(masked)
+        self._collapsed = (masked, key)
+        return key
 
     def _same_skeleton(self, template: tuple[str, ...], key: tuple[str, ...], require_cover: bool) -> bool:
         """Whether two run-collapsed forms have the same constants at the same places (runs of values aside).
@@ -1085,7 +1094,7 @@ class TemplateMiner:
 
     def _absorb_run(self, cluster: _Cluster, masked: tuple[str, ...]) -> bool:
         """Generalise ``cluster`` to a variable-length template covering ``masked`` (their run-collapsed forms)."""
-        key = collapse_runs(masked)
+        key = self._collapse(masked)
         merged = tuple(
             t if t == m or (WILDCARD in t and token_covers(t, m)) else generalise_token(t, m)
             for t, m in zip(cluster.collapsed, key)

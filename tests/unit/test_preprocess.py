@@ -153,3 +153,17 @@ def test_hex_values_found_in_the_shape_are_those_the_skeleton_regex_finds() -> N
             assert pre._hex_values(skeleton, shape) == expected, skeleton
             found += len(expected)
         assert found > 1_000
+
+
+def test_tokens_of_letters_and_digits_mask_as_the_maskers_say() -> None:
+    # A token of letters and digits both is masked from the skeleton cache without the maskers' regex (no built-in
+    # masker matches inside one unless it is a number or a hex value as a whole): random ids, hex-like ones,
+    # month names and 0x prefixes glued to digits must still come out as the maskers make them.
+    rng = random.Random(3)
+    alphabet = "0123456789abcdefABCDEFxXJunDecMonqzZ"
+    for config in (MaskingConfig(timestamps=False), MaskingConfig(), MaskingConfig(hex_ids=False)):
+        pre = Preprocessor(config)
+        for _ in range(3_000):
+            tokens = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(4)]
+            text = " ".join(tokens)
+            assert list(pre.mask_line(text)[1]) == [pre.mask(token) for token in tokens], text
