@@ -192,10 +192,12 @@ def collapse_runs(tokens: tuple[str, ...], text: str | None = None) -> tuple[str
     tokens joined by spaces, when the caller has it.
     """
     # No run of two, the common case, is told by one regex search of the text (a token-by-token test is ~5x slower).
-    if _RUN_OF_TWO(" ".join(tokens) if text is None else text) is None:
+    if text is None:
+        text = " ".join(tokens)
+    if _RUN_OF_TWO(text) is None:
         return tokens
-    flags = [_RUNNABLE(t) is not None for t in tokens]  # _runnable, one C call per token
     out: list[str] = []
+    flags = _runnable_flags(tokens, text)
     run = 0
     for token, runnable in zip(tokens, flags):
         if runnable:
@@ -208,6 +210,21 @@ def collapse_runs(tokens: tuple[str, ...], text: str | None = None) -> tuple[str
             run = 0
         out.append(token)
     return tuple(out)
+
+
+# The characters that make a token runnable (see _runnable), written as \x01 by _runnable_flags.
+_RUN_MARKS = bytes.maketrans(b"0123456789/\\", b"\x01" * 12)
+
+
+def _runnable_flags(tokens: tuple[str, ...], text: str) -> list[bool]:
+    """``_runnable`` of each of ``tokens``, joined by single spaces in ``text``. In an ASCII text, by one
+    translation and a one-character search per token, ~10x cheaper than a regex search per token."""
+    if text.isascii() and "\x01" not in text:  # (a str regex's \d also takes non-ASCII digits)
+        # (decoded again: a str search for one character is ~8x cheaper than a bytes one)
+        marked = text.encode().replace(b"<*>", b"\x01").translate(_RUN_MARKS).decode().split(" ")
+        if len(marked) == len(tokens):  # (a token holding a space: a placeholder written with one)
+            return ["\x01" in token for token in marked]
+    return [_RUNNABLE(token) is not None for token in tokens]
 
 
 def _bare_runs(tokens: tuple[str, ...]) -> bool:

@@ -415,3 +415,19 @@ def test_token_covers_tells_what_the_token_regex_tells() -> None:
     assert 500 < covered < 19_500  # both answers were exercised
     assert token_covers("blk_<*>", "blk_-42") and not token_covers("blk_<*>", "blk")
     assert token_covers("<*>ab<*>ab", "abab") and not token_covers("ab<*>ab", "aba")
+
+
+def test_runnable_flags_tell_what_the_token_regex_tells() -> None:
+    """The flags of a whole line (one translation) agree with the runnable test of each token: digits, path
+    separators, masked tokens, pieces of a wildcard that are not one, non-ASCII digits and the marker byte itself."""
+    from enricher.templates.miner import _RUNNABLE, _runnable_flags
+
+    rng = random.Random(5)
+    pieces = ["a", "Z", "7", "/", "\\", "<*>", "<", "*", ">", "-", "=", "\u0663", "\x01", "é"]
+    runnable = 0
+    for _ in range(20_000):
+        tokens = tuple("".join(rng.choice(pieces) for _ in range(rng.randint(0, 4))) for _ in range(rng.randint(1, 6)))
+        expected = [_RUNNABLE(token) is not None for token in tokens]
+        assert _runnable_flags(tokens, " ".join(tokens)) == expected, tokens
+        runnable += sum(expected)
+    assert 10_000 < runnable < 60_000
