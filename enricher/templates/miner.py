@@ -513,10 +513,25 @@ def refine_token(token: str) -> str:
     """
     if _HAS_DIGIT(token) is None:
         return _DOTTED_VALUES.sub(WILDCARD, token) if "<*>.<*>" in token else token
-    for run in _ID_RUN.findall(token):  # (most tokens hold no generated run: no call back per run from re.sub)
+    runs = _ID_RUN.findall(token)  # (most tokens hold no generated run: no call back per run from re.sub)
+    for i, run in enumerate(runs):
         if _is_generated(run):
-            return _ID_RUN.sub(_mask_if_generated, token)
+            return _mask_generated_runs(token, runs, i)
     return token
+
+
+def _mask_generated_runs(token: str, runs: list[str], first: int) -> str:
+    """``token`` with its generated ``runs`` (its _ID_RUN runs, in order) as ``<*>``; ``runs[first]`` is the first
+    generated one (tested already)."""
+    parts = []
+    end = 0
+    for i, run in enumerate(runs):
+        start = token.find(run, end)  # (runs are maximal: the next one is the first place its text is found)
+        generated = i == first or (i > first and _is_generated(run))
+        parts.append(token[end:start] + WILDCARD if generated else token[end:start + len(run)])
+        end = start + len(run)
+    parts.append(token[end:])
+    return "".join(parts)
 
 
 def _is_generated(run: str) -> bool:
@@ -572,11 +587,6 @@ def _may_be_wording(token: str) -> bool:
 def _mask_if_unknown(found: re.Match[str]) -> str:
     run = found.group()
     return WILDCARD if _mixed_case(run) or _random_case(run) else run
-
-
-def _mask_if_generated(found: re.Match[str]) -> str:
-    run = found.group()
-    return WILDCARD if _is_generated(run) else run
 
 
 def write_json_atomically(path: str | os.PathLike[str], data: Any) -> None:

@@ -431,3 +431,23 @@ def test_runnable_flags_tell_what_the_token_regex_tells() -> None:
         assert _runnable_flags(tokens, " ".join(tokens)) == expected, tokens
         runnable += sum(expected)
     assert 10_000 < runnable < 60_000
+
+
+def test_refine_token_masks_each_generated_run_as_a_substitution_would() -> None:
+    """Generated runs are masked in place, each tested on its own (the first found is not tested twice): the
+    result is what substituting every generated run with ``<*>`` gives, on tokens of several runs."""
+    from enricher.templates.miner import _ID_RUN, WILDCARD, _is_generated, refine_token
+
+    def substituted(token: str) -> str:
+        return _ID_RUN.sub(lambda run: WILDCARD if _is_generated(run.group()) else run.group(), token)
+
+    rng = random.Random(2)
+    pieces = ["a", "Q", "7", "_", "-", "=", "/", ".", "cWWuMOUcya90vLfD", "qZ7K2WbR004311", "ssh2", "k3jd8sla"]
+    changed = 0
+    for _ in range(20_000):
+        token = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        if any(c.isdigit() for c in token):
+            assert refine_token(token) == substituted(token), token
+            changed += refine_token(token) != token
+    assert changed > 5_000
+    assert refine_token("id=qZ7K2WbR004311/ssh2/k3jd8sla") == "id=<*>/ssh2/<*>"
