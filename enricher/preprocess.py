@@ -392,7 +392,7 @@ class Preprocessor:
             own: tuple[int, ...]
             if shared is None:
                 shared, own = self._learn_line(skeleton)
-            elif shared.__class__ is _OwnLine:
+            elif type(shared) is _OwnLine:
                 shared, own = shared
             else:
                 own = ()
@@ -416,9 +416,7 @@ class Preprocessor:
         get = self._skeleton_cache.get
         slow = self._mask_skeleton
         shared = tuple([get(k) or slow(k) for k in line.split()])
-        own: tuple[int, ...] = ()
-        if _Spans in set(map(type, shared)):  # (a set of two types: no rich comparison per token)
-            own = tuple([i for i, masked in enumerate(shared) if masked.__class__ is _Spans])
+        own = tuple([i for i, masked in enumerate(shared) if type(masked) is _Spans])
         self._line_cache.put(line, _OwnLine((shared, own)) if own else shared)
         return shared, own
 

@@ -678,7 +678,7 @@ class TemplateMiner:
                 if alike is not skeleton:
                     skeleton = alike
                     seen = self._seen.get(skeleton)
-            if seen is not None and seen.__class__ is not list:
+            if seen is not None and type(seen) is not list:
                 own_tokens, by_own = seen
                 seen = by_own.get(own_tokens(message))  # (own tokens read at their offsets: no split)
             if seen is not None:
@@ -854,7 +854,7 @@ class TemplateMiner:
                     if covering is not None:
                         return covering, True
             return by_runs, False
-        return best, best_key.__class__ is _Covering
+        return best, type(best_key) is _Covering
 
     def _one_value_apart(self, template: tuple[str, ...], masked: tuple[str, ...]) -> bool:
         """Whether a two-token message differs from a two-token template only in a value with the same key, if any
@@ -1042,7 +1042,7 @@ class TemplateMiner:
         if skeleton is None or not cluster.sliceable:
             return params_of(tokens)
         known = self._readers.get(skeleton)
-        if known is not None and known.__class__ is not str and known[0] == cluster.template_id:
+        if known is not None and type(known) is not str and known[0] == cluster.template_id:
             return known[1](message)  # type: ignore[operator]
         if known == cluster.template_id:
             # Second message with this skeleton and template: worth learning the offsets.
@@ -1253,7 +1253,7 @@ class TemplateMiner:
             if general is None and position == 0 and config.merge_runs:
                 general = self._general_with_runs(key[1:])
             group: Any = self._siblings.get(key, ())
-            size = 1 if group.__class__ is str else len(group)
+            size = 1 if type(group) is str else len(group)
             needed = config.min_siblings_first if position == 0 else config.min_siblings
             if general is None and size < needed and not (position == 0 and self._shared_firsts(key)):
                 continue
@@ -1319,7 +1319,7 @@ class TemplateMiner:
         group: Any = self._siblings.get(key)
         if group is None:
             return ()
-        return (group,) if group.__class__ is str else group
+        return (group,) if type(group) is str else group
 
     def _generalised(self, members: list[_Cluster], tokens: tuple[str, ...], positions: tuple[int, ...]) -> tuple[str, ...]:
         """``tokens`` with each of ``positions`` the token pattern covering all ``members`` there."""
@@ -1411,7 +1411,7 @@ class TemplateMiner:
             # Most keys have one template: its bare id (a str) rather than a set, which the collector tracks.
             if group is None:
                 siblings[key] = template_id
-            elif group.__class__ is str:
+            elif type(group) is str:
                 if group != template_id:
                     siblings[key] = {group, template_id}
             else:
@@ -1444,7 +1444,7 @@ class TemplateMiner:
         for skey in self._sibling_keys(cluster):
             group = self._siblings.get(skey)
             if group is not None:
-                if group.__class__ is str:
+                if type(group) is str:
                     emptied = group == cluster.template_id
                 else:
                     group.discard(cluster.template_id)  # type: ignore[union-attr]
@@ -1534,7 +1534,7 @@ class TemplateMiner:
             self._seen[skeleton] = entry
             return
         known: Any = self._seen.get(skeleton)
-        if known is None or known.__class__ is list:
+        if known is None or type(known) is list:
             starts = _token_starts(tokens, message)
             own_slices = [slice(starts[i], starts[i] + len(tokens[i])) for i in own]
             known = self._seen[skeleton] = (itemgetter(*own_slices), {})
@@ -1556,7 +1556,7 @@ class TemplateMiner:
         read: Callable[[str], list[str]] | None = None
         if cluster.fixed_offsets:
             known = self._readers.get(skeleton)
-            if known is not None and known.__class__ is not str and known[0] == cluster.template_id:
+            if known is not None and type(known) is not str and known[0] == cluster.template_id:
                 read = known[1]  # type: ignore[assignment]
             else:
                 # _slices finds the values where params_of reads them (it mirrors param_extractor).
