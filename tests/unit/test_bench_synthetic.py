@@ -22,3 +22,19 @@ def test_several_seeds_print_a_table_each_and_a_summary(capsys: pytest.CaptureFi
     for seed in ("7", "8"):
         assert 0.0 <= float(rows[seed][1]) <= 1.0 and 0.0 <= float(rows[seed][2]) <= 1.0
     assert float(rows["mean"][1]) == pytest.approx((float(rows["7"][1]) + float(rows["8"][1])) / 2, abs=0.001)
+
+
+def test_every_timed_run_starts_from_cold_caches() -> None:
+    # What a run leaves in the process (regexes compiled per template, Python's own regex cache) must not make the
+    # next run faster than a first pass over a new source.
+    import re
+
+    import parsing
+
+    from enricher.templates import miner
+
+    miner.token_pattern("blk_<*> to <*>x")
+    re.compile(r"only\s+once")
+    assert miner.token_pattern.cache_info().currsize > 0 and len(re._cache) > 0  # type: ignore[attr-defined]
+    parsing.cold_caches()
+    assert miner.token_pattern.cache_info().currsize == 0 and len(re._cache) == 0  # type: ignore[attr-defined]
