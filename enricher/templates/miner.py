@@ -535,8 +535,8 @@ def _mask_generated_runs(token: str, runs: list[str], first: int) -> str:
 
 
 def _is_generated(run: str) -> bool:
-    if run.isdigit() or len(run) < 4:
-        return False
+    if run.isdigit() or len(run) < 4 or run.isalpha():
+        return False  # (letters alone: no letter/digit switch, and a word, see below)
     if _switches(run) >= 3:
         return True
     if len(run) < 8 or not run.isalnum() or run.isalpha():
