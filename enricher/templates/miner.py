@@ -50,7 +50,7 @@ import string
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Sequence
 from functools import lru_cache
-from itertools import accumulate, chain
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -279,14 +279,15 @@ def _all_bare(tokens: tuple[str, ...], positions: Sequence[int]) -> bool:
     return all(map(WILDCARD.__eq__, map(tokens.__getitem__, positions)))
 
 
-_PLUS_ONE = (1).__add__
-
-
 def _token_starts(tokens: list[str], message: str) -> list[int]:
     """Offset in ``message`` of each of its whitespace ``tokens``."""
-    if len(message) == sum(map(len, tokens)) + len(tokens) - 1:
-        # One separator between tokens and none around them: the offsets follow from the lengths (all in C).
-        return list(accumulate(map(_PLUS_ONE, map(len, tokens)), initial=0))
+    starts = []
+    position = 0
+    for token in tokens:  # as if one space lay between tokens, and none around them: the common case
+        starts.append(position)
+        position += len(token) + 1
+    if position - 1 == len(message):
+        return starts
     starts = []
     position = 0
     for token in tokens:

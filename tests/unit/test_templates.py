@@ -451,3 +451,13 @@ def test_refine_token_masks_each_generated_run_as_a_substitution_would() -> None
             changed += refine_token(token) != token
     assert changed > 5_000
     assert refine_token("id=qZ7K2WbR004311/ssh2/k3jd8sla") == "id=<*>/ssh2/<*>"
+
+
+def test_token_starts_are_the_offsets_of_the_tokens() -> None:
+    from enricher.templates.miner import _token_starts
+
+    for message in ["a bb ccc", "  a\tbb   ccc ", "x", "", "a  a a", "ab\u00e9 \u3000z"]:
+        tokens = message.split()
+        starts = _token_starts(tokens, message)
+        assert [message[s:s + len(t)] for s, t in zip(starts, tokens)] == tokens, message
+        assert starts == sorted(starts) and len(starts) == len(tokens)
