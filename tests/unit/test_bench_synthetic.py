@@ -38,3 +38,16 @@ def test_every_timed_run_starts_from_cold_caches() -> None:
     assert miner.token_pattern.cache_info().currsize > 0 and len(re._cache) > 0  # type: ignore[attr-defined]
     parsing.cold_caches()
     assert miner.token_pattern.cache_info().currsize == 0 and len(re._cache) == 0  # type: ignore[attr-defined]
+
+
+def test_the_parsing_benchmark_prints_its_table_on_a_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    # The README's `bench/parsing.py` on one shared sample, one round: a row with both miners' scores and ratios.
+    import parsing
+
+    if not (parsing.DEFAULT_DATA / "Apache").is_dir():
+        pytest.skip("the shared Loghub samples are not here")
+    assert parsing.main(["--only", "Apache", "--repeat", "1", "--no-loo"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Apache"))
+    fields = row.split()
+    assert float(fields[1]) > 0.9 and float(fields[2]) > 0.9  # GA, ours and drain3's: Apache is easy for both
+    assert all(field.endswith("x") for field in fields[-4:])
