@@ -512,6 +512,8 @@ def refine_token(token: str) -> str:
     and are short or CamelCase (ssh2, SOCKS5, x86_64, jk2_init, Win32Exception). (A name such as Slf4jLogger, whose
     letters hold a cluster without vowels, is taken for a value too.)
     """
+    if token.isalnum() and token.isascii():  # one run (an id, a word and its number): no regex needed
+        return WILDCARD if _is_generated(token) else token
     if _HAS_DIGIT(token) is None:
         return _DOTTED_VALUES.sub(WILDCARD, token) if "<*>.<*>" in token else token
     runs = _ID_RUN.findall(token)  # (most tokens hold no generated run: no call back per run from re.sub)
