@@ -137,9 +137,8 @@ _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
 # the "uuid" and "hex" maskers take such a value whole whatever its digits, and a masker that starts earlier (a URL,
 # a path, a host name) covers it whole too; none of them tells one hex digit from another (only the 0 of "0x", kept
 # apart by _HEX_MARK, and no month name or top-level domain is a run of 8+ hex digits). A run of digits only is
-# left alone: a sign before it belongs to the number masker, which a letter would turn off.
-_UUID_SKELETON = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
-_HEX_SKELETON = rb"\x02[xX][0-9a-fA-F]+|(?P<run>(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,})"
+# left alone: a sign before it belongs to the number masker, which a letter would turn off. Those values are found
+# in the skeleton's shape, where each hex digit is written "a" (see Preprocessor._hex_values).
 _AS_LETTERS = bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22)
 # The regex pass costs far more than a look-up, so it runs only on the lines _may_hold_hex_values picks out, told
 # by translations and literal searches in C (a regex search for a letter next to a digit is 20x slower). A value it
@@ -233,14 +232,11 @@ class Preprocessor:
         # Whether the shortcut for hex values (see _HEX_VALUE) gives what the maskers give: masking by skeleton, and
         # the "hex" masker on (the maskers before it never match such a value, whichever of them are on).
         self._hex_ids = self._skeletons and "hex" in names
-        # Hex values, written alike in skeletons (see _HEX_SKELETON); UUIDs only when the "uuid" masker takes them.
-        self._find_hex_values = re.compile(
-            rb"(?<![A-Za-z0-9])(?:" + (_UUID_SKELETON if "uuid" in names else b"") + _HEX_SKELETON + rb")(?![A-Za-z0-9])"
-        ).finditer if self._hex_ids else None
-        # The same values found in a skeleton's shape, for skeletons without a mark of "0x" (see _hex_values).
-        self._find_hex_shapes = re.compile(
-            b"aaaaaaaa(?:" + (b"(?P<uuid>-aaaa-aaaa-aaaa-aaaaaaaaaaaa)|" if "uuid" in names else b"") + b"a*)(?![A-Za-z])"
-        ).finditer
+        # Hex values, written alike in skeletons (see _hex_values); UUIDs only when the "uuid" masker takes them. The
+        # 0x values only in skeletons with a mark of "0x": without that alternative the pattern starts with a literal.
+        runs = b"aaaaaaaa(?:" + (b"(?P<uuid>-aaaa-aaaa-aaaa-aaaaaaaaaaaa)|" if "uuid" in names else b"") + b"a*)"
+        self._find_hex_values = re.compile(runs + b"(?![A-Za-z])").finditer
+        self._find_marked_hex_values = re.compile(b"(?:(?P<mark>\x02[xX]a+)|" + runs + b")(?![A-Za-z])").finditer
         # A skeleton's shape (every hex digit as "a") -> the last skeleton of that shape whose hex values were found,
         # as what hex_alike needs to tell whether another skeleton of that shape has the same values: see there.
         self._hex_shapes: BoundedDict[bytes, _HexValues] = BoundedDict(line_cache_size)
@@ -326,7 +322,7 @@ class Preprocessor:
         """``skeleton`` with its hex values written alike (see _HEX_SKELETON): the key that texts differing only in
         the letters of such values share, and that masks like each of them. Callers try the plain skeleton first
         (most lines have no such value, and a learnt key is its own hex-alike form), this on a miss."""
-        if self._find_hex_values is None:
+        if not self._hex_ids:
             return skeleton
         alike = self._hex_alike_skeletons.get(skeleton)  # (a skeleton seen before: one look-up)
         if alike is not None:
@@ -355,23 +351,22 @@ class Preprocessor:
         return self._hex_alike_skeletons.put(skeleton, self._hex_shapes.put(shape, known).alike)
 
     def _hex_values(self, skeleton: bytes, shape: bytes) -> list[tuple[int, int, bool]]:
-        """(start, end, whether a plain run) of each value that ``_find_hex_values`` finds in ``skeleton``.
+        """(start, end, whether a plain run) of each hex value of ``skeleton``: a UUID, a 0x value, or a plain run of
+        8+ hex digits holding a letter, each standing apart from letters and digits.
 
-        Looked for in the skeleton's shape when it has no mark of "0x": there every hex digit is "a", so the values
-        start with a literal run of eight, which the regex engine finds by a fast scan instead of trying the whole
-        pattern at every byte (2-3x less time on lines of new ids). The shape keeps what the regex looks at around
-        and inside a value (a letter or digit of the skeleton is a letter of the shape; dashes stay), except whether
-        a plain run holds a hex letter, which the skeleton tells.
+        Looked for in the skeleton's shape, where every hex digit is "a": the values start with a literal run of
+        eight (or the mark of "0x"), which the regex engine finds by a fast scan instead of trying a pattern of hex
+        classes at every byte (2-3x less time on lines of new ids). The shape keeps what tells a value apart (a
+        letter or digit of the skeleton is a letter of the shape; dashes and the mark stay), except whether a plain
+        run holds a hex letter, which the skeleton tells.
         """
-        if _HEX_MARK in skeleton:
-            found_all = self._find_hex_values(skeleton)  # type: ignore[misc]
-            return [(found.start(), found.end(), found.lastgroup == "run") for found in found_all]
+        find = self._find_marked_hex_values if _HEX_MARK in skeleton else self._find_hex_values
         values = []
-        for found in self._find_hex_shapes(shape):
+        for found in find(shape):
             start, end = found.span()
             if start and shape[start - 1:start].isalpha():
-                continue  # inside a word or an id (the regex's look-behind); none can start before its end
-            plain_run = found.lastindex is None  # not a UUID
+                continue  # inside a word or an id; no value can start before this match's end either
+            plain_run = found.lastindex is None  # neither a UUID nor a 0x value
             if plain_run and skeleton[start:end].isdigit():
                 continue  # digits only: a number, not a hex value
             values.append((start, end, plain_run))

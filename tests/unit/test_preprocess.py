@@ -136,23 +136,27 @@ def test_hex_values_that_differ_in_their_letters_share_a_skeleton_and_mask_alike
     assert len({no_hex.mask_line(line)[2] for line in lines}) == len(lines)
 
 
-def test_hex_values_found_in_the_shape_are_those_the_skeleton_regex_finds() -> None:
-    # Without a mark of "0x", hex values are looked for in the skeleton's shape (every hex digit as "a"): random
-    # skeletons of hex digits, other letters, dashes and separators must give the values, and the kind of each, that
-    # the regex over the skeleton gives, with and without the UUID masker.
+def test_hex_values_found_in_the_shape_are_those_a_regex_of_hex_classes_finds() -> None:
+    # Hex values are looked for in the skeleton's shape (every hex digit as "a"). Random skeletons of hex digits,
+    # other letters, dashes, marks of "0x" and separators must give the values, and the kind of each, that this
+    # regex of hex classes over the skeleton gives (the definition), with and without the UUID masker.
+    uuid = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
+    hexes = rb"\x02[xX][0-9a-fA-F]+|(?P<run>(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,})"
     rng = random.Random(11)
     pieces = ["1", "11111111", "a", "F", "z", "-", " ", ":", "=", "deadbeef", "11111111-1111-1111-1111-111111111111",
-              "aaaa", "1a1a-", "q"]
-    for config in (MaskingConfig(timestamps=False), MaskingConfig(timestamps=False, uuids=False)):
+              "aaaa", "1a1a-", "q", "\x02x", "\x02X1f", "x"]
+    for config, uuids in ((MaskingConfig(timestamps=False), uuid), (MaskingConfig(timestamps=False, uuids=False), b"")):
+        definition = re.compile(rb"(?<![A-Za-z0-9])(?:" + uuids + hexes + rb")(?![A-Za-z0-9])")
         pre = Preprocessor(config)
-        found = 0
-        for _ in range(5_000):
+        found = marked = 0
+        for _ in range(8_000):
             skeleton = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14))).encode()
             shape = skeleton.translate(bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22))
-            expected = [(f.start(), f.end(), f.lastgroup == "run") for f in pre._find_hex_values(skeleton)]
+            expected = [(f.start(), f.end(), f.lastgroup == "run") for f in definition.finditer(skeleton)]
             assert pre._hex_values(skeleton, shape) == expected, skeleton
             found += len(expected)
-        assert found > 1_000
+            marked += any(skeleton[start] == 2 for start, _, _ in expected)
+        assert found > 1_000 and marked > 100
 
 
 def test_tokens_of_letters_and_digits_mask_as_the_maskers_say() -> None:
