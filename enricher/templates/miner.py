@@ -181,7 +181,9 @@ def _two_constants(tokens: tuple[str, ...]) -> bool:
 def _runnable(token: str) -> bool:
     """Whether a token can be part of a run of values: masked (holds <*>), holding a digit (a1, node7) or a path
     separator (the pieces of a path with spaces: ``/data/My Documents/x.txt``)."""
-    return _RUNNABLE(token) is not None
+    if WILDCARD in token:
+        return True
+    return not token.isalpha() and _RUNNABLE(token) is not None  # (a word of letters without the regex)
 
 
 def collapse_runs(tokens: tuple[str, ...], text: str | None = None) -> tuple[str, ...]:
