@@ -109,6 +109,12 @@ _HEX_LETTERS_8 = re.compile(r"[a-fA-F]{8}").search
 _DOT_LETTER = re.compile(r"\.[A-Za-z]").search
 
 
+def _plain_word(word: str) -> bool:
+    """Whether no built-in masker matches in ``word``, made of letters: no hex id (8+ letters a-f) nor month
+    or weekday name in it."""
+    return (len(word) < 8 or _HEX_LETTERS_8(word) is None) and (word.islower() or _DATE_WORD_INSIDE(word) is None)
+
+
 def _quiet(token: str) -> bool:
     """Whether no built-in masker matches in ``token``, a token without digits (register:, calls., event(s)).
 
@@ -137,8 +143,9 @@ _SKELETON = bytes.maketrans(b"0123456789\x1c\x1d\x1e\x1f", b"1111111111    ")
 # the "uuid" and "hex" maskers take such a value whole whatever its digits, and a masker that starts earlier (a URL,
 # a path, a host name) covers it whole too; none of them tells one hex digit from another (only the 0 of "0x", kept
 # apart by _HEX_MARK, and no month name or top-level domain is a run of 8+ hex digits). A run of digits only is
-# left alone: a sign before it belongs to the number masker, which a letter would turn off. Those values are found
-# in the skeleton's shape, where each hex digit is written "a" (see Preprocessor._hex_values).
+# left alone: a sign before it belongs to the number masker, which a letter would turn off. So is a value that starts
+# with digits a masker before it looks at (see _watch). Those values are found in the skeleton's shape,
+# where each hex digit is written "a" (see Preprocessor._hex_values).
 _AS_LETTERS = bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22)
 # The regex pass costs far more than a look-up, so it runs only on the lines _may_hold_hex_values picks out, told
 # by translations and literal searches in C (a regex search for a letter next to a digit is 20x slower). A value it
@@ -163,20 +170,46 @@ def _may_hold_hex_values(skeleton: bytes, shape: bytes) -> bool:
     return _DIGIT_THEN_LETTER(classes) is not None or _LETTER_THEN_DIGIT(classes) is not None
 
 
+def _watch(skeleton: bytes, start: int, plain_run: bool) -> int:
+    """How a match before the value at ``start`` looks at the value's first digits, which letters in their place
+    would change: 1, at a first digit (an IP's look-ahead for a "." and a digit: ``10.0.0.1.5deadbeef0``); 2, at a
+    first group of 8 digits (a UUID's, which a time's fraction, ``12:30:01.12345678-...``, or a number's sign,
+    ``-12345678-...`` but not ``req-12345678-...``, would take); 0, not at all. A plain run, which holds a letter,
+    never ends a number or a fraction. The same for every skeleton equal to this one up to the value."""
+    before = skeleton[start - 1] if start else 32
+    digit_before = start > 1 and skeleton[start - 2] == 49  # (49: "1", every digit in a skeleton)
+    if before == 46 and digit_before:  # "."
+        return 1
+    if plain_run:
+        return 0
+    if before == 44:  # ","
+        return 2 if digit_before else 0
+    if before in (43, 45):  # "+", "-"
+        return 2 if start == 1 or not skeleton[start - 2:start - 1].isalnum() else 0
+    return 0
+
+
+def _digits_watched(skeleton: bytes, start: int, watch: int) -> bool:
+    """Whether the value at ``start`` starts with the digits that ``watch`` (see _watch) says are looked at."""
+    return watch != 0 and skeleton[start] == 49 and (watch == 1 or skeleton[start:start + 8].isdigit())
+
+
 class _HexValues(NamedTuple):
     """Where the hex values of a skeleton are (see Preprocessor.hex_alike): the skeleton, (start, end, whether a
     plain run of hex digits, which must hold a letter) of each value, and its hex-alike form."""
 
     skeleton: bytes
-    values: tuple[tuple[int, int, bool], ...]
+    values: tuple[tuple[int, int, bool, int], ...]
     alike: bytes
 
     def fit(self, skeleton: bytes) -> bool:
         """Whether ``skeleton``, of the same shape, has these values: it is equal outside them, and each plain run
         still holds a letter (see Preprocessor.hex_alike)."""
         end = 0
-        for start, stop, plain_run in self.values:
+        for start, stop, plain_run, watch in self.values:
             if skeleton[end:start] != self.skeleton[end:start] or (plain_run and skeleton[start:stop].isdigit()):
+                return False
+            if watch and _digits_watched(skeleton, start, watch):
                 return False
             end = stop
         return skeleton[end:] == self.skeleton[end:]
@@ -343,15 +376,16 @@ class Preprocessor:
         """The hex-alike form of ``skeleton``, found by the regex, remembered for its shape (see hex_alike)."""
         values = self._hex_values(skeleton, shape)
         alike = bytearray(skeleton)
-        for start, end, _ in values:
+        for start, end, _, _ in values:
             alike[start:end] = shape[start:end]  # (the shape: each hex digit as "a")
         if alike == skeleton:
             return skeleton
         known = _HexValues(skeleton, tuple(values), bytes(alike))
         return self._hex_alike_skeletons.put(skeleton, self._hex_shapes.put(shape, known).alike)
 
-    def _hex_values(self, skeleton: bytes, shape: bytes) -> list[tuple[int, int, bool]]:
-        """(start, end, whether a plain run) of each hex value of ``skeleton``: a UUID, a 0x value, or a plain run of
+    def _hex_values(self, skeleton: bytes, shape: bytes) -> list[tuple[int, int, bool, int]]:
+        """(start, end, whether a plain run, how its first digits are watched: see _watch) of each hex value of
+        ``skeleton``: a UUID, a 0x value, or a plain run of
         8+ hex digits holding a letter, each standing apart from letters and digits.
 
         Looked for in the skeleton's shape, where every hex digit is "a": the values start with a literal run of
@@ -369,7 +403,10 @@ class Preprocessor:
             plain_run = found.lastindex is None  # neither a UUID nor a 0x value
             if plain_run and skeleton[start:end].isdigit():
                 continue  # digits only: a number, not a hex value
-            values.append((start, end, plain_run))
+            watch = _watch(skeleton, start, plain_run)
+            if watch and _digits_watched(skeleton, start, watch):
+                continue  # written alike, it would change what a masker before it matches
+            values.append((start, end, plain_run, watch))
         return values
 
     def mask_with_skeleton(
@@ -419,10 +456,10 @@ class Preprocessor:
         """The masked form shared by every token with this skeleton, or, if it keeps digits (see _SKELETON), the
         spans that are masked in each of them."""
         text = skeleton.decode()
-        if skeleton.isalpha() and (len(text) < 8 or _HEX_LETTERS_8(text) is None) and (
-            text.islower() or _DATE_WORD_INSIDE(text) is None
-        ):
+        if skeleton.isalpha() and _plain_word(text):
             masked: str | _Spans = text  # a plain word (what _spans finds nothing in): the commonest miss
+        elif (equals := skeleton.find(b"=")) > 0 and skeleton[:equals].isalpha() and _plain_word(text[:equals]):
+            masked = self._after_key(text[:equals + 1], skeleton[equals + 1:])
         elif self._hex_ids and (found := _HEX_VALUE(text)) is not None:
             masked = self._placeholder + found.group(1)  # a hex value, the commonest new skeleton of a number
         elif skeleton.isalnum() and not skeleton.isalpha() and not skeleton.isdigit():
@@ -433,6 +470,17 @@ class Preprocessor:
         else:
             masked = self._mask_text(text)
         return self._skeleton_cache.put(skeleton, masked)
+
+    def _after_key(self, key: str, value: bytes) -> str | _Spans:
+        """:meth:`_mask_skeleton` of ``key`` + ``value``, a key (a plain word and "=") and its value: no masker
+        matches in such a key, none crosses the "=" (none takes a "=" inside a match, save a Windows path, which
+        starts with a letter and ":"), and what one looks back at before a value sees the "=" as it sees the start
+        of a token. So the value is masked as a token of its own, from the cache: keys share their values' entries.
+        """
+        masked = self._skeleton_cache.get(value) or self._mask_skeleton(value) if value else ""
+        if isinstance(masked, _Spans):
+            return _Spans(tuple([(start + len(key), end + len(key)) for start, end in masked]))
+        return key + masked
 
     def _mask_text(self, text: str) -> str | _Spans:
         """:meth:`_mask_skeleton` of the decoded skeleton ``text``."""
@@ -464,9 +512,7 @@ class Preprocessor:
         """(start, end) of the spans of ``token`` that the built-in maskers replace (only with ``_gated``)."""
         if token.isalpha():
             # A word: only a hex id (8+ letters a-f) or a month / weekday name can be masked in it.
-            if (len(token) < 8 or _HEX_LETTERS_8(token) is None) and (
-                token.islower() or _DATE_WORD_INSIDE(token) is None
-            ):
+            if _plain_word(token):
                 return []
         elif self._digits_are_variables and token.isascii() and token.isdigit():
             return [(0, len(token))]  # a number, the commonest variable

@@ -139,12 +139,23 @@ def test_hex_values_that_differ_in_their_letters_share_a_skeleton_and_mask_alike
 def test_hex_values_found_in_the_shape_are_those_a_regex_of_hex_classes_finds() -> None:
     # Hex values are looked for in the skeleton's shape (every hex digit as "a"). Random skeletons of hex digits,
     # other letters, dashes, marks of "0x" and separators must give the values, and the kind of each, that this
-    # regex of hex classes over the skeleton gives (the definition), with and without the UUID masker.
+    # regex of hex classes over the skeleton gives (the definition), with and without the UUID masker, less the
+    # values that start with a digit that a masker before them looks at.
     uuid = rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|"
     hexes = rb"\x02[xX][0-9a-fA-F]+|(?P<run>(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,})"
     rng = random.Random(11)
     pieces = ["1", "11111111", "a", "F", "z", "-", " ", ":", "=", "deadbeef", "11111111-1111-1111-1111-111111111111",
-              "aaaa", "1a1a-", "q", "\x02x", "\x02X1f", "x"]
+              "aaaa", "1a1a-", "q", "\x02x", "\x02X1f", "x", ".", ",", "+"]
+    def looked_at(skeleton: bytes, start: int, plain_run: bool) -> bool:
+        # A digit after an IP's last digit and "."; for a UUID of 8 digits first, also after a time's last digit
+        # and "," or ".", or after a sign that is not glued to a letter or digit.
+        head = skeleton[:start]
+        if re.search(rb"1\.\Z", head) and skeleton[start:start + 1] == b"1":
+            return True
+        if plain_run or re.match(rb"1{8}-", skeleton[start:]) is None:
+            return False
+        return re.search(rb"(?:1[.,]|(?:\A|[^A-Za-z0-9])[-+])\Z", head) is not None
+
     for config, uuids in ((MaskingConfig(timestamps=False), uuid), (MaskingConfig(timestamps=False, uuids=False), b"")):
         definition = re.compile(rb"(?<![A-Za-z0-9])(?:" + uuids + hexes + rb")(?![A-Za-z0-9])")
         pre = Preprocessor(config)
@@ -152,8 +163,9 @@ def test_hex_values_found_in_the_shape_are_those_a_regex_of_hex_classes_finds() 
         for _ in range(8_000):
             skeleton = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14))).encode()
             shape = skeleton.translate(bytes.maketrans(b"0123456789abcdefABCDEF", b"a" * 22))
-            expected = [(f.start(), f.end(), f.lastgroup == "run") for f in definition.finditer(skeleton)]
-            assert pre._hex_values(skeleton, shape) == expected, skeleton
+            expected = [(f.start(), f.end(), f.lastgroup == "run") for f in definition.finditer(skeleton)
+                        if not looked_at(skeleton, f.start(), f.lastgroup == "run")]
+            assert [value[:3] for value in pre._hex_values(skeleton, shape)] == expected, skeleton
             found += len(expected)
             marked += any(skeleton[start] == 2 for start, _, _ in expected)
         assert found > 1_000 and marked > 100
@@ -171,3 +183,40 @@ def test_tokens_of_letters_and_digits_mask_as_the_maskers_say() -> None:
             tokens = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(4)]
             text = " ".join(tokens)
             assert list(pre.mask_line(text)[1]) == [pre.mask(token) for token in tokens], text
+
+
+def test_a_key_and_its_value_mask_as_the_maskers_say() -> None:
+    # key=value tokens are masked as the key and the value on its own (the key's letters untouched): keys that are
+    # hex words or month names, values that are numbers, paths, URLs, IPs, times, hex, other key=value pairs or
+    # nothing must come out as the maskers make the whole token.
+    rng = random.Random(9)
+    keys = ["user", "rhost", "deadbeefcafe", "Mon", "Decline", "x", "abcdefab", "C", "uid"]
+    pieces = ["1", "42", "0x1f", "/a/b", "://h/x", "10.0.0.1", ":", "12:30:01", "-", "=", "ab", "deadbeef", "C:\\x",
+              "www.example.com", "Jun", ".", "-7", "z"]
+    for config in (MaskingConfig(timestamps=False), MaskingConfig(), MaskingConfig(hex_ids=False, paths=False)):
+        pre = Preprocessor(config)
+        for _ in range(3_000):
+            tokens = [rng.choice(keys) + "=" + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 4)))
+                      for _ in range(3)]
+            text = " ".join(tokens)
+            for _ in range(2):  # the second time from the caches
+                assert list(pre.mask_line(text)[1]) == [pre.mask(token) for token in tokens], text
+
+
+def test_hex_values_a_masker_looks_into_are_not_written_alike() -> None:
+    # An IP's look-ahead, a time's fraction and a number's sign look at the first digit of what follows them: a
+    # value starting with a digit there must keep its digits in the skeleton, even after a line of the same shape
+    # whose value started with a letter was learnt.
+    uuid = "12345678-1234-1234-1234-123456789abc"
+    cases = [
+        ("ip 10.0.0.1.adeadbeef0 x", "ip 10.0.0.1.5deadbeef0 x"),
+        (f"at 12:30:01.a2345678-1234-1234-1234-123456789abc x", f"at 12:30:01.{uuid} x"),
+        (f"v -a2345678-1234-1234-1234-123456789abc x", f"v -{uuid} x"),
+        (f"v +a2345678-1234-1234-1234-123456789abc x", f"v +{uuid} x"),
+    ]
+    for config in (MaskingConfig(), MaskingConfig(timestamps=False)):
+        pre = Preprocessor(config)
+        for learnt, text in cases:
+            for line in (learnt, text, text):
+                tokens, masked, _ = pre.mask_line(line)
+                assert list(masked) == [pre.mask(token) for token in tokens], line
