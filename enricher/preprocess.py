@@ -196,15 +196,16 @@ def _digits_watched(skeleton: bytes, start: int, watch: int) -> bool:
 
 class _HexValues(NamedTuple):
     """Where the hex values of a skeleton are (see Preprocessor.hex_alike): the skeleton, (start, end, whether a
-    plain run of hex digits, which must hold a letter) of each value, and its hex-alike form."""
+    plain run of hex digits, which must hold a letter, how its first digits are watched) of each value, and its
+    hex-alike form."""
 
     skeleton: bytes
     values: tuple[tuple[int, int, bool, int], ...]
     alike: bytes
 
     def fit(self, skeleton: bytes) -> bool:
-        """Whether ``skeleton``, of the same shape, has these values: it is equal outside them, and each plain run
-        still holds a letter (see Preprocessor.hex_alike)."""
+        """Whether ``skeleton``, of the same shape, has these values: it is equal outside them, each plain run still
+        holds a letter, and no watched value starts with the digits looked at (see Preprocessor.hex_alike)."""
         end = 0
         for start, stop, plain_run, watch in self.values:
             if skeleton[end:start] != self.skeleton[end:start] or (plain_run and skeleton[start:stop].isdigit()):
@@ -352,7 +353,7 @@ class Preprocessor:
         return line.translate(_SKELETON)
 
     def hex_alike(self, skeleton: bytes) -> bytes:
-        """``skeleton`` with its hex values written alike (see _HEX_SKELETON): the key that texts differing only in
+        """``skeleton`` with its hex values written alike (see _hex_values): the key that texts differing only in
         the letters of such values share, and that masks like each of them. Callers try the plain skeleton first
         (most lines have no such value, and a learnt key is its own hex-alike form), this on a miss."""
         if not self._hex_ids:
@@ -361,8 +362,9 @@ class Preprocessor:
         if alike is not None:
             return alike
         # Lines of one event differ in their ids: a skeleton of the same shape as a known one, equal to it outside
-        # its hex values, has hex digits where they are, which the regex tells apart only by whether a plain run
-        # holds a letter; so when each run still does, the values, and the hex-alike form, are the same.
+        # its hex values, has hex digits where they are, which the search tells apart only by whether a plain run
+        # holds a letter, and a watched value starts with digits (see _watch); when neither differs, the values, and
+        # the hex-alike form, are the same.
         shape = skeleton.translate(_AS_LETTERS)
         known = self._hex_shapes.get(shape)
         if known is not None:
@@ -385,8 +387,8 @@ class Preprocessor:
 
     def _hex_values(self, skeleton: bytes, shape: bytes) -> list[tuple[int, int, bool, int]]:
         """(start, end, whether a plain run, how its first digits are watched: see _watch) of each hex value of
-        ``skeleton``: a UUID, a 0x value, or a plain run of
-        8+ hex digits holding a letter, each standing apart from letters and digits.
+        ``skeleton``: a UUID, a 0x value, or a plain run of 8+ hex digits holding a letter, each standing apart from
+        letters and digits, less those whose first digits a masker before them looks at.
 
         Looked for in the skeleton's shape, where every hex digit is "a": the values start with a literal run of
         eight (or the mark of "0x"), which the regex engine finds by a fast scan instead of trying a pattern of hex
@@ -473,9 +475,10 @@ class Preprocessor:
 
     def _after_key(self, key: str, value: bytes) -> str | _Spans:
         """:meth:`_mask_skeleton` of ``key`` + ``value``, a key (a plain word and "=") and its value: no masker
-        matches in such a key, none crosses the "=" (none takes a "=" inside a match, save a Windows path, which
-        starts with a letter and ":"), and what one looks back at before a value sees the "=" as it sees the start
-        of a token. So the value is masked as a token of its own, from the cache: keys share their values' entries.
+        matches in such a key; none crosses the "=" (the two that take a "=", a URL and a Windows path, start after
+        a "://" or a letter and ":", which such a key has not); and what one looks back at before a value sees the
+        "=" as it sees the start of a token. So the value is masked as a token of its own, from the cache: keys
+        share their values' entries.
         """
         masked = self._skeleton_cache.get(value) or self._mask_skeleton(value) if value else ""
         if isinstance(masked, _Spans):

@@ -541,11 +541,11 @@ def _mask_generated_runs(token: str, runs: list[str], first: int) -> str:
 
 def _is_generated(run: str) -> bool:
     if run.isdigit() or len(run) < 4 or run.isalpha():
-        return False  # (letters alone: no letter/digit switch, and a word, see below)
+        return False  # (letters alone are a word, even in a token that holds digits elsewhere: culemomo=ns9K)
     if _switches(run) >= 3:
         return True
-    if len(run) < 8 or not run.isalnum() or run.isalpha():
-        return False  # (a word in a token that holds digits elsewhere: culemomo of culemomo=ns9K)
+    if len(run) < 8 or not run.isalnum():
+        return False
     if run.isupper() or run.islower():
         return True
     # Both cases and a digit or two (cWWuMOUcya90vLfD): generated when its letters alone read as random (the run is
@@ -1034,7 +1034,6 @@ class TemplateMiner:
         wordlike = ('"' not in token and "'" not in token and _WORDLIKE.match(stripped) is not None
                     and not (digits and _NUMBERED_NAME(token) is not None))
         return stripped if wordlike else None
-
 
     def _params(self, cluster: _Cluster, tokens: list[str], message: str, skeleton: bytes | None) -> list[str]:
         """The values of the template's wildcards, read from the original message.
