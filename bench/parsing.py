@@ -105,6 +105,7 @@ def ours_with_params() -> Feed:
 
 
 def run_ours(lines: Sequence[str], config: MinerConfig | None = None) -> tuple[list[str], list[str]]:
+    """(final group of each line, its final template) from a fresh miner of ours fed ``lines`` (for scoring)."""
     return ours(config)(lines)
 
 
@@ -116,6 +117,7 @@ def _final_groups(miner: TemplateMiner, ids: list[str]) -> tuple[list[str], list
 
 
 def drain3() -> Feed:
+    """drain3 in its default configuration: each line's cluster id (``add_log_message``)."""
     from drain3 import TemplateMiner as Drain3Miner
 
     miner = Drain3Miner()
@@ -141,6 +143,7 @@ def drain3_with_params() -> Feed:
 
 
 def run_drain3(lines: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(cluster of each line, its final template) from a fresh drain3 miner fed ``lines`` (for scoring)."""
     return drain3()(lines)
 
 
