@@ -142,11 +142,6 @@ def drain3_with_params() -> Feed:
     return feed
 
 
-def run_drain3(lines: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(cluster of each line, its final template) from a fresh drain3 miner fed ``lines`` (for scoring)."""
-    return drain3()(lines)
-
-
 def _drain3_groups(miner: object, ids: list[int]) -> tuple[list[str], list[str]]:
     """(cluster id of each line, its final template) of a drain3 miner that was fed the lines."""
     templates = {c.cluster_id: c.get_template() for c in miner.drain.clusters}  # type: ignore[attr-defined]
