@@ -190,8 +190,8 @@ def _watch(skeleton: bytes, start: int, plain_run: bool) -> int:
 
 
 def _digits_watched(skeleton: bytes, start: int, watch: int) -> bool:
-    """Whether the value at ``start`` starts with the digits that ``watch`` (see _watch) says are looked at."""
-    return watch != 0 and skeleton[start] == 49 and (watch == 1 or skeleton[start:start + 8].isdigit())
+    """Whether the value at ``start`` starts with the digits that ``watch`` (see _watch; not 0) says are looked at."""
+    return skeleton[start] == 49 and (watch == 1 or skeleton[start:start + 8].isdigit())
 
 
 class _HexValues(NamedTuple):

@@ -224,7 +224,7 @@ def _runnable_flags(tokens: tuple[str, ...], text: str) -> list[bool]:
     if text.isascii() and "\x01" not in text:  # (a str regex's \d also takes non-ASCII digits)
         # (decoded again: a str search for one character is ~8x cheaper than a bytes one)
         marked = text.encode().replace(b"<*>", b"\x01").translate(_RUN_MARKS).decode().split(" ")
-        if len(marked) == len(tokens):  # (a token holding a space: a placeholder written with one)
+        if len(marked) == len(tokens):  # (else a masked token holds a space: a placeholder configured with one)
             return ["\x01" in token for token in marked]
     return [_RUNNABLE(token) is not None for token in tokens]
 
