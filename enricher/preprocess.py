@@ -162,7 +162,7 @@ _LETTER_THEN_DIGIT = re.compile(b"a1").search
 def _may_hold_hex_values(skeleton: bytes, shape: bytes) -> bool:
     """Whether ``skeleton`` (of hex-alike ``shape``) has a mark of "0x", or a hex letter next to a digit and a run of
     8+ hex digits (ids, addresses, hashes, a UUID's groups): the lines worth the regex."""
-    if _HEX_MARK in skeleton:
+    if _HEX_MARK_BYTE in skeleton:
         return True
     if _EIGHT_HEX_DIGITS(shape) is None:
         return False
@@ -220,6 +220,9 @@ class _HexValues(NamedTuple):
 # other 0s are still written as 1. A text holding the mark character itself is masked token by token instead.
 _HEX_MARK = b"\x02"
 _HEX_MARK_STR = _HEX_MARK.decode()
+# (``int in bytes`` is one memchr; ``bytes in bytes`` first fails to read its argument as an int, and formats the
+# TypeError it then drops: 1,800 instructions a test.)
+_HEX_MARK_BYTE = _HEX_MARK[0]
 _NO_SPANS = _Spans(())  # the skeleton cache's value for tokens that keep their digits and have nothing to mask
 
 
@@ -396,7 +399,7 @@ class Preprocessor:
         letter or digit of the skeleton is a letter of the shape; dashes and the mark stay), except whether a plain
         run holds a hex letter, which the skeleton tells.
         """
-        find = self._find_marked_hex_values if _HEX_MARK in skeleton else self._find_hex_values
+        find = self._find_marked_hex_values if _HEX_MARK_BYTE in skeleton else self._find_hex_values
         values = []
         for found in find(shape):
             start, end = found.span()
