@@ -81,9 +81,12 @@ module_artifacts() {
 }
 
 module_classname() {
+  # 3.x renamed the modules' plugin classes (PainlessPlugin -> PainlessModulePlugin).
+  local suffix=Plugin
+  [ "${OS_VERSION%%.*}" -ge 3 ] && suffix=ModulePlugin
   case "$1" in
-    lang-painless) echo "org.opensearch.painless.PainlessPlugin" ;;
-    lang-mustache) echo "org.opensearch.script.mustache.MustachePlugin" ;;
+    lang-painless) echo "org.opensearch.painless.Painless$suffix" ;;
+    lang-mustache) echo "org.opensearch.script.mustache.Mustache$suffix" ;;
   esac
 }
 
@@ -159,18 +162,12 @@ PROPS
 }
 
 install_modules() {
-  # Idempotent: a module folder with its descriptor is left alone.
+  # Idempotent: a module folder whose descriptor names this version's plugin class is left alone.
   [ -d "$OS_HOME/modules" ] || { log "no OpenSearch install at $OS_HOME; nothing to add modules to"; return 0; }
-  if [ "${OS_VERSION%%.*}" -ge 3 ]; then
-    # 3.x's painless classes are not in the Maven jar the module is built from (the node fails to start
-    # with ClassNotFoundException): the scripting modules are added for 2.x only; their tests skip on 3.x.
-    rm -rf "$OS_HOME/modules/lang-painless" "$OS_HOME/modules/lang-mustache"
-    log "note: scripting modules are installed for OpenSearch 2.x only; the alerting-script tests skip on $OS_VERSION"
-    return 0
-  fi
   local wanted=() name
   for name in lang-painless lang-mustache; do
-    [ -f "$OS_HOME/modules/$name/plugin-descriptor.properties" ] || wanted+=("$name")
+    grep -qx "classname=$(module_classname "$name")" "$OS_HOME/modules/$name/plugin-descriptor.properties" 2>/dev/null \
+      || wanted+=("$name")
   done
   [ ${#wanted[@]} -eq 0 ] && return 0
   command -v mvn >/dev/null || { log "note: mvn not found; scripting modules not installed"; return 0; }

@@ -118,7 +118,7 @@ def node(opensearch):
     missing = {"lang-painless", "lang-mustache"} - _modules(opensearch)
     if missing:
         pytest.skip(f"the node at {OPENSEARCH_URL} lacks the modules {sorted(missing)} that monitors run on "
-                    f"(scripts/opensearch.sh installs them on OpenSearch 2.x; restart the node to load them)")
+                    f"(scripts/opensearch.sh installs them; restart the node to load them)")
     return opensearch
 
 
