@@ -98,12 +98,13 @@ def train_weighted(
         started = time.monotonic()
         loss, complete = _epoch(model, tensors, weights, row_loss, optimizer, batch_size, generator, deadline)
         history.append(loss)
-        bar.set_postfix(loss=f"{loss:.4f}")
+        # (refresh=False: drawn at tqdm's interval, or a log file gets a line per epoch)
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
         next_end = 2 * time.monotonic() - started  # if the next epoch takes as long as this one
         if deadline is not None and (not complete or (epoch + 1 < epochs and next_end > deadline)):
             assert budget is not None
             budget.cut_short += 1
-            bar.set_postfix(loss=f"{loss:.4f}", stopped="time budget")
+            bar.set_postfix(loss=f"{loss:.4f}", stopped="time budget", refresh=False)
             break
     bar.close()
     model.eval()

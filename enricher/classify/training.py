@@ -357,7 +357,7 @@ def fit(
             scheduler.step()
             running += loss.item() * len(rows)
             bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}", refresh=False)
         epoch_losses.append(running / max(1, len(training_set)))
         if watch:
             score = _validation_f1(trunk, validation)
