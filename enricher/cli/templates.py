@@ -31,10 +31,9 @@ def mine(
                                             help="Log source the lines come from: mined apart from other sources "
                                                  "kept in the same --state file (ids differ per source)."),
 ) -> None:
-    """Mine templates from INPUT; write one JSON object per input line, in order.
+    """Mine templates from the --input file; write one JSON object per input line, in order.
 
-    Each object has ``template_id``, ``template`` (variables as <*>), ``params`` (the values of the <*> in that
-    line) and ``is_new``.
+    Each object has template_id, template (variables as <*>), params (the values of the <*> in that line), is_new.
     """
     from tqdm import tqdm
 
