@@ -304,8 +304,8 @@ def _no_params(message: str) -> list[str]:
 
 
 # How to read the value(s) of one template token holding a wildcard: (position, constant prefix, constant suffix,
-# regex for a token with several wildcards or None).
-_Step = tuple[int, str, str, "re.Pattern[str] | None"]
+# and for a token with several wildcards the constant pieces around them, else None; see _value_spans).
+_Step = tuple[int, str, str, "tuple[str, ...] | None"]
 
 
 def _steps(tokens: tuple[str, ...], positions: Sequence[int]) -> list[_Step]:
@@ -319,7 +319,7 @@ def _steps(tokens: tuple[str, ...], positions: Sequence[int]) -> list[_Step]:
             prefix, suffix = token.split(WILDCARD)
             steps.append((i, prefix, suffix, None))
         else:
-            steps.append((i, "", "", token_pattern(token)))
+            steps.append((i, "", "", tuple(token.split(WILDCARD))))
     return steps
 
 
@@ -338,9 +338,9 @@ def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None,
                     steps: list[_Step] | None = None) -> Callable[[list[str]], list[str]]:
     """A function giving the values of the template's ``<*>`` from a message's whitespace tokens.
 
-    Built once per template, so a match costs no regex in the common cases: bare ``<*>`` tokens are picked by
-    position (``operator.itemgetter``, in C), ``prefix<*>suffix`` tokens are sliced; only tokens with several
-    wildcards use their regex. Messages with another token count give ``[]``; a token that does not fit its
+    Built once per template, so a match costs no regex: bare ``<*>`` tokens are picked by position
+    (``operator.itemgetter``, in C), ``prefix<*>suffix`` tokens are sliced, tokens with several wildcards are split
+    at their constant pieces (see _value_spans). Messages with another token count give ``[]``; a token that does not fit its
     pattern is returned whole. ``steps``: the :func:`_steps` of ``positions``, when the caller has them.
     """
     length = len(tokens)
@@ -361,9 +361,9 @@ def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None,
         if len(message_tokens) != length:
             return []
         params: list[str] = []
-        for i, prefix, suffix, regex in steps:
+        for i, prefix, suffix, pieces in steps:
             token = message_tokens[i]
-            if regex is None:
+            if pieces is None:
                 # One wildcard: what lies between the constant prefix and suffix (as the lazy regex would take).
                 if (prefix or suffix) and not (
                     len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) and token.endswith(suffix)
@@ -372,26 +372,20 @@ def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None,
                 else:
                     params.append(token[len(prefix) : len(token) - len(suffix)])
             else:
-                found = regex.match(token)
-                if found is None:
+                spans = _value_spans(pieces, token)
+                if spans is None:
                     params.append(token)
                 else:
-                    params.extend(found.groups())
+                    params.extend([token[a:b] for a, b in spans])
         return params
 
     return extract
 
 
-@lru_cache(maxsize=65_536)
-def token_pattern(pattern: str) -> re.Pattern[str]:
-    """Regex of a template token: each ``<*>`` becomes a lazy group, anchored at both ends."""
-    return re.compile("(.*?)".join(re.escape(p) for p in pattern.split(WILDCARD)) + r"\Z", re.DOTALL)
-
-
 def token_covers(pattern: str, token: str) -> bool:
-    """Whether template token ``pattern`` matches ``token`` (each ``<*>`` any text, even none): what
-    ``token_pattern(pattern).match(token)`` tells, without compiling a regex (a compile costs as much as thousands
-    of these tests, and most patterns are tested a few times only)."""
+    """Whether template token ``pattern`` matches ``token``, each ``<*>`` standing for any text, even none: whether
+    _value_spans finds its values, without building them (this test runs on every message compared with a
+    template)."""
     pieces = pattern.split(WILDCARD)
     if len(pieces) == 1:
         return token == pattern
@@ -406,6 +400,33 @@ def token_covers(pattern: str, token: str) -> bool:
             return False
         start = found + len(piece)
     return True
+
+
+def _value_spans(pieces: Sequence[str], token: str) -> list[tuple[int, int]] | None:
+    """Where in ``token`` the values of a template token lie, or None if it does not fit: ``pieces`` is the template
+    token split at its ``<*>`` (the constant text around each value).
+
+    The spans are the groups of the template token's lazy regex (``(.*?)`` for each ``<*>``, anchored at both ends),
+    found without compiling one: a compile costs as much as thousands of these, and most template tokens are read
+    a few times only. Each middle piece goes at its leftmost place after the one before, the last one at the end:
+    where the regex's search, shortest group first, puts them, since a piece placed further left leaves the pieces
+    after it every place they could take otherwise.
+    """
+    first, last = pieces[0], pieces[-1]
+    end = len(token) - len(last)
+    if end < len(first) or not token.startswith(first) or not token.endswith(last):
+        return None
+    spans = []
+    start = len(first)
+    for i in range(1, len(pieces) - 1):
+        piece = pieces[i]
+        found = token.find(piece, start, end)
+        if found < 0:
+            return None
+        spans.append((start, found))
+        start = found + len(piece)
+    spans.append((start, end))
+    return spans
 
 
 def _anchor(tokens: tuple[str, ...]) -> str:
@@ -1070,23 +1091,21 @@ class TemplateMiner:
             steps = _steps(template, [i for i, t in enumerate(template) if WILDCARD in t])
         starts = _token_starts(tokens, message)
         out: list[slice] = []
-        for i, prefix, suffix, regex in steps:
+        for i, prefix, suffix, pieces in steps:
             token = tokens[i]
             start = starts[i]
-            if regex is None:
+            if pieces is None:
                 if (prefix or suffix) and len(token) >= len(prefix) + len(suffix) and token.startswith(prefix) \
                         and token.endswith(suffix):
                     out.append(slice(start + len(prefix), start + len(token) - len(suffix)))
                 else:
                     out.append(slice(start, start + len(token)))  # a bare <*>, or a token that does not fit
             else:
-                found = regex.match(token)
-                if found is None:
+                spans = _value_spans(pieces, token)
+                if spans is None:
                     out.append(slice(start, start + len(token)))
                 else:
-                    for group in range(1, regex.groups + 1):
-                        a, b = found.span(group)
-                        out.append(slice(start + a, start + b))
+                    out.extend([slice(start + a, start + b) for a, b in spans])
         return out
 
     # ------------------------------------------------------------------ learning

@@ -33,11 +33,11 @@ def test_every_timed_run_starts_from_cold_caches() -> None:
 
     from enricher.templates import miner
 
-    miner.token_pattern("blk_<*> to <*>x")
+    miner._run_pattern(("blk_<*>", "to", "<*>x"))
     re.compile(r"only\s+once")
-    assert miner.token_pattern.cache_info().currsize > 0 and len(re._cache) > 0  # type: ignore[attr-defined]
+    assert miner._run_pattern.cache_info().currsize > 0 and len(re._cache) > 0  # type: ignore[attr-defined]
     parsing.cold_caches()
-    assert miner.token_pattern.cache_info().currsize == 0 and len(re._cache) == 0  # type: ignore[attr-defined]
+    assert miner._run_pattern.cache_info().currsize == 0 and len(re._cache) == 0  # type: ignore[attr-defined]
 
 
 def test_the_parsing_benchmark_prints_its_table_on_a_sample(capsys: pytest.CaptureFixture[str]) -> None:

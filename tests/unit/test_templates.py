@@ -1,6 +1,7 @@
 import importlib.util
 import json
 import random
+import re
 from typing import Any
 
 import pytest
@@ -398,21 +399,29 @@ def test_learn_gives_the_ids_add_gives_and_leaves_the_miner_as_add_does() -> Non
     assert [learning.add(line) for line in lines] == [adding.add(line) for line in lines]
 
 
-def test_token_covers_tells_what_the_token_regex_tells() -> None:
-    """The regex-free cover test agrees with the template token's regex (``<*>`` as a lazy group, anchored at
-    both ends) on random tokens and patterns, wildcards next to each other, empty values and overlapping pieces
-    included."""
-    from enricher.templates.miner import WILDCARD, token_covers, token_pattern
+def test_token_covers_and_value_spans_tell_what_the_token_regex_tells() -> None:
+    """The regex-free cover test and value spans agree with the template token's regex (the definition: each
+    ``<*>`` a lazy group, anchored at both ends) on random tokens and patterns, wildcards next to each other, empty
+    values and overlapping pieces included."""
+    from enricher.templates.miner import WILDCARD, _value_spans, token_covers
+
+    def token_regex(pattern: str) -> re.Pattern[str]:
+        return re.compile("(.*?)".join(re.escape(p) for p in pattern.split(WILDCARD)) + r"\Z", re.DOTALL)
 
     rng = random.Random(7)
-    covered = 0
+    covered = several = 0
     for _ in range(20_000):
         pattern = "".join(rng.choice(["a", "b", ".", "ab", WILDCARD]) for _ in range(rng.randint(0, 5)))
         token = "".join(rng.choice("ab.<*>") for _ in range(rng.randint(0, 8)))
-        expected = token_pattern(pattern).match(token) is not None
-        assert token_covers(pattern, token) is expected, (pattern, token)
-        covered += expected
-    assert 500 < covered < 19_500  # both answers were exercised
+        found = token_regex(pattern).match(token)
+        assert token_covers(pattern, token) is (found is not None), (pattern, token)
+        covered += found is not None
+        if WILDCARD in pattern:
+            spans = _value_spans(pattern.split(WILDCARD), token)
+            assert spans == (None if found is None else [found.span(g) for g in range(1, found.re.groups + 1)]), (
+                pattern, token)
+            several += found is not None and found.re.groups > 1
+    assert 500 < covered < 19_500 and several > 200  # both answers, and tokens of several values, were exercised
     assert token_covers("blk_<*>", "blk_-42") and not token_covers("blk_<*>", "blk")
     assert token_covers("<*>ab<*>ab", "abab") and not token_covers("ab<*>ab", "aba")
 
