@@ -92,16 +92,29 @@ def test_guarded_alternation_masks_like_the_plain_alternation() -> None:
         "user@host.com www.example.de org.apache.X Dec3 3Dec (Dec) Jun 14 15:16:01 2015-07-29 17:41:44,747",
         "deadbeef cafe 9f4ef63 de9231d 123e4567-e89b-12d3-a456-426614174000 aa:bb:cc:dd:ee:ff /a/b /a",
         "abcdefab-cdef-abcd-efab-cdefabcdefab ab:cd:ef:ab:cd:ef ab-cd-ef-ab-cd-ef a://b x/y/z C:\\dir www.x.cn y.",
+        "Tue Jun 14 15:16:01 2015 x (Sat, Dec 3 10:11:12) Wed Nov 7 01:02:03 Thu Fri Oct Mon Aug Apr May Sep Feb",
     ]
     rng = random.Random(7)
     alphabet = "0123456789abcdefxXDecJun.:-/\\_@+ ,=()"
     texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    # The alternation is grouped by the character a match starts with: every character class, quotes and brackets,
+    # the ASCII separators that are whitespace, and non-ASCII ones (a digit of another script, which \d takes).
+    pieces = list("0123456789abcdefxyzAFJMNOSTWQ.:-/\\_@+ ,=()[]<>{}'\"~%!\t\x1c\x00é٣\u2003") + [
+        "Jan", "Sat", "Tue", "Oct", "0x1f", "://", "C:\\", ".com", "10.0.0.1", "12:30:01", "2015-07-29", "deadbeef"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 16))) for _ in range(3000)]
     pre = Preprocessor(MaskingConfig())
     for text in texts:
         assert pre.mask(text) == plain.sub("<*>", text), text
         # Token by token (through the skeleton caches and the str tests that skip the regex) as well.
         tokens = text.split()
         assert list(pre.mask_tokens(text)[1]) == [plain.sub("<*>", token) for token in tokens], text
+    # With some maskers off, the groups hold the others, in their order.
+    for off in (("timestamps", "hosts"), ("numbers", "hex_ids", "urls"), ("paths", "ips", "date_words", "uuids")):
+        config = MaskingConfig(**{flag: False for flag in off})
+        subset = re.compile("|".join(f"(?:{BUILTIN_PATTERNS[name]})" for name in config.enabled_builtins()))
+        pre = Preprocessor(config)
+        for text in texts[-1500:]:
+            assert pre.mask(text) == subset.sub("<*>", text), (off, text)
 
 
 def test_hex_values_that_differ_in_their_letters_share_a_skeleton_and_mask_alike() -> None:
