@@ -262,6 +262,7 @@ _HEX_MARK_STR = _HEX_MARK.decode()
 # (``int in bytes`` is one memchr; ``bytes in bytes`` first fails to read its argument as an int, and formats the
 # TypeError it then drops: 1,800 instructions a test.)
 _HEX_MARK_BYTE = _HEX_MARK[0]
+_MARKED_0x, _MARKED_0X = _HEX_MARK + b"x", _HEX_MARK + b"X"
 _NO_SPANS = _Spans(())  # the skeleton cache's value for tokens that keep their digits and have nothing to mask
 
 
@@ -385,13 +386,15 @@ class Preprocessor:
 
     def skeleton(self, text: str) -> bytes | None:
         """The skeleton of ``text`` (see :meth:`mask_line`), or None when masking does not go by skeletons."""
-        if not (self._skeletons and text.isascii()) or _HEX_MARK_STR in text:
+        if not self._skeletons or _HEX_MARK_STR in text:
             return None
         # One C pass gives the skeleton of the text: a line seen before up to its digits is one lookup.
-        line = text.encode()
+        line = text.encode("utf-8", "surrogatepass")
+        if len(line) != len(text):
+            return None  # not ASCII (told by the encoding, which compiled is cheaper than a call of str.isascii)
         if ("x" in text or "X" in text) and ("0x" in text or "0X" in text):  # 1-char tests are fast
             # The 0 of a hex prefix is kept apart, as a mark that the translation leaves alone.
-            line = line.replace(b"0x", _HEX_MARK + b"x").replace(b"0X", _HEX_MARK + b"X")
+            line = line.replace(b"0x", _MARKED_0x).replace(b"0X", _MARKED_0X)
         return line.translate(_SKELETON)
 
     def hex_alike(self, skeleton: bytes) -> bytes:
@@ -462,7 +465,9 @@ class Preprocessor:
         ``ssh2``), where the masked token depends on the token itself. None when there is no skeleton.
         """
         tokens = text.split()
-        get = self._token_cache.get
+        # (the caches' methods are called on the cache, not bound to a local first: compiled, a bound method is an
+        # object built per call, ~3k instructions, and each call through it parses its arguments)
+        cache = self._token_cache
         if skeleton is not None:
             shared: Any = self._line_cache.get(skeleton)  # masked tokens, or an _OwnLine of them and own positions
             own: tuple[int, ...]
@@ -477,10 +482,9 @@ class Preprocessor:
             masked: list[Any] = list(shared)
             for i in own:
                 token = tokens[i]
-                masked[i] = get(token) or self._mask_own(token, shared[i])
+                masked[i] = cache.get(token) or self._mask_own(token, shared[i])
             return tokens, tuple(masked), own
-        slow = self._mask_token
-        return tokens, tuple([get(token) or slow(token) for token in tokens]), None
+        return tokens, tuple([cache.get(token) or self._mask_token(token) for token in tokens]), None
 
     def _learn_line(self, line: bytes) -> tuple[tuple[str | _Spans, ...], tuple[int, ...]]:
         """(masked skeleton tokens, positions of the tokens that must be masked on their own) of a text skeleton.
@@ -489,9 +493,8 @@ class Preprocessor:
         skeleton does not tell: its position is listed, and in place of its masked form stand the spans to mask,
         which are the same in every token with that skeleton.
         """
-        get = self._skeleton_cache.get
-        slow = self._mask_skeleton
-        shared = tuple([get(k) or slow(k) for k in line.split()])
+        cache = self._skeleton_cache
+        shared = tuple([cache.get(k) or self._mask_skeleton(k) for k in line.split()])
         own = tuple([i for i, masked in enumerate(shared) if type(masked) is _Spans])
         self._line_cache.put(line, _OwnLine((shared, own)) if own else shared)
         return shared, own

@@ -722,15 +722,17 @@ class TemplateMiner:
                 own_tokens, by_own = seen
                 seen = by_own.get(own_tokens(message))  # (own tokens read at their offsets: no split)
             if seen is not None:
-                cluster = seen[0]
+                # (typed: compiled, a cluster read from an untyped value would be reached through generic attribute
+                # look-ups, here and in the rest of the function)
+                known: _Cluster = seen[0]
                 # Live, and not retemplated since: both give it a new version (see _remove).
-                if cluster.version is seen[1]:
-                    cluster.count += 1
-                    cluster.last_seen = clock
+                if known.version is seen[1]:
+                    known.count += 1
+                    known.last_seen = clock
                     if not read_params:
-                        return cluster, [], False
+                        return known, [], False
                     read = seen[2] or self._learn_reader(seen, skeleton, message)
-                    return cluster, read(message), False
+                    return known, read(message), False
         tokens, masked, own = self._pre.mask_with_skeleton(message, skeleton)
         cluster = self._exact.get(masked)
         is_new = False
@@ -1037,9 +1039,9 @@ class TemplateMiner:
 
     def _refine(self, masked: tuple[str, ...]) -> tuple[str, ...]:
         """``masked`` with the static token classes of :func:`refine_token` applied (cached per token)."""
-        get = self._refined.get
+        cache = self._refined  # (see Preprocessor.mask_with_skeleton on calling the cache's methods)
         # (a word of letters is its own refined form: no cache slot for it)
-        return tuple([token if token.isalpha() else get(token) or self._refine_token(token) for token in masked])
+        return tuple([token if token.isalpha() else cache.get(token) or self._refine_token(token) for token in masked])
 
     def _refine_token(self, token: str) -> str:
         return self._refined.put(token, refine_token(token))
@@ -1512,21 +1514,20 @@ class TemplateMiner:
         keys = cluster.sibling_keys
         if keys is None:
             tokens = cluster.tokens
-            shape = self._word_shape
             keys = []
             # A word that is the template's only constant is not blanked: a template of values alone would take
             # every message of its length (each event named by one word among values: <*> opened <*>, <*> closed <*>).
             if len(tokens) >= 2 and _two_constants(tokens):
                 text = cluster.template
-                known = self._wordlike.get
+                wordlike = self._wordlike
                 start = 0
                 for i, token in enumerate(tokens):
                     end = start + len(token)
                     # (letters only: a word, as _word_shape says, without its cache)
                     if (token.isalpha() and token.isascii()) or (
                         WILDCARD not in token
-                        and (word := known(token, _UNKNOWN)) is not None
-                        and (word is not _UNKNOWN or shape(token) is not None)
+                        and (word := wordlike.get(token, _UNKNOWN)) is not None
+                        and (word is not _UNKNOWN or self._word_shape(token) is not None)
                     ):
                         keys.append(f"{chr(i)}{text[:start]}{WILDCARD}{text[end:]}")
                     start = end + 1
