@@ -386,12 +386,10 @@ class Preprocessor:
 
     def skeleton(self, text: str) -> bytes | None:
         """The skeleton of ``text`` (see :meth:`mask_line`), or None when masking does not go by skeletons."""
-        if not self._skeletons or _HEX_MARK_STR in text:
+        if not (self._skeletons and text.isascii()) or _HEX_MARK_STR in text:
             return None
         # One C pass gives the skeleton of the text: a line seen before up to its digits is one lookup.
-        line = text.encode("utf-8", "surrogatepass")
-        if len(line) != len(text):
-            return None  # not ASCII (told by the encoding, which compiled is cheaper than a call of str.isascii)
+        line = text.encode()
         if ("x" in text or "X" in text) and ("0x" in text or "0X" in text):  # 1-char tests are fast
             # The 0 of a hex prefix is kept apart, as a mark that the translation leaves alone.
             line = line.replace(b"0x", _MARKED_0x).replace(b"0X", _MARKED_0X)
