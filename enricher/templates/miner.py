@@ -354,8 +354,8 @@ def param_extractor(tokens: tuple[str, ...], positions: list[int] | None = None,
 
     Built once per template, so a match costs no regex: bare ``<*>`` tokens are picked by position
     (``operator.itemgetter``, in C), ``prefix<*>suffix`` tokens are sliced, tokens with several wildcards are split
-    at their constant pieces (see _value_spans). Messages with another token count give ``[]``; a token that does not fit its
-    pattern is returned whole. ``steps``: the :func:`_steps` of ``positions``, when the caller has them.
+    at their constant pieces (see _value_spans). Messages with another token count give ``[]``; a token that does
+    not fit its pattern is returned whole. ``steps``: the :func:`_steps` of ``positions``, when the caller has them.
     """
     length = len(tokens)
     if positions is None:  # (those of the tokens holding a wildcard)
