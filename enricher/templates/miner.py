@@ -282,7 +282,7 @@ def _fixed_offsets(tokens: tuple[str, ...], positions: list[int]) -> bool:
 def _all_runnable(tokens: tuple[str, ...]) -> bool:
     """Whether every one of ``tokens`` can be part of a run of values (see _runnable): nothing constant is left."""
     for token in tokens:
-        if _RUNNABLE(token) is None:
+        if not _runnable(token):
             return False
     return True
 

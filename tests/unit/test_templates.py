@@ -440,6 +440,8 @@ def test_runnable_flags_tell_what_the_token_regex_tells() -> None:
         assert _runnable_flags(tokens, " ".join(tokens)) == expected, tokens
         runnable += sum(expected)
     assert 10_000 < runnable < 60_000
+    # A placeholder configured with a space splits the line differently: the flags come token by token then.
+    assert _runnable_flags(("x<a b>", "<*> c", "7"), "x<a b> <*> c 7") == [False, True, True]
 
 
 def test_refine_token_masks_each_generated_run_as_a_substitution_would() -> None:
