@@ -44,16 +44,7 @@ class MaskingConfig(BaseModel):
     named_placeholders: bool = False
 
     def enabled_builtins(self) -> list[str]:
-        flags = {
-            "timestamp": self.timestamps,
-            "url": self.urls,
-            "uuid": self.uuids,
-            "mac": self.macs,
-            "ip": self.ips,
-            "path": self.paths,
-            "host": self.hosts,
-            "hex": self.hex_ids,
-            "date_word": self.date_words,
-            "number": self.numbers,
-        }
+        flags = {"timestamp": self.timestamps, "url": self.urls, "uuid": self.uuids, "mac": self.macs, "ip": self.ips,
+                 "path": self.paths, "host": self.hosts, "hex": self.hex_ids, "date_word": self.date_words,
+                 "number": self.numbers}
         return [name for name in BUILTIN_ORDER if flags[name]]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-SEVERITIES = ("INFO", "WARNING", "ERROR", "CRITICAL")
-
 # Level spellings seen in real logs (Loghub's README, syslog, Java/Python/Go loggers).
 SEVERITY_ALIASES = {
     "I": "INFO", "D": "INFO", "V": "INFO", "INFO": "INFO", "NOTICE": "INFO", "DEBUG": "INFO",
@@ -16,8 +14,6 @@ SEVERITY_ALIASES = {
 
 
 def normalize_severity(level: str) -> str:
-    """Map a level spelling (I, WARN, error, SEVERE, FATAL...) to INFO/WARNING/ERROR/CRITICAL.
-
-    Unknown spellings are returned unchanged (stripped), so custom label sets pass through.
-    """
-    return SEVERITY_ALIASES.get(level.strip().upper(), level.strip())
+    """Map a level spelling to its class; unknown spellings are returned stripped, so custom label sets pass through."""
+    level = level.strip()
+    return SEVERITY_ALIASES.get(level.upper(), level)
