@@ -15,6 +15,7 @@ from opensearchpy import NotFoundError, OpenSearch
 from pydantic import Field
 
 from enricher.dashboards import EnrichedIndices
+
 MONITORS_PATH = "/_plugins/_alerting/monitors"
 ALERTING_COMPONENT = "opensearch-alerting"
 NAME_PREFIX = "log-enricher"
@@ -31,14 +32,10 @@ class MonitorOptions(EnrichedIndices):
     novel_burst: int = Field(5, ge=1)
 
 
-def monitor_name(options: MonitorOptions, what: str) -> str:
-    return f"{NAME_PREFIX}: {what} ({options.index_pattern})"
-
-
 def _monitor(options: MonitorOptions, monitor_type: str, what: str, monitor_input: dict[str, Any],
              trigger: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "monitor", "monitor_type": monitor_type, "name": monitor_name(options, what), "enabled": True,
-            "schedule": {"period": {"interval": options.interval_minutes, "unit": "MINUTES"}},
+    return {"type": "monitor", "monitor_type": monitor_type, "name": f"{NAME_PREFIX}: {what} ({options.index_pattern})",
+            "enabled": True, "schedule": {"period": {"interval": options.interval_minutes, "unit": "MINUTES"}},
             "inputs": [monitor_input], "triggers": [trigger]}
 
 
@@ -155,7 +152,7 @@ def find_monitor(client: OpenSearch, name: str) -> str | None:
         return None
     for hit in found.get("hits", {}).get("hits", []):
         source = hit.get("_source", {})
-        if (source.get("monitor", source)).get("name") == name:
+        if source.get("monitor", source).get("name") == name:
             return hit["_id"]
     return None
 
@@ -172,16 +169,8 @@ def install_monitors(client: OpenSearch, bodies: list[dict[str, Any]], *, dry_ru
                                   "cluster; install it, or use --dry-run to see the monitors")
     for body in bodies:
         existing = find_monitor(client, body["name"]) if present else None
-        if existing is None:
-            if not dry_run:
-                client.transport.perform_request("POST", MONITORS_PATH, body=body)
-            report.created.append(body["name"])
-        else:
-            if not dry_run:
-                client.transport.perform_request("PUT", f"{MONITORS_PATH}/{existing}", body=body)
-            report.updated.append(body["name"])
+        if not dry_run:
+            method, path = ("POST", MONITORS_PATH) if existing is None else ("PUT", f"{MONITORS_PATH}/{existing}")
+            client.transport.perform_request(method, path, body=body)
+        (report.created if existing is None else report.updated).append(body["name"])
     return report
-
-
-__all__ = ["AlertingUnavailable", "InstallReport", "MonitorOptions", "alerting_installed",
-           "find_monitor", "install_monitors", "monitor_name", "monitors"]
