@@ -50,11 +50,10 @@ def install(
     if not report.plugin_present:
         typer.echo("note: the Alerting plugin is not installed here, so existing monitors were not looked up; "
                    "install would exit 4", err=True)
-    verb = ("would create", "would update") if dry_run else ("created", "updated")
-    for name in report.created:
-        typer.echo(f"{verb[0]}: {name}")
-    for name in report.updated:
-        typer.echo(f"{verb[1]}: {name}")
+    verbs = ("would create", "would update") if dry_run else ("created", "updated")
+    for verb, names in zip(verbs, (report.created, report.updated)):
+        for name in names:
+            typer.echo(f"{verb}: {name}")
 
 
 @app.command("export")
@@ -70,5 +69,6 @@ def export(
     options = _options(settings_or_exit(config), index_pattern, namespace)
     output_dir.mkdir(parents=True, exist_ok=True)
     for stem, body in monitors(options).items():
-        (output_dir / f"{stem}.json").write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-        typer.echo(f"{output_dir / (stem + '.json')}: {body['name']}", err=True)
+        path = output_dir / f"{stem}.json"
+        path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"{path}: {body['name']}", err=True)

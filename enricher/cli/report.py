@@ -37,7 +37,7 @@ def report(
 ) -> None:
     """Findings, incidents and their likely causes between --from and --to, as a report a person can read."""
     from enricher.findings.engine import analyse
-    from enricher.findings.index import ensure_findings_index, write_findings
+    from enricher.findings.index import write_findings
     from enricher.findings.render import render, report_data
 
     if output_format not in ("html", "markdown", "json"):
@@ -49,8 +49,7 @@ def report(
     client = client_or_exit(settings)
     result = analyse(client, settings, start, end)
     if write:
-        ensure_findings_index(client, settings)
-        result.written = write_findings(client, settings.findings.index, result.findings + result.incidents)
+        result.written = write_findings(client, settings, result.findings + result.incidents)
     text = render(report_data(result), output_format)
     if str(output) == "-":
         typer.echo(text)

@@ -20,7 +20,7 @@ from opensearchpy import OpenSearch
 
 from enricher.findings import incidents as inc
 from enricher.findings.aggregate import Counts, Fields, collect, evidence, resolve_fields
-from enricher.findings.index import ensure_findings_index, write_findings
+from enricher.findings.index import write_findings
 from enricher.findings.keyterms import KeyTerms
 from enricher.findings.series import Finding, Grid, detect, floor_time
 
@@ -66,8 +66,7 @@ def run_findings(client: OpenSearch, settings: Settings, now: datetime | None = 
     now = now or datetime.now(timezone.utc)
     end = floor_time(now - config.settle, config.bucket)
     report = analyse(client, settings, end - config.window, end)
-    ensure_findings_index(client, settings)
-    report.written = write_findings(client, config.index, report.findings + report.incidents)
+    report.written = write_findings(client, settings, report.findings + report.incidents)
     return report
 
 

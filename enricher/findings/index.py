@@ -40,9 +40,10 @@ def ensure_findings_index(client: OpenSearch, settings: Settings, report: Instal
     return changed
 
 
-def write_findings(client: OpenSearch, index: str, documents: list[dict[str, Any]], *, refresh: bool = False) -> int:
-    """Index every document under its own deterministic ``_id`` (a re-run overwrites); return how many."""
-    actions = ({"_index": index, "_id": doc["_id"], "_source": {k: v for k, v in doc.items() if k != "_id"}}
-               for doc in documents)
-    written, _ = helpers.bulk(client, actions, refresh="wait_for" if refresh else False, max_retries=3)
+def write_findings(client: OpenSearch, settings: Settings, documents: list[dict[str, Any]]) -> int:
+    """Ensure the findings index, then index every document under its deterministic ``_id`` (a re-run overwrites)."""
+    ensure_findings_index(client, settings)
+    actions = ({"_index": settings.findings.index, "_id": doc["_id"],
+                "_source": {k: v for k, v in doc.items() if k != "_id"}} for doc in documents)
+    written, _ = helpers.bulk(client, actions, max_retries=3)
     return written
