@@ -120,9 +120,9 @@ def _searches(options: ExportOptions) -> list[dict[str, Any]]:
     return made
 
 
-def _terms(agg_id: str, field: str, size: int, schema: str = "bucket", order_by: str = "1") -> dict[str, Any]:
+def _terms(agg_id: str, field: str, size: int, schema: str = "bucket") -> dict[str, Any]:
     return {"id": agg_id, "enabled": True, "type": "terms", "schema": schema,
-            "params": {"field": field, "size": size, "order": "desc", "orderBy": order_by,
+            "params": {"field": field, "size": size, "order": "desc", "orderBy": "1",
                        "otherBucket": False, "missingBucket": False}}
 
 
@@ -176,7 +176,7 @@ def visualisation_specs(options: ExportOptions) -> dict[str, tuple[str, str, dic
                                       "legendPosition": "right", "isDonut": True,
                                       "labels": {"show": True, "values": True, "last_level": True,
                                                  "truncate": 100}},
-            "aggs": [COUNT, {**_terms("2", f"{ns}.classification.label", 10), "schema": "segment"}]}),
+            "aggs": [COUNT, _terms("2", f"{ns}.classification.label", 10, schema="segment")]}),
         "novel-templates-per-hour": ("Novel templates per hour", asked["novel-templates"].dql, {
             "type": "histogram", "params": _histogram_params(),
             "aggs": [COUNT, _date_histogram(options.time_field, "h")]}),
