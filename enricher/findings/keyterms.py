@@ -1,12 +1,7 @@
 """Key terms of a set of messages: the words they use far more than usual (nltk: tokens, stop words, lemmas).
 
-Messages are masked first (numbers, ids, IPs... become ``<*>`` and drop out), split into word tokens with
-nltk's ``WordPunctTokenizer`` (needs no downloaded data), lower-cased, stripped of stop words (nltk's
-``stopwords`` corpus when installed, else a built-in copy of its English list) and lemmatised with WordNet
-when that corpus is installed. Nothing is ever downloaded at run time.
-
-A term is key when its share among the incident's words is much larger than its share in the background:
-the baseline's template texts weighted by how often each occurred.
+Messages are masked first (numbers, ids, IPs... become ``<*>`` and drop out). nltk's corpora (stop words,
+WordNet) are used when installed, else a built-in stop word list and no lemmas: nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -35,15 +30,12 @@ class KeyTerms:
     def __init__(self) -> None:
         self._preprocessor = Preprocessor()
 
-    def tokenize(self, text: str) -> list[str]:
-        """Word and punctuation tokens (nltk ``WordPunctTokenizer``, needs no downloaded data)."""
-        return self._tokenizer.tokenize(text)
-
     @cached_property
-    def _tokenizer(self):  # noqa: ANN202 - nltk type; imported lazily because importing nltk takes ~1 s
+    def tokenize(self) -> Callable[[str], list[str]]:
+        """Word and punctuation tokens (needs no downloaded data; nltk is imported lazily: that takes ~1 s)."""
         from nltk.tokenize import WordPunctTokenizer
 
-        return WordPunctTokenizer()
+        return WordPunctTokenizer().tokenize
 
     @cached_property
     def stopwords(self) -> frozenset[str]:
@@ -66,12 +58,9 @@ class KeyTerms:
         return WordNetLemmatizer().lemmatize
 
     def content_words(self, text: str) -> list[str]:
-        """Lower-cased alphabetic tokens of the masked text, stop words removed (lemmatised if WordNet is present)."""
-        stop = self.stopwords
         words = [t.lower() for t in self.tokenize(self._preprocessor.mask(text)) if t.isalpha()]
-        words = [w for w in words if w not in stop and len(w) > 1]
-        lemmatize = self._lemmatizer
-        return [lemmatize(w) for w in words] if lemmatize else words
+        words = [w for w in words if w not in self.stopwords and len(w) > 1]
+        return [self._lemmatizer(w) for w in words] if self._lemmatizer else words
 
     def term_weights(self, texts: Mapping[str, float]) -> Counter[str]:
         """How often each term occurs in ``texts`` (e.g. template texts) weighted by each text's count."""
@@ -83,21 +72,14 @@ class KeyTerms:
 
     def rank(self, messages: Iterable[str], background: Mapping[str, float], *, top: int = 10,
              smoothing: float = 1.0) -> list[tuple[str, float]]:
-        """The ``top`` terms of ``messages`` by how much more often they occur than in ``background``.
-
-        ``background`` maps terms to their weight in usual traffic (see :meth:`term_weights`). The score is
-        the ratio of the term's smoothed share in the messages to its smoothed share in the background.
-        """
+        """The ``top`` terms of ``messages`` by the ratio of their smoothed share in the messages to their smoothed
+        share in ``background`` (term weights in usual traffic, see :meth:`term_weights`)."""
         found = Counter(word for message in messages for word in set(self.content_words(message)))
         if not found:
             return []
         messages_total = sum(found.values())
-        usual_total = sum(background.values())
-        vocabulary = len(found.keys() | background.keys())
-        scores = {}
-        for word, count in found.items():
-            share = count / messages_total
-            usual_share = (background.get(word, 0.0) + smoothing) / (usual_total + smoothing * vocabulary)
-            scores[word] = share / usual_share
+        usual_total = sum(background.values()) + smoothing * len(found.keys() | background.keys())
+        scores = {word: count / messages_total / ((background.get(word, 0.0) + smoothing) / usual_total)
+                  for word, count in found.items()}
         ranked = sorted(scores.items(), key=lambda item: (-item[1], -found[item[0]], item[0]))
         return [(word, round(score, 2)) for word, score in ranked[:top]]
