@@ -127,7 +127,8 @@ def baseline_of(counts: np.ndarray, grid: Grid, keys: np.ndarray) -> Baseline:
         out[:, j] = stats[key]
     return Baseline(expected=out[0], sigma=out[1], high=out[2], low=out[3], mean=out[4],
                     present=float(np.mean(history > 0)) if len(history) else 0.0,
-                    longest_gap=_longest_run(history == 0), total=float(history.sum()))
+                    longest_gap=max((last - first + 1 for first, last in _true_runs(history == 0)), default=0),
+                    total=float(history.sum()))
 
 
 def detect(counts: np.ndarray, grid: Grid, config: FindingsConfig, *, subject: str, template_id: str | None = None,
@@ -199,7 +200,3 @@ def _true_runs(flags: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) index of every run of True."""
     edges = np.diff(np.concatenate([[0], np.asarray(flags, dtype=np.int8), [0]]))
     return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
-
-
-def _longest_run(flags: np.ndarray) -> int:
-    return max((last - first + 1 for first, last in _true_runs(flags)), default=0)
