@@ -110,10 +110,8 @@ def rank(incident: Incident, counts: Counts, evidence: Evidence, *, source_field
         lateness = 0.0 if candidate.onset is None else (candidate.onset - incident.start).total_seconds() / span
         candidate.score = round(candidate.score * (1 + EARLINESS_WEIGHT * (1 - min(1.0, max(0.0, lateness)))), 3)
     best: dict[tuple[str, str], Candidate] = {}
-    for candidate in candidates:
-        key = (candidate.kind, candidate.value)
-        if key not in best or candidate.score > best[key].score:
-            best[key] = candidate
+    for candidate in sorted(candidates, key=lambda c: -c.score):  # the strongest of each (kind, value)
+        best.setdefault((candidate.kind, candidate.value), candidate)
     ranked = sorted(best.values(), key=lambda c: (-c.score, c.onset or incident.end, c.kind, c.value))[:limit]
     if ranked:  # candidates far weaker than the best are noise, not leads
         ranked = [c for c in ranked if c.score >= MIN_SHARE_OF_BEST * ranked[0].score]
@@ -134,11 +132,9 @@ def _template_candidates(incident: Incident, counts: Counts) -> list[Candidate]:
             strength, reason = math.log1p(member.anomalies) / 2, f"{member.anomalies:.0f} anomalies in one bucket"
         if template_id in counts.novel and counts.novel[template_id] <= incident.end:
             strength += NOVEL_BONUS
-        current = by_template.get(template_id)
-        if current is None:
-            current = by_template[template_id] = Candidate(
-                kind="template", value=template_id, label=counts.texts.get(template_id, template_id), score=0.0,
-                onset=member.onset)
+        current = by_template.setdefault(template_id, Candidate(
+            kind="template", value=template_id, label=counts.texts.get(template_id, template_id), score=0.0,
+            onset=member.onset))
         current.score = max(current.score, strength)
         current.onset = min(current.onset or member.onset, member.onset)
         current.reasons.append(reason)
@@ -183,14 +179,11 @@ def _session_candidates(evidence: Evidence, namespace: str) -> list[Candidate]:
     """Sessions that hold a large share of the incident's documents, anomalous ones among them."""
     anomalous = {_nested(doc["source"], namespace, "session") for doc in evidence.docs
                  if _nested(doc["source"], namespace, "anomaly", "is_anomaly")}
-    found = []
     n = max(evidence.total, 1)
-    for value, k in evidence.sessions.items():
-        if k >= 3 and k / n >= MIN_CONCENTRATION_SHARE and value in anomalous:
-            found.append(Candidate(kind="session", value=value, label=f"session {value}",
-                                   score=math.log1p(k) * k / n / 2, onset=None,
-                                   reasons=[f"{k} of {n} incident documents in this session"]))
-    return found
+    return [Candidate(kind="session", value=value, label=f"session {value}", score=math.log1p(k) * k / n / 2,
+                      onset=None, reasons=[f"{k} of {n} incident documents in this session"])
+            for value, k in evidence.sessions.items()
+            if k >= 3 and k / n >= MIN_CONCENTRATION_SHARE and value in anomalous]
 
 
 def describe(finding: Finding) -> str:
