@@ -1,16 +1,13 @@
 """A findings run: counts from aggregations -> trend findings -> incidents with causes -> findings index.
 
-``run_findings`` analyses the latest complete stretch (``findings.window`` up to now less
-``findings.settle``) and writes one document per finding and per incident under deterministic ids, so a
-re-run over the same window overwrites them. ``analyse`` does the same for any time range (the report
-command). ``FindingsSchedule`` runs it from the service every ``findings.interval``, never failing a pass.
+One document per finding and per incident, under deterministic ids: a re-run over the same window overwrites them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -44,7 +41,6 @@ class FindingsRunReport:
     baseline_start: datetime
     documents: int = 0
     anomalies: int = 0
-    errors: int = 0
     findings: list[dict[str, Any]] = field(default_factory=list)
     incidents: list[dict[str, Any]] = field(default_factory=list)
     written: int = 0
@@ -61,7 +57,7 @@ class FindingsRunReport:
 
 
 def run_findings(client: OpenSearch, settings: Settings, now: datetime | None = None) -> FindingsRunReport:
-    """Analyse the latest complete window and write its findings and incidents."""
+    """Analyse the latest complete window (``findings.window`` up to now less ``findings.settle``) and write it."""
     config = settings.findings
     now = now or datetime.now(timezone.utc)
     end = floor_time(now - config.settle, config.bucket)
@@ -88,12 +84,11 @@ def analyse(client: OpenSearch, settings: Settings, start: datetime, end: dateti
     background = keyterms.term_weights(_baseline_texts(counts))
     for incident in incidents:
         _explain(client, index, fields, settings, counts, incident, keyterms, background)
-    report = FindingsRunReport(start=grid.window_start, end=grid.end, baseline_start=grid.start, counts=counts)
-    report.documents = int(counts.window_sum(counts.total(counts.templates)))
-    report.anomalies = int(counts.window_sum(counts.total(counts.template_anomalies)))
-    report.errors = int(counts.window_sum(counts.total(counts.template_errors)))
+    report = FindingsRunReport(start=grid.window_start, end=grid.end, baseline_start=grid.start, counts=counts,
+                               documents=int(counts.window_sum(counts.total(counts.templates))),
+                               anomalies=int(counts.window_sum(counts.total(counts.template_anomalies))),
+                               requests=counts.requests)
     _documents(report, incidents, findings, counts, fields, settings)
-    report.requests = counts.requests
     report.seconds = time.monotonic() - began
     return report
 
@@ -127,11 +122,10 @@ def detect_all(counts: Counts, fields: Fields, settings: Settings) -> list[Findi
 
 
 def _baseline_texts(counts: Counts) -> dict[str, float]:
-    texts: dict[str, float] = {}
+    texts: defaultdict[str, float] = defaultdict(float)
     for template_id, series in counts.templates.items():
-        text = counts.texts.get(template_id)
-        if text:
-            texts[text] = texts.get(text, 0.0) + counts.baseline_sum(series)
+        if text := counts.texts.get(template_id):
+            texts[text] += counts.baseline_sum(series)
     return texts
 
 
@@ -157,9 +151,8 @@ def _explain(client: OpenSearch, index: str, fields: Fields, settings: Settings,
 def _documents(report: FindingsRunReport, incidents: list[inc.Incident], findings: list[Finding], counts: Counts,
                fields: Fields, settings: Settings) -> None:
     partition = ",".join(settings.source.index_patterns)
-    detected = datetime.now(timezone.utc).isoformat()
     common = {"partition": partition, "model_versions": counts.model_versions + [FINDINGS_VERSION],
-              "findings_version": FINDINGS_VERSION, "detected_at": detected,
+              "findings_version": FINDINGS_VERSION, "detected_at": datetime.now(timezone.utc).isoformat(),
               "run": {"start": report.start.isoformat(), "end": report.end.isoformat(),
                       "baseline_start": report.baseline_start.isoformat()}}
     ids = {id(f): inc.stable_id(partition, f.type, f.key, f.onset.isoformat()) for f in findings}
@@ -168,28 +161,25 @@ def _documents(report: FindingsRunReport, incidents: list[inc.Incident], finding
         first = min(incident.members, key=lambda m: (m.onset, ids.get(id(m.finding), m.template_id or "")))
         incident_id = inc.stable_id(partition, "incident", ids.get(id(first.finding), first.template_id or ""),
                                     first.onset.isoformat())
-        for finding in incident.findings:
-            incident_of[id(finding)] = incident_id
+        incident_of.update({id(finding): incident_id for finding in incident.findings})
         report.incidents.append(_incident_doc(incident, incident_id, [ids[id(f)] for f in incident.findings],
                                               fields, settings) | common)
-    for finding in findings:
-        report.findings.append(_finding_doc(finding, ids[id(finding)], incident_of.get(id(finding)), counts,
-                                            fields, settings) | common)
+    report.findings = [_finding_doc(f, ids[id(f)], incident_of.get(id(f)), counts, fields, settings) | common
+                       for f in findings]
 
 
 def _finding_doc(finding: Finding, doc_id: str, incident_id: str | None, counts: Counts, fields: Fields,
                  settings: Settings) -> dict[str, Any]:
     namespace = fields.namespace
+    source_field, _, source_value = (finding.source or "").partition("=")
+    query = ""
     if finding.template_id:
         query = inc.kql("template", finding.template_id, namespace=namespace, source_field=fields.source)
     elif finding.source:
-        query = inc.kql("source", finding.source.split("=", 1)[1], namespace=namespace, source_field=fields.source)
-    else:
-        query = ""
+        query = inc.kql("source", source_value, namespace=namespace, source_field=fields.source)
     if finding.subject == "errors":
         errors = f"{namespace}.classification.label:({' or '.join(settings.findings.error_labels)})"
         query = f"{query} and {errors}" if query else errors
-    source_field, _, source_value = (finding.source or "").partition("=")
     return {
         "_id": doc_id, "kind": "finding", "type": finding.type, "subject": finding.subject,
         "template": {"id": finding.template_id, "text": counts.texts.get(finding.template_id or "")}
