@@ -53,9 +53,7 @@ def report_data(report: FindingsRunReport) -> dict[str, Any]:
 def render(data: dict[str, Any], output_format: str) -> str:
     if output_format == "json":
         return json.dumps(data, indent=2, default=str)
-    if output_format == "markdown":
-        return render_markdown(data)
-    return render_html(data)
+    return render_markdown(data) if output_format == "markdown" else render_html(data)
 
 
 # -- HTML -------------------------------------------------------------------------------------------
@@ -64,7 +62,9 @@ def render_html(data: dict[str, Any]) -> str:
     series = data["series"]
     parts = [
         f"<h1>Log findings {escape(_short(summary['start']))} &ndash; {escape(_short(summary['end']))}</h1>",
-        _summary_table(summary),
+        _table(["", ""], [["documents", summary["documents"]], ["anomalies", summary["anomalies"]],
+                          ["findings", f"{summary['findings']} {json.dumps(summary['by_type'])}"],
+                          ["incidents", summary["incidents"]]]),
         "<h2>Documents and anomalies over time</h2>",
         line_chart(series["times"], {k: series[k] for k in ("documents", "errors", "anomalies")}),
         "<h2>Findings on a timeline</h2>",
@@ -103,7 +103,11 @@ def line_chart(times: list[str], lines: dict[str, list[int]]) -> str:
     peak = max([1] + [max(values) for values in lines.values() if values])
     inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
     step = inner_w / max(len(times) - 1, 1)
-    out = [_svg_open(WIDTH, HEIGHT), _axes(inner_w, inner_h, peak)]
+    out = [_svg_open(WIDTH, HEIGHT),
+           f"<line x1='{PAD}' y1='{PAD + inner_h}' x2='{PAD + inner_w}' y2='{PAD + inner_h}' stroke='#999'/>"
+           f"<line x1='{PAD}' y1='{PAD}' x2='{PAD}' y2='{PAD + inner_h}' stroke='#999'/>"
+           f"<text x='{PAD - 4}' y='{PAD + 4}' text-anchor='end'>{peak:.0f}</text>"
+           f"<text x='{PAD - 4}' y='{PAD + inner_h}' text-anchor='end'>0</text>"]
     for name, values in lines.items():
         points = " ".join(f"{PAD + i * step:.1f},{PAD + inner_h - v / peak * inner_h:.1f}" for i, v in enumerate(values))
         out.append(f"<polyline class='series' data-series='{name}' fill='none' stroke='{COLOURS[name]}' "
@@ -169,12 +173,6 @@ def _incident_html(incident: dict[str, Any], number: int) -> str:
             f"(<a href='{escape(incident['dashboards']['url'])}'>open</a>)</p></div>")
 
 
-def _summary_table(summary: dict[str, Any]) -> str:
-    rows = [["documents", summary["documents"]], ["anomalies", summary["anomalies"]],
-            ["findings", f"{summary['findings']} {json.dumps(summary['by_type'])}"], ["incidents", summary["incidents"]]]
-    return _table(["", ""], rows)
-
-
 def _table(header: list[str], rows: list[list[Any]], raw_last: bool = False) -> str:
     if not rows:
         return "<p>none</p>"
@@ -188,13 +186,6 @@ def _table(header: list[str], rows: list[list[Any]], raw_last: bool = False) -> 
 
 def _svg_open(width: int, height: int) -> str:
     return f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}'>"
-
-
-def _axes(inner_w: float, inner_h: float, peak: float) -> str:
-    return (f"<line x1='{PAD}' y1='{PAD + inner_h}' x2='{PAD + inner_w}' y2='{PAD + inner_h}' stroke='#999'/>"
-            f"<line x1='{PAD}' y1='{PAD}' x2='{PAD}' y2='{PAD + inner_h}' stroke='#999'/>"
-            f"<text x='{PAD - 4}' y='{PAD + 4}' text-anchor='end'>{peak:.0f}</text>"
-            f"<text x='{PAD - 4}' y='{PAD + inner_h}' text-anchor='end'>0</text>")
 
 
 # -- Markdown ---------------------------------------------------------------------------------------
