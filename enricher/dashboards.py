@@ -44,7 +44,6 @@ class Query:
 
 
 def queries(namespace: str) -> dict[str, Query]:
-    """The saved searches' queries, by saved-search key."""
     ns = namespace
     return {
         "anomalies": Query(f"{ns}.anomaly.is_anomaly:true", f"{ns}.anomaly.is_anomaly:true"),

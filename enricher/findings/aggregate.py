@@ -95,7 +95,6 @@ def range_query(fields: Fields, start: datetime, end: datetime) -> dict[str, Any
 
 
 def collect(client: OpenSearch, index: str, fields: Fields, grid: Grid, config: FindingsConfig) -> Counts:
-    """Every count a findings run needs, over the baseline and the window."""
     counts = Counts(grid=grid)
     enriched = {"bool": {"filter": [range_query(fields, grid.start, grid.end),
                                     {"exists": {"field": fields.ns("template.id")}}]}}
@@ -124,7 +123,6 @@ def _add(tables: tuple[dict[str, np.ndarray], ...], key: str, bucket: dict[str, 
     for table, value in zip(tables, values):
         if value:
             table.setdefault(key, np.zeros(grid.size))[position] += value
-    tables[0].setdefault(key, np.zeros(grid.size))
 
 
 def _composite(client: OpenSearch, index: str, query: dict[str, Any], key_field: str, fields: Fields,

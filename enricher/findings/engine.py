@@ -131,7 +131,6 @@ def _baseline_texts(counts: Counts) -> dict[str, float]:
 
 def _explain(client: OpenSearch, index: str, fields: Fields, settings: Settings, counts: Counts,
              incident: inc.Incident, keyterms: KeyTerms, background: dict[str, float]) -> None:
-    """Evidence, ranked causes and key terms of one incident."""
     config = settings.findings
     # From a little before the onset: a silence's evidence is the last documents before it.
     found = evidence(client, index, fields, config, start=incident.start - EVIDENCE_LEAD * config.bucket, end=incident.end,

@@ -22,7 +22,6 @@ COLOURS = {"documents": "#4e79a7", "anomalies": "#e15759", "errors": "#f28e2b", 
 
 
 def report_data(report: FindingsRunReport) -> dict[str, Any]:
-    """Everything the report shows, as JSON-friendly data."""
     counts = report.counts
     assert counts is not None, "the run's counts are needed for a report"
     grid = counts.grid

@@ -36,8 +36,7 @@ class Grid:
     def covering(cls, start: datetime, end: datetime, baseline: timedelta, bucket: timedelta) -> Grid:
         """Buckets aligned on multiples of ``bucket`` since the epoch (as OpenSearch's date histogram)."""
         first = floor_time(start, bucket)
-        last = floor_time(end, bucket)
-        window = max(1, int((last - first) / bucket))
+        window = max(1, int((floor_time(end, bucket) - first) / bucket))
         base_start = floor_time(first - baseline, bucket)
         return cls(start=base_start, bucket=bucket, baseline=int((first - base_start) / bucket), window=window)
 
