@@ -113,9 +113,8 @@ def detect_all(counts: Counts, fields: Fields, settings: Settings) -> list[Findi
     for value, series in counts.sources.items():
         source = f"{fields.source}={value}"
         found += judge(series, subject="source", source=source)
-        errors = counts.source_errors.get(value)
-        if errors is not None:
-            found += judge(errors, subject="errors", source=source)
+        if value in counts.source_errors:
+            found += judge(counts.source_errors[value], subject="errors", source=source)
     if not counts.sources:  # no host/service field: the error rate of everything
         found += judge(counts.total(counts.template_errors), subject="errors")
     return sorted(found, key=lambda f: (f.onset, f.type, f.key))
