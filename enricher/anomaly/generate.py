@@ -33,8 +33,6 @@ class TemplateRecord(BaseModel):
 
 
 class GeneratedEvent(BaseModel):
-    """One rendered output line."""
-
     session: int
     event: int
     template_id: str

@@ -123,7 +123,7 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         from enricher.anomaly.nets import LstmAutoencoder
 
         cfg = self.config
-        return LstmAutoencoder(len(self._vocab()), N_FEATURES, cfg.embed_dim, cfg.hidden, cfg.latent, cfg.window)
+        return LstmAutoencoder(len(self._vocab()), N_FEATURES, cfg.embed_dim, cfg.hidden, cfg.latent)
 
     def _calibration_scores(self, held_out: Sessions) -> Scores:
         """Per session: its worst window (the end included), and its worst window ending at an event."""
