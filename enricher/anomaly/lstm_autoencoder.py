@@ -90,7 +90,8 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         return key_windows, feat_windows
 
     def _stack_windows(self, data: Sessions, with_end: bool) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [self.windows(s, data.text(i), with_end) for i, s in enumerate(data.keys)]
+        texts = data.texts or [None] * len(data)
+        pairs = [self.windows(keys, session_texts, with_end) for keys, session_texts in zip(data.keys, texts)]
         if not pairs:
             w = self.config.window
             return np.zeros((0, w), np.int64), np.zeros((0, w, N_FEATURES), np.float32)

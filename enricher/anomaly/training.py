@@ -10,14 +10,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
-
-CONFIG_FILE = "config.json"
 
 
 def split_calibration(n_sessions: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,11 +21,6 @@ def split_calibration(n_sessions: int, fraction: float, seed: int) -> tuple[np.n
     order = np.random.default_rng(seed).permutation(n_sessions)
     n_calibration = int(round(n_sessions * fraction)) if n_sessions >= 10 else 0
     return np.sort(order[n_calibration:]), np.sort(order[:n_calibration])
-
-
-def fold_assignment(n_sessions: int, folds: int, seed: int) -> np.ndarray:
-    """The calibration fold (0 .. folds-1) of every session, balanced and shuffled."""
-    return np.random.default_rng(seed).permutation(n_sessions) % folds
 
 
 def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -146,12 +137,3 @@ def quantile_threshold(scores: Sequence[float], quantile: float, margin: float) 
         raise ValueError("no held-out normal sessions to calibrate the threshold on")
     return float(np.quantile(np.asarray(scores, dtype=np.float64), quantile)) * margin
 
-
-def save_weights(model: torch.nn.Module, folder: Path, name: str) -> None:
-    state = {key: tensor.detach().contiguous() for key, tensor in model.state_dict().items()}
-    save_file(state, str(folder / name))
-
-
-def load_weights(model: torch.nn.Module, folder: Path, name: str) -> None:
-    model.load_state_dict(load_file(str(folder / name)))
-    model.eval()
