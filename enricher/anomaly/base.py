@@ -128,9 +128,9 @@ class AnomalyEstimator(ABC):
         """The calibration sessions' scores on the ``threshold_`` scale (for the calibration FPR)."""
         return pooled["session"]
 
-    @abstractmethod
     def _raw_decision(self, data: Sessions) -> np.ndarray:
-        """Score per session before unseen templates are accounted for."""
+        """Score per session before unseen templates are accounted for: its calibration score."""
+        return self._session_scores(self._calibration_scores(data))
 
     def _networks(self) -> dict[str, Any]:
         """Trained networks by file stem (``model`` -> ``model.safetensors``)."""

@@ -6,8 +6,7 @@ Each session is read as ``<bos> e1 ... en <eos>``; for every event (and the end)
 cross-entropy plus the feature squared error; a session's score is its worst window's error.
 
 ``threshold_`` applies to whole sessions (every window, the end included); ``event_threshold_`` to
-windows that end at an event, which is what the service scores. Both are quantiles of held-out normal
-sessions' scores (see :mod:`enricher.anomaly.base`).
+windows that end at an event, which is what the service scores.
 """
 
 from __future__ import annotations
@@ -20,14 +19,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from enricher.anomaly.base import (
-    AnomalyEstimator,
-    EstimatorConfig,
-    RunningSession,
-    Scores,
-    Sessions,
-)
+from enricher.anomaly.base import AnomalyEstimator, EstimatorConfig, RunningSession, Scores, Sessions
 from enricher.anomaly.features import N_FEATURES, FeatureExtractor
+from enricher.anomaly.nets import LstmAutoencoder
 from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
 from enricher.anomaly.vocab import BOS, PAD, SPECIAL_TOKENS
 from enricher.records import AnomalyEvent
@@ -121,8 +115,6 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         return history, len(distinct)
 
     def _build_network(self) -> torch.nn.Module:
-        from enricher.anomaly.nets import LstmAutoencoder
-
         cfg = self.config
         return LstmAutoencoder(len(self._vocab()), N_FEATURES, cfg.embed_dim, cfg.hidden, cfg.latent)
 
@@ -151,9 +143,6 @@ class LstmAutoencoderDetector(AnomalyEstimator):
             f = torch.from_numpy(chunk[:, w:].astype(np.float32).reshape(len(chunk), w, N_FEATURES))
             errors.append(network.errors(k, f, *network(k, f), reduce=self.config.window_error))
         return torch.cat(errors).double().numpy()[inverse]
-
-    def _raw_decision(self, data: Sessions) -> np.ndarray:
-        return self._calibration_scores(data)["session"]
 
     # -- streaming (the service) ------------------------------------------------------------------
     def start_running(self) -> list[Item]:

@@ -41,18 +41,11 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from enricher.anomaly.base import (
-    UNSEEN_SCORE,
-    AnomalyEstimator,
-    EstimatorConfig,
-    RunningSession,
-    Scores,
-    Sessions,
-    quantile_or_floor,
-)
-from enricher.anomaly.training import TimeBudget, quantile_threshold, train_weighted, unique_rows
+from enricher.anomaly.base import AnomalyEstimator, EstimatorConfig, RunningSession, Scores, Sessions, quantile_or_floor
+from enricher.anomaly.nets import NextKeyLSTM, NextKeyTransformer
+from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
 from enricher.anomaly.vocab import BOS, PAD, SPECIAL_TOKENS, UNK
-from enricher.records import AnomalyEvent
+from enricher.records import UNSEEN_SCORE, AnomalyEvent
 
 BOS_MARK = SPECIAL_TOKENS[BOS]  # a running session's history starts with this mark
 MEMBER_FILE = "fold-{}"  # ensemble members: the calibration-fold networks
@@ -167,11 +160,10 @@ class SequenceDetector(AnomalyEstimator):
             self.threshold_ = self.event_threshold_ = self.end_threshold_ = float(cfg.top_g)
             return
         self.threshold_ = quantile_or_floor(pooled["events"], cfg.calibration_quantile, cfg.threshold_margin)
-        self.end_threshold_ = self.threshold_
+        self.event_threshold_ = self.end_threshold_ = self.threshold_
         if cfg.predict_end:
-            end = quantile_threshold(pooled["ends"], cfg.end_quantile, cfg.threshold_margin)
-            self.end_threshold_ = max(end, cfg.end_floor, 1e-3)
-        self.event_threshold_ = self.threshold_
+            floor = max(cfg.end_floor, 1e-3)
+            self.end_threshold_ = quantile_or_floor(pooled["ends"], cfg.end_quantile, cfg.threshold_margin, floor)
 
     def _session_scores(self, pooled: Scores) -> np.ndarray:
         return np.array([self._combine(e, end) for e, end in zip(pooled["events"], pooled["ends"])])
@@ -185,8 +177,7 @@ class SequenceDetector(AnomalyEstimator):
 
     # -- scoring ----------------------------------------------------------------------------------
     def _rows(self, sessions: Sequence[Sequence[str]], with_end: bool) -> tuple[np.ndarray, np.ndarray]:
-        vocab, window = self.vocab_, self.config.window
-        assert vocab is not None
+        vocab, window = self._vocab(), self.config.window
         pairs = [context_rows(vocab.tokens(s, with_end), window) for s in sessions]
         if not pairs:
             return np.zeros((0, window), dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -196,8 +187,7 @@ class SequenceDetector(AnomalyEstimator):
     def score_rows(self, contexts: np.ndarray, targets: np.ndarray, top_k: int = 3) -> EventScores:
         """Rank and NLL of each target after its context; distinct rows go through the networks once."""
         self._require_fitted()
-        n = len(targets)
-        if n == 0:
+        if len(targets) == 0:
             return EventScores(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, top_k), np.int64))
         distinct, inverse, _ = unique_rows(np.column_stack([contexts, targets]))
         ranks, nlls, tops = [], [], []
@@ -250,10 +240,6 @@ class SequenceDetector(AnomalyEstimator):
         if not with_end:
             return per_session, np.zeros(len(per_session))
         return [v[:-1] for v in per_session], np.array([v[-1] for v in per_session])
-
-    def _raw_decision(self, data: Sessions) -> np.ndarray:
-        events, ends = self._split_event_scores(data.keys)
-        return np.array([self._combine(self._aggregate(e), float(end)) for e, end in zip(events, ends)])
 
     # -- streaming (the service) ------------------------------------------------------------------
     def start_running(self) -> list[str]:
@@ -335,28 +321,20 @@ class SequenceDetector(AnomalyEstimator):
 
 
 class LstmSequenceDetector(SequenceDetector):
-    """DeepLog: a stacked LSTM over the last ``window`` template ids predicts the next one."""
-
     kind: ClassVar[str] = "sequence-lstm"
     config_class: ClassVar[type[EstimatorConfig]] = LstmSequenceConfig
     config: LstmSequenceConfig
 
     def _build_network(self) -> torch.nn.Module:
-        from enricher.anomaly.nets import NextKeyLSTM
-
-        cfg, size = self.config, len(self._vocab())
-        return NextKeyLSTM(size, cfg.embed_dim, cfg.hidden, cfg.layers, cfg.dropout)
+        cfg = self.config
+        return NextKeyLSTM(len(self._vocab()), cfg.embed_dim, cfg.hidden, cfg.layers, cfg.dropout)
 
 
 class TransformerSequenceDetector(SequenceDetector):
-    """A Transformer encoder over the window, reading the prediction at its last position."""
-
     kind: ClassVar[str] = "sequence-transformer"
     config_class: ClassVar[type[EstimatorConfig]] = TransformerSequenceConfig
     config: TransformerSequenceConfig
 
     def _build_network(self) -> torch.nn.Module:
-        from enricher.anomaly.nets import NextKeyTransformer
-
-        cfg, size = self.config, len(self._vocab())
-        return NextKeyTransformer(size, cfg.window, cfg.hidden, cfg.heads, cfg.layers, cfg.dropout)
+        cfg = self.config
+        return NextKeyTransformer(len(self._vocab()), cfg.window, cfg.hidden, cfg.heads, cfg.layers, cfg.dropout)

@@ -24,13 +24,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from enricher.anomaly.base import (
-    AnomalyEstimator,
-    EstimatorConfig,
-    RunningSession,
-    Scores,
-    Sessions,
-)
+from enricher.anomaly.base import AnomalyEstimator, EstimatorConfig, RunningSession, Scores, Sessions
+from enricher.anomaly.nets import CountVAE
 from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
 from enricher.anomaly.vocab import SPECIAL_TOKENS
 from enricher.records import AnomalyEvent
@@ -158,8 +153,6 @@ class VaeDetector(AnomalyEstimator):
         return mean, std, history, len(distinct)
 
     def _build_network(self) -> torch.nn.Module:
-        from enricher.anomaly.nets import CountVAE
-
         return CountVAE(len(self._vocab()) + 1, self.config.hidden, self.config.latent)
 
     def _calibration_scores(self, held_out: Sessions) -> Scores:
@@ -192,7 +185,7 @@ class VaeDetector(AnomalyEstimator):
         rebuilt, _, _ = network(x)
         return network.reconstruction_error(x, rebuilt).double().numpy()[inverse]
 
-    def _raw_decision(self, data: Sessions) -> np.ndarray:
+    def _raw_decision(self, data: Sessions) -> np.ndarray:  # the whole sessions only (no prefixes)
         return self.vector_errors(np.stack([self._vectors(s, prefixes=False)[-1] for s in data.keys]))
 
     # -- generation -------------------------------------------------------------------------------
