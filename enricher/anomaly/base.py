@@ -109,9 +109,8 @@ class AnomalyEstimator(ABC):
     def _fit_networks(
         self, train: Sessions, *, seed: int, budget: TimeBudget, progress: bool, description: str
     ) -> tuple[list[float], int]:
-        """Fit the network(s) and fitted arrays on ``train`` with the vocabulary already set.
-
-        Returns the final loss history and the number of distinct training rows."""
+        """Fit the network(s) and fitted arrays on ``train`` (vocabulary already set); return the loss
+        history and the number of distinct training rows."""
 
     @abstractmethod
     def _calibration_scores(self, held_out: Sessions) -> Scores:

@@ -15,11 +15,10 @@ Verdicts (``verdict``):
 * ``"top_g"`` (DeepLog): an event is anomalous when its template is outside the top ``g`` predictions;
   the score is its rank.
 
-Thresholds are calibrated on *normal* sessions only (see :func:`enricher.anomaly.base.fit`). With
-``ensemble`` (default) the k calibration-fold models are kept (``fold-<i>.safetensors``) and an event's
-probability is the mean of theirs and the full model's: a single model's fit of rare contexts varies
-with its seed (HDFS, same split: recall 0.63 with one seed, 0.96-0.97 with others; the ensemble gave
-0.96-0.97 on all three).
+With ``ensemble`` (default) the k calibration-fold models are kept (``fold-<i>.safetensors``) and an
+event's probability is the mean of theirs and the full model's: a single model's fit of rare contexts
+varies with its seed (HDFS, same split: recall 0.63 with one seed, 0.96-0.97 with others; the ensemble
+gave 0.96-0.97 on all three).
 
 Training weights each distinct (context, next) row by ``count ** count_power``. Plain maximum
 likelihood (1) makes a rare-but-normal continuation as improbable as an anomaly and underfits rare

@@ -9,9 +9,6 @@ events or after ``max_events`` events. Sessions keyed by host or service have no
 window a running surprise only grows, and flags got denser the longer the service ran (Linux sample:
 200 of 2,600 events flagged, lines identical to training data among them). ``enricher train`` cuts its
 training sessions the same way, so thresholds fit windows of this size.
-
-``to_state``/``load_state`` turn the memory of the ``max_saved_sessions`` most recently active sessions
-into compact JSON and back (template ids interned once per state), so session windows survive a restart.
 """
 
 from __future__ import annotations
@@ -81,7 +78,7 @@ class AnomalyStage:
         return session
 
     def to_state(self) -> dict[str, Any]:
-        """The most recently active sessions' memories; template ids are stored once, in ``templates``."""
+        """The most recently active sessions' memories (to survive a restart); template ids stored once."""
         index: dict[str, int] = {}
 
         def intern(template_id: str) -> int:

@@ -55,19 +55,9 @@ class TimeBudget:
 
 
 def train_weighted(
-    model: torch.nn.Module,
-    tensors: Sequence[torch.Tensor],
-    weights: torch.Tensor,
-    row_loss: Callable[..., torch.Tensor],
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-    progress: bool,
-    description: str,
-    min_batches: int = 1,
-    budget: TimeBudget | None = None,
+    model: torch.nn.Module, tensors: Sequence[torch.Tensor], weights: torch.Tensor,
+    row_loss: Callable[..., torch.Tensor], *, epochs: int, batch_size: int, learning_rate: float, seed: int,
+    progress: bool, description: str, min_batches: int = 1, budget: TimeBudget | None = None,
 ) -> list[float]:
     """Minimise the weighted mean of ``row_loss(*batch)`` with Adam; return the loss of every epoch.
 
@@ -103,14 +93,9 @@ def train_weighted(
 
 
 def _epoch(
-    model: torch.nn.Module,
-    tensors: Sequence[torch.Tensor],
-    weights: torch.Tensor,
-    row_loss: Callable[..., torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    batch_size: int,
-    generator: torch.Generator,
-    deadline: float | None,
+    model: torch.nn.Module, tensors: Sequence[torch.Tensor], weights: torch.Tensor,
+    row_loss: Callable[..., torch.Tensor], optimizer: torch.optim.Optimizer, batch_size: int,
+    generator: torch.Generator, deadline: float | None,
 ) -> tuple[float, bool]:
     """One pass over the rows in a random order: the weighted mean loss, and whether it went through
     every row (it stops after the step that passes ``deadline``)."""

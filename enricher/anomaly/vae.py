@@ -168,11 +168,8 @@ class VaeDetector(AnomalyEstimator):
     # -- scoring ----------------------------------------------------------------------------------
     @torch.no_grad()
     def vector_errors(self, vectors: np.ndarray, running: bool = False) -> np.ndarray:
-        """Reconstruction error of each (raw, log-scaled) count vector.
-
-        ``running``: the vectors are sessions in progress (flag 0); they go to the prefix VAE when there
-        is one, else to the session VAE.
-        """
+        """Reconstruction error of each (raw, log-scaled) count vector; ``running`` ones (sessions in
+        progress, flag 0) go to the prefix VAE when there is one."""
         network, mean, std = self.network_, self.input_mean_, self.input_std_
         if running and self.prefix_network_ is not None:
             network, mean, std = self.prefix_network_, self.prefix_mean_, self.prefix_std_
@@ -191,15 +188,11 @@ class VaeDetector(AnomalyEstimator):
     # -- generation -------------------------------------------------------------------------------
     @torch.no_grad()
     def sample_sessions(self, count: int, rng: np.random.Generator) -> list[list[str]]:
-        """``count`` synthetic complete sessions drawn from the session VAE.
+        """``count`` synthetic complete sessions decoded from draws of the session VAE's latent prior.
 
-        z ~ N(0, I) (the latent prior) goes through the decoder; the output, de-standardised with
-        ``input_mean_``/``input_std_``, is a vector of log1p template counts, rounded after ``expm1`` to
-        integer counts (the decoder's output is the model's typical count; no extra noise is added).
-        Reserved tokens and the completeness flag are never emitted. Order: the k-th of n occurrences of
-        a template sits between its learned typical first and last relative positions
-        (``event_position_``), ties by token id; a model saved before positions were learned orders by
-        token id (templates' natural order) alone.
+        The decoder's output is taken as the typical count (no noise is added). The k-th of n occurrences of
+        a template sits between its learned typical first and last relative positions, ties by token id; a
+        model saved before positions were learned orders by token id (templates' natural order) alone.
         """
         vocab = self._require_fitted()
         network = self.network_
