@@ -191,8 +191,7 @@ class SequenceDetector(AnomalyEstimator):
         distinct, inverse, _ = unique_rows(np.column_stack([contexts, targets]))
         ranks, nlls, tops = [], [], []
         networks = [self.network_, *self.members_]
-        for start in range(0, len(distinct), 4096):
-            chunk = torch.from_numpy(np.ascontiguousarray(distinct[start : start + 4096]))
+        for chunk in torch.from_numpy(distinct).split(4096):
             # The ensemble's probability is the mean of its networks' probabilities.
             stacked = torch.stack([torch.log_softmax(m(chunk[:, :-1]), dim=-1) for m in networks])  # type: ignore[misc]
             log_probs = torch.logsumexp(stacked, dim=0) - float(np.log(len(networks)))
@@ -245,8 +244,7 @@ class SequenceDetector(AnomalyEstimator):
         return [BOS_MARK]  # the last `window` template ids of the session
 
     def _token(self, key: str) -> int:
-        assert self.vocab_ is not None
-        return BOS if key == BOS_MARK else self.vocab_.id(key)
+        return BOS if key == BOS_MARK else self._vocab().id(key)
 
     def score_running(
         self, sessions: Sequence[RunningSession], events: Sequence[AnomalyEvent]
