@@ -23,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from enricher.anomaly.kinds import ANOMALY_KINDS, DEFAULT_TIME_BUDGET_SECONDS
-from enricher.anomaly.training import TimeBudget, quantile_threshold, split_calibration
+from enricher.anomaly.training import TimeBudget, split_calibration
 from enricher.anomaly.vocab import Vocab
 from enricher.records import UNSEEN_SCORE, AnomalyEvent  # UNSEEN_SCORE: finite (valid JSON), above any real score
 from enricher.registry import verify_model_folder, write_manifest
@@ -383,8 +383,11 @@ def kfold_calibration_scores(
 
 
 def quantile_or_floor(scores: np.ndarray, quantile: float, margin: float, floor: float = 1e-3) -> float:
-    """A calibrated threshold, never below ``floor``: a zero threshold would flag any score at all."""
-    return max(quantile_threshold(scores, quantile, margin), floor)
+    """The ``quantile`` of held-out normal scores times ``margin``, never below ``floor``: a zero threshold
+    would flag any score at all."""
+    if len(scores) == 0:
+        raise ValueError("no held-out normal sessions to calibrate the threshold on")
+    return max(float(np.quantile(np.asarray(scores, dtype=np.float64), quantile)) * margin, floor)
 
 
 def estimator_class(kind: str) -> type[AnomalyEstimator]:

@@ -26,8 +26,6 @@ from enricher.records import AnomalyEvent, AnomalyVerdict
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 2  # 1: one list per session with uninterned ids (not restored: sessions restart)
-DEFAULT_MAX_SESSIONS = 10_000
-DEFAULT_MAX_SAVED_SESSIONS = 5_000
 DEFAULT_WINDOW = SessionWindow()
 
 
@@ -39,8 +37,8 @@ class AnomalyStage:
         estimator: AnomalyEstimator,
         model_version: str,
         *,
-        max_sessions: int = DEFAULT_MAX_SESSIONS,
-        max_saved_sessions: int = DEFAULT_MAX_SAVED_SESSIONS,
+        max_sessions: int = 10_000,
+        max_saved_sessions: int = 5_000,
         max_gap: timedelta | None = DEFAULT_WINDOW.max_gap,
         max_events: int | None = DEFAULT_WINDOW.max_events,
     ) -> None:

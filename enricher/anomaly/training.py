@@ -115,10 +115,3 @@ def _epoch(
         total_weight += float(batch_weight.sum())
     return total / max(total_weight, 1e-12), True
 
-
-def quantile_threshold(scores: Sequence[float], quantile: float, margin: float) -> float:
-    """The ``quantile`` of the held-out normal scores, times ``margin`` (>= 1 widens the normal band)."""
-    if len(scores) == 0:
-        raise ValueError("no held-out normal sessions to calibrate the threshold on")
-    return float(np.quantile(np.asarray(scores, dtype=np.float64), quantile)) * margin
-

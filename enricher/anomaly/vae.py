@@ -72,8 +72,7 @@ class VaeDetector(AnomalyEstimator):
     # -- inputs -----------------------------------------------------------------------------------
     def count_vector(self, token_counts: dict[int, int], complete: bool) -> np.ndarray:
         vector = np.zeros(len(self._vocab()) + 1, dtype=np.float32)
-        for token, count in token_counts.items():
-            vector[token] = np.log1p(count)
+        vector[list(token_counts)] = np.log1p(list(token_counts.values()))
         vector[-1] = 1.0 if complete else 0.0
         return vector
 
