@@ -1,19 +1,17 @@
-"""Next-template sequence models: DeepLog's LSTM and a Transformer-encoder variant of the same algorithm.
+"""Next-template sequence models: DeepLog's LSTM and a Transformer-encoder variant (only the network differs).
 
 Each session is read as ``<bos> k1 ... kn <eos>``; the network sees the previous ``window`` tokens
 (left-padded) and predicts the next one. A template never seen in training is always anomalous
-("unseen template", score ``UNSEEN_SCORE``). The two kinds differ only in the network.
+("unseen template", score ``UNSEEN_SCORE``).
 
-Verdicts (``verdict``):
-
-* ``"probability"`` (default): an event's *surprise* is its negative log-probability above a floor,
-  ``max(0, -log p - surprise_floor)``; events the model finds plausible (p > e^-floor) add nothing. A
-  session's event score is the sum of its surprises (``aggregate="sum"``) or the largest (``"max"``).
-  Summing matters on HDFS: an abnormal flow is often several moderately unlikely events in a row, while
-  a rare-but-normal session has one odd event. With ``predict_end`` on, the end of a session is one more
-  prediction with its own threshold (ends are predicted far more confidently than events).
-* ``"top_g"`` (DeepLog): an event is anomalous when its template is outside the top ``g`` predictions;
-  the score is its rank.
+* ``verdict="probability"`` (default): an event's *surprise* is ``max(0, -log p - surprise_floor)``, so
+  events the model finds plausible (p > e^-floor) add nothing. A session's event score is the sum of its
+  surprises (``aggregate="sum"``) or the largest (``"max"``). Summing matters on HDFS: an abnormal flow is
+  often several moderately unlikely events in a row, while a rare-but-normal session has one odd event.
+  With ``predict_end`` on, the end of a session is one more prediction with its own threshold (ends are
+  predicted far more confidently than events).
+* ``verdict="top_g"`` (DeepLog): an event is anomalous when its template is outside the top ``g``
+  predictions; the score is its rank.
 
 With ``ensemble`` (default) the k calibration-fold models are kept (``fold-<i>.safetensors``) and an
 event's probability is the mean of theirs and the full model's: a single model's fit of rare contexts

@@ -6,11 +6,7 @@ wrong. A running session in the service is incomplete by nature, so with ``train
 VAE (``prefix.safetensors``) trains on every prefix of the sessions (flag 0) and gives the per-event
 verdicts, against ``event_threshold_`` calibrated on prefixes of held-out normal sessions. Inputs are
 standardised per template (with a floor on the spread), so a template every normal session holds weighs
-a lot when it is missing. Event texts are not used.
-
-The session VAE is also a generator (``sample_sessions``): latent codes drawn from the prior decode to
-count vectors, and ``event_position_`` (each template's typical first and last relative position in the
-training sessions) puts the counted events in order.
+a lot when it is missing. Event texts are not used. The session VAE is also a generator (``sample_sessions``).
 """
 
 from __future__ import annotations
@@ -135,7 +131,6 @@ class VaeDetector(AnomalyEstimator):
         progress: bool, description: str,
     ) -> tuple[np.ndarray, np.ndarray, list[float], int]:
         cfg = self.config
-        # Standardise so that a template every normal session has (low spread) weighs more when missing.
         mean = vectors.mean(0).astype(np.float32)
         std = np.maximum(vectors.std(0), cfg.std_floor).astype(np.float32)
         distinct, _, counts = unique_rows(((vectors - mean) / std).astype(np.float32))
