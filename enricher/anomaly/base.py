@@ -128,7 +128,7 @@ class AnomalyEstimator(ABC):
         return pooled["session"]
 
     def _raw_decision(self, data: Sessions) -> np.ndarray:
-        """Score per session before unseen templates are accounted for: its calibration score."""
+        """Score per session before unseen templates are accounted for (default: its calibration score)."""
         return self._session_scores(self._calibration_scores(data))
 
     def _networks(self) -> dict[str, Any]:

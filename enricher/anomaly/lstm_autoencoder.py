@@ -73,10 +73,9 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         """Keys (n, w) and features (n, w, F) of the window ending at each event and at the end."""
         w = self.config.window
         tokens = self._vocab().tokens(session, with_end=True)
-        feats = np.zeros((len(tokens), N_FEATURES), dtype=np.float32)
-        feats[1 : 1 + len(session)] = self.event_features(texts, len(session))
         keys = np.concatenate([np.full(w - 1, PAD, np.int64), np.asarray(tokens, np.int64)])
-        feats = np.concatenate([np.zeros((w - 1, N_FEATURES), np.float32), feats])
+        feats = np.zeros((len(keys), N_FEATURES), dtype=np.float32)  # padding, <bos> and <eos> have none
+        feats[w : w + len(session)] = self.event_features(texts, len(session))
         key_windows = np.lib.stride_tricks.sliding_window_view(keys, w)[1:]
         feat_windows = np.lib.stride_tricks.sliding_window_view(feats, w, axis=0)[1:].transpose(0, 2, 1)
         return key_windows, feat_windows

@@ -277,10 +277,9 @@ class SequenceDetector(AnomalyEstimator):
         return results
 
     def _reason(self, event: AnomalyEvent, history: list[str], value: float, scores: EventScores, row: int) -> str:
-        assert self.vocab_ is not None
         threshold = self.event_threshold_
         after = " ".join(k for k in history[-3:] if k != BOS_MARK) or "session start"
-        expected = ", ".join(self.vocab_.key(int(t)) for t in scores.top[row][:3])
+        expected = ", ".join(self._vocab().key(int(t)) for t in scores.top[row][:3])
         rank = int(scores.rank[row])
         if self.config.verdict == "top_g":
             detail = f"rank {rank} > top-{self.config.top_g}"
