@@ -81,7 +81,8 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         return key_windows, feat_windows
 
     def _stack_windows(self, data: Sessions) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [self.windows(keys, texts) for keys, texts in zip(data.keys, data.texts or [None] * len(data))]
+        texts: Sequence[Sequence[str | None] | None] = [None] * len(data) if data.texts is None else data.texts
+        pairs = [self.windows(keys, session_texts) for keys, session_texts in zip(data.keys, texts)]
         if not pairs:
             w = self.config.window
             return np.zeros((0, w), np.int64), np.zeros((0, w, N_FEATURES), np.float32)
