@@ -55,9 +55,6 @@ class AnomalyStage:
         """The template ids the model was trained on (the pipeline maps renamed templates back to them)."""
         return self.estimator.known_templates
 
-    def __len__(self) -> int:
-        return len(self.sessions)
-
     def score(self, events: Sequence[AnomalyEvent]) -> list[AnomalyVerdict]:
         running = [self._session_of(event) for event in events]
         threshold, version = self.estimator.event_threshold_, self.model_version
