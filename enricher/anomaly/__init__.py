@@ -1,10 +1,7 @@
 """Anomaly scoring: next-template sequence models and autoencoders with trained thresholds.
 
-Every algorithm is one :class:`~enricher.anomaly.base.AnomalyEstimator` subclass (``fit`` /
-``decision_function`` / ``predict`` / ``threshold_`` / ``save_pretrained`` / ``from_pretrained``),
-listed by kind in :data:`~enricher.anomaly.kinds.ANOMALY_KINDS`. :class:`AnomalyStage` wraps any of
-them for the service (per-event verdicts, bounded per-session memory).
-
+Every algorithm is one :class:`~enricher.anomaly.base.AnomalyEstimator` subclass, listed by kind in
+:data:`~enricher.anomaly.kinds.ANOMALY_KINDS`; :class:`AnomalyStage` wraps any of them for the service.
 Names are imported lazily, so ``enricher.anomaly.kinds`` (config validation) does not import torch.
 """
 

@@ -1,21 +1,11 @@
 """The one anomaly estimator interface (scikit-learn / PyOD style) and what every algorithm shares.
 
-An estimator works on *sessions*: sequences of template ids (optionally with each event's text).
-
-* ``fit(sessions, event_texts=None)`` trains on normal sessions and calibrates the thresholds on
-  normal sessions the model did not train on (:func:`kfold_calibration_scores`, the one k-fold helper).
-* ``decision_function(sessions)``: a score per session, higher is more anomalous; ``predict`` is
-  ``decision_function > threshold_``; ``score_sessions`` gives both as ``(score, is_anomaly)`` pairs.
-* Fitted attributes end in ``_``: ``vocab_``, ``threshold_`` (whole sessions, offline scoring),
-  ``event_threshold_`` (a session in progress at one of its events: what the service compares with),
-  ``metrics_``.
-* Streaming, for :class:`enricher.anomaly.stage.AnomalyStage`: ``start_running()`` is the memory of a
-  new session, ``score_running(sessions, events)`` scores events against (and updates) their sessions'
-  memories; ``running_to_json`` / ``running_from_json`` save that memory compactly.
-* ``save_pretrained(folder)`` writes everything the model needs into its folder: ``config.json``
-  (hyperparameters), ``fitted.json`` (vocabulary, thresholds, small fitted values),
-  ``arrays.safetensors`` (fitted arrays), ``<network>.safetensors``; the registry manifest seals it.
-  ``AnomalyEstimator.from_pretrained(folder)`` returns the right subclass for the folder's kind.
+An estimator works on *sessions*: sequences of template ids (optionally with each event's text). ``fit``
+trains on normal sessions and calibrates the thresholds on normal sessions the model did not train on:
+``threshold_`` for whole sessions (offline scoring), ``event_threshold_`` for a session in progress at one
+of its events (what the service compares with). A model folder holds ``config.json`` (hyperparameters),
+``fitted.json`` (vocabulary, thresholds, small fitted values), ``arrays.safetensors`` and one
+``<network>.safetensors`` per network; the registry manifest seals it.
 """
 
 from __future__ import annotations
@@ -33,19 +23,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from enricher.anomaly.kinds import ANOMALY_KINDS, DEFAULT_TIME_BUDGET_SECONDS
-from enricher.anomaly.training import (
-    CONFIG_FILE,
-    TimeBudget,
-    fold_assignment,
-    load_weights,
-    quantile_threshold,
-    save_weights,
-    split_calibration,
-)
+from enricher.anomaly.training import TimeBudget, split_calibration
 from enricher.anomaly.vocab import Vocab
 from enricher.records import UNSEEN_SCORE, AnomalyEvent  # UNSEEN_SCORE: finite (valid JSON), above any real score
 from enricher.registry import verify_model_folder, write_manifest
 
+CONFIG_FILE = "config.json"
 FITTED_FILE = "fitted.json"
 ARRAYS_FILE = "arrays.safetensors"
 FORMAT_VERSION = 2  # 1: vocabulary and arrays in config.json, thresholds in the manifest (still loaded)
@@ -92,9 +75,6 @@ class Sessions:
         texts = None if self.texts is None else [self.texts[i] for i in index]
         return Sessions([self.keys[i] for i in index], texts)
 
-    def text(self, i: int) -> Sequence[str | None] | None:
-        return None if self.texts is None else self.texts[i]
-
     def __len__(self) -> int:
         return len(self.keys)
 
@@ -129,17 +109,15 @@ class AnomalyEstimator(ABC):
     def _fit_networks(
         self, train: Sessions, *, seed: int, budget: TimeBudget, progress: bool, description: str
     ) -> tuple[list[float], int]:
-        """Fit the network(s) and fitted arrays on ``train`` with the vocabulary already set.
-
-        Returns the final loss history and the number of distinct training rows."""
+        """Fit the network(s) and fitted arrays on ``train`` (vocabulary already set); return the loss
+        history and the number of distinct training rows."""
 
     @abstractmethod
     def _calibration_scores(self, held_out: Sessions) -> Scores:
         """Raw scores of held-out normal sessions, by name, one value per session."""
 
     def _set_thresholds(self, pooled: Scores | None) -> None:
-        """``threshold_`` and ``event_threshold_`` (and any others) from pooled calibration scores
-        (default: quantiles of the ``session`` and ``event`` scores)."""
+        """Every threshold from pooled calibration scores (None when the estimator does not calibrate)."""
         assert pooled is not None
         cfg = self.config
         self.threshold_ = quantile_or_floor(pooled["session"], cfg.calibration_quantile, cfg.threshold_margin)
@@ -149,9 +127,9 @@ class AnomalyEstimator(ABC):
         """The calibration sessions' scores on the ``threshold_`` scale (for the calibration FPR)."""
         return pooled["session"]
 
-    @abstractmethod
     def _raw_decision(self, data: Sessions) -> np.ndarray:
-        """Score per session before unseen templates are accounted for."""
+        """Score per session before unseen templates are accounted for (default: its calibration score)."""
+        return self._session_scores(self._calibration_scores(data))
 
     def _networks(self) -> dict[str, Any]:
         """Trained networks by file stem (``model`` -> ``model.safetensors``)."""
@@ -313,7 +291,7 @@ class AnomalyEstimator(ABC):
         return self.vocab_
 
     def _require_fitted(self) -> Vocab:
-        if self.vocab_ is None or getattr(self, "network_", None) is None:
+        if self.vocab_ is None or self.network_ is None:
             raise RuntimeError(f"the {self.kind} estimator is not fitted; call fit() or from_pretrained()")
         return self.vocab_
 
@@ -323,6 +301,7 @@ class AnomalyEstimator(ABC):
     ) -> Path:
         """Write the model folder and seal it (thresholds live in ``fitted.json``, not the manifest)."""
         from safetensors.numpy import save_file
+        from safetensors.torch import save_file as save_tensors
 
         vocab = self._require_fitted()
         folder = Path(folder)
@@ -334,7 +313,8 @@ class AnomalyEstimator(ABC):
         if arrays:
             save_file(arrays, str(folder / ARRAYS_FILE))
         for name, network in self._networks().items():
-            save_weights(network, folder, f"{name}.safetensors")
+            weights = {key: tensor.detach().contiguous() for key, tensor in network.state_dict().items()}
+            save_tensors(weights, str(folder / f"{name}.safetensors"))
         write_manifest(
             folder, kind=self.kind, metrics={**self.metrics_, **(metrics or {})}, training_data=training_data or {}
         )
@@ -367,9 +347,11 @@ class AnomalyEstimator(ABC):
         return estimator  # type: ignore[return-value]
 
     def _load_network(self, folder: Path, name: str) -> Any:
+        from safetensors.torch import load_file
+
         network = self._build_network()
-        load_weights(network, folder, f"{name}.safetensors")
-        return network
+        network.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
+        return network.eval()
 
 
 def kfold_calibration_scores(
@@ -383,7 +365,7 @@ def kfold_calibration_scores(
     fold never saw is left out, since the final model knows that template.
     """
     cfg = estimator.config
-    fold_of = fold_assignment(len(data), k, cfg.seed)
+    fold_of = np.random.default_rng(cfg.seed).permutation(len(data)) % k  # balanced, shuffled
     pooled: list[Scores] = []
     for fold in range(k):
         helper = type(estimator)(**{**cfg.model_dump(), "calibration_folds": 0, "seed": cfg.seed + 1 + fold})
@@ -401,8 +383,11 @@ def kfold_calibration_scores(
 
 
 def quantile_or_floor(scores: np.ndarray, quantile: float, margin: float, floor: float = 1e-3) -> float:
-    """A calibrated threshold, never below ``floor``: a zero threshold would flag any score at all."""
-    return max(quantile_threshold(scores, quantile, margin), floor)
+    """The ``quantile`` of held-out normal scores times ``margin``, never below ``floor``: a zero threshold
+    would flag any score at all."""
+    if len(scores) == 0:
+        raise ValueError("no held-out normal sessions to calibrate the threshold on")
+    return max(float(np.quantile(np.asarray(scores, dtype=np.float64), quantile)) * margin, floor)
 
 
 def estimator_class(kind: str) -> type[AnomalyEstimator]:

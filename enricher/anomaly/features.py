@@ -14,8 +14,7 @@ import numpy as np
 
 from enricher.caching import BoundedDict
 
-FEATURE_NAMES = ("log_token_count", "distinct_token_ratio", "log_length", "error_keyword")
-N_FEATURES = len(FEATURE_NAMES)
+N_FEATURES = 4  # log token count, distinct token ratio, log length, error keyword
 ERROR_KEYWORDS = re.compile(
     r"\b(error|errors|fail|failed|failure|exception|fatal|critical|panic|refused|timeout|timed out|"
     r"denied|abort|aborted|corrupt|corrupted|unreachable|killed|severe)\b",
@@ -34,18 +33,8 @@ class FeatureExtractor:
             return np.zeros(N_FEATURES, dtype=np.float32)
         cached = self._cache.get(text)
         if cached is None:
-            cached = self._cache.put(text, self._compute(text))
+            tokens = text.split()
+            features = [math.log1p(len(tokens)), len(set(tokens)) / len(tokens) if tokens else 0.0,
+                        math.log1p(len(text)), 1.0 if ERROR_KEYWORDS.search(text) else 0.0]
+            cached = self._cache.put(text, np.array(features, dtype=np.float32))
         return cached
-
-    @staticmethod
-    def _compute(text: str) -> np.ndarray:
-        tokens = text.split()
-        return np.array(
-            [
-                math.log1p(len(tokens)),
-                len(set(tokens)) / len(tokens) if tokens else 0.0,
-                math.log1p(len(text)),
-                1.0 if ERROR_KEYWORDS.search(text) else 0.0,
-            ],
-            dtype=np.float32,
-        )

@@ -33,8 +33,6 @@ class TemplateRecord(BaseModel):
 
 
 class GeneratedEvent(BaseModel):
-    """One rendered output line."""
-
     session: int
     event: int
     template_id: str
@@ -66,7 +64,6 @@ def load_templates(path: Path) -> dict[str, str]:
 
 
 def sample_value(rng: np.random.Generator) -> str:
-    """A plausible variable: a number, a short hex id or an IPv4 address."""
     kind = rng.integers(3)
     if kind == 0:
         return str(int(rng.integers(0, 100_000)))
@@ -76,7 +73,6 @@ def sample_value(rng: np.random.Generator) -> str:
 
 
 def render_template(template: str, rng: np.random.Generator) -> str:
-    """The template with every ``<*>`` replaced by its own sampled value."""
     return _WILDCARD.sub(lambda _: sample_value(rng), template)
 
 

@@ -6,8 +6,7 @@ Each session is read as ``<bos> e1 ... en <eos>``; for every event (and the end)
 cross-entropy plus the feature squared error; a session's score is its worst window's error.
 
 ``threshold_`` applies to whole sessions (every window, the end included); ``event_threshold_`` to
-windows that end at an event, which is what the service scores. Both are quantiles of held-out normal
-sessions' scores (see :mod:`enricher.anomaly.base`).
+windows that end at an event, which is what the service scores.
 """
 
 from __future__ import annotations
@@ -20,14 +19,9 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from enricher.anomaly.base import (
-    AnomalyEstimator,
-    EstimatorConfig,
-    RunningSession,
-    Scores,
-    Sessions,
-)
+from enricher.anomaly.base import AnomalyEstimator, EstimatorConfig, RunningSession, Scores, Sessions
 from enricher.anomaly.features import N_FEATURES, FeatureExtractor
+from enricher.anomaly.nets import LstmAutoencoder
 from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
 from enricher.anomaly.vocab import BOS, PAD, SPECIAL_TOKENS
 from enricher.records import AnomalyEvent
@@ -75,39 +69,44 @@ class LstmAutoencoderDetector(AnomalyEstimator):
             self.feature_mean_ = stacked.mean(0).astype(np.float32)
             self.feature_std_ = np.maximum(stacked.std(0), 1e-3).astype(np.float32)
 
-    def windows(
-        self, session: Sequence[str], texts: Sequence[str | None] | None, with_end: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Keys (n, w) and features (n, w, F) of the window ending at each event (and at the end)."""
+    def windows(self, session: Sequence[str], texts: Sequence[str | None] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Keys (n, w) and features (n, w, F) of the window ending at each event and at the end."""
         w = self.config.window
-        tokens = self._vocab().tokens(session, with_end)
-        feats = np.zeros((len(tokens), N_FEATURES), dtype=np.float32)
-        feats[1 : 1 + len(session)] = self.event_features(texts, len(session))
+        tokens = self._vocab().tokens(session, with_end=True)
         keys = np.concatenate([np.full(w - 1, PAD, np.int64), np.asarray(tokens, np.int64)])
-        feats = np.concatenate([np.zeros((w - 1, N_FEATURES), np.float32), feats])
+        feats = np.zeros((len(keys), N_FEATURES), dtype=np.float32)  # padding, <bos> and <eos> have none
+        feats[w : w + len(session)] = self.event_features(texts, len(session))
         key_windows = np.lib.stride_tricks.sliding_window_view(keys, w)[1:]
         feat_windows = np.lib.stride_tricks.sliding_window_view(feats, w, axis=0)[1:].transpose(0, 2, 1)
         return key_windows, feat_windows
 
-    def _stack_windows(self, data: Sessions, with_end: bool) -> tuple[np.ndarray, np.ndarray]:
-        pairs = [self.windows(s, data.text(i), with_end) for i, s in enumerate(data.keys)]
+    def _stack_windows(self, data: Sessions) -> tuple[np.ndarray, np.ndarray]:
+        texts: Sequence[Sequence[str | None] | None] = [None] * len(data) if data.texts is None else data.texts
+        pairs = [self.windows(keys, session_texts) for keys, session_texts in zip(data.keys, texts)]
         if not pairs:
             w = self.config.window
             return np.zeros((0, w), np.int64), np.zeros((0, w, N_FEATURES), np.float32)
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
+    def _distinct_windows(
+        self, keys: np.ndarray, feats: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+        """Keys and features of the distinct windows, the index of each window's, and how often each occurs."""
+        w = self.config.window
+        distinct, inverse, counts = unique_rows(np.column_stack([keys, feats.reshape(len(keys), -1)]))
+        key_t = torch.from_numpy(distinct[:, :w].astype(np.int64))
+        feat_t = torch.from_numpy(distinct[:, w:].astype(np.float32).reshape(len(distinct), w, N_FEATURES))
+        return key_t, feat_t, inverse, counts
+
     # -- training ---------------------------------------------------------------------------------
     def _fit_networks(
         self, train: Sessions, *, seed: int, budget: TimeBudget, progress: bool, description: str
     ) -> tuple[list[float], int]:
-        cfg, w = self.config, self.config.window
+        cfg = self.config
         torch.manual_seed(seed)
         self._fit_feature_scaling(train)
         network = self.network_ = self._build_network()
-        keys, feats = self._stack_windows(train, with_end=True)
-        distinct, _, counts = unique_rows(np.column_stack([keys, feats.reshape(len(keys), -1)]))
-        key_t = torch.from_numpy(distinct[:, :w].astype(np.int64))
-        feat_t = torch.from_numpy(distinct[:, w:].astype(np.float32).reshape(len(distinct), w, N_FEATURES))
+        key_t, feat_t, _, counts = self._distinct_windows(*self._stack_windows(train))
 
         def row_loss(k: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
             return network.errors(k, f, *network(k, f))
@@ -117,18 +116,15 @@ class LstmAutoencoderDetector(AnomalyEstimator):
             epochs=cfg.epochs, batch_size=cfg.batch_size, min_batches=cfg.min_batches,
             learning_rate=cfg.learning_rate, seed=seed, progress=progress, description=description, budget=budget,
         )
-        return history, len(distinct)
+        return history, len(counts)
 
     def _build_network(self) -> torch.nn.Module:
-        from enricher.anomaly.nets import LstmAutoencoder
-
         cfg = self.config
-        return LstmAutoencoder(len(self._vocab()), N_FEATURES, cfg.embed_dim, cfg.hidden, cfg.latent, cfg.window)
+        return LstmAutoencoder(len(self._vocab()), N_FEATURES, cfg.embed_dim, cfg.hidden, cfg.latent)
 
     def _calibration_scores(self, held_out: Sessions) -> Scores:
         """Per session: its worst window (the end included), and its worst window ending at an event."""
-        keys, feats = self._stack_windows(held_out, with_end=True)
-        errors = self.window_errors(keys, feats)
+        errors = self.window_errors(*self._stack_windows(held_out))
         parts = np.split(errors, np.cumsum([len(s) + 1 for s in held_out.keys])[:-1]) if len(held_out) else []
         return {
             "session": np.array([p.max() for p in parts], dtype=np.float64),
@@ -139,20 +135,13 @@ class LstmAutoencoderDetector(AnomalyEstimator):
     @torch.no_grad()
     def window_errors(self, keys: np.ndarray, feats: np.ndarray) -> np.ndarray:
         """Reconstruction error of each window; distinct windows go through the network once."""
-        network, w = self.network_, self.config.window
+        network = self.network_
         if network is None or len(keys) == 0:
             return np.zeros(len(keys))
-        distinct, inverse, _ = unique_rows(np.column_stack([keys, feats.reshape(len(keys), -1)]))
-        errors = []
-        for start in range(0, len(distinct), 4096):
-            chunk = distinct[start : start + 4096]
-            k = torch.from_numpy(chunk[:, :w].astype(np.int64))
-            f = torch.from_numpy(chunk[:, w:].astype(np.float32).reshape(len(chunk), w, N_FEATURES))
-            errors.append(network.errors(k, f, *network(k, f), reduce=self.config.window_error))
+        key_t, feat_t, inverse, _ = self._distinct_windows(keys, feats)
+        errors = [network.errors(k, f, *network(k, f), reduce=self.config.window_error)
+                  for k, f in zip(key_t.split(4096), feat_t.split(4096))]
         return torch.cat(errors).double().numpy()[inverse]
-
-    def _raw_decision(self, data: Sessions) -> np.ndarray:
-        return self._calibration_scores(data)["session"]
 
     # -- streaming (the service) ------------------------------------------------------------------
     def start_running(self) -> list[Item]:

@@ -28,9 +28,7 @@ class NextKeyLSTM(nn.Module):
 class NextKeyTransformer(nn.Module):
     """Transformer-encoder variant: attends over the whole window, reads the prediction at its end."""
 
-    def __init__(
-        self, vocab_size: int, window: int, d_model: int, heads: int, layers: int, dropout: float
-    ) -> None:
+    def __init__(self, vocab_size: int, window: int, d_model: int, heads: int, layers: int, dropout: float) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=PAD)
         self.position = nn.Parameter(torch.zeros(1, window, d_model))
@@ -53,11 +51,8 @@ class LstmAutoencoder(nn.Module):
     features, so the learned key embedding cannot collapse to make reconstruction trivially easy.
     """
 
-    def __init__(
-        self, vocab_size: int, n_features: int, embed_dim: int, hidden: int, latent: int, window: int
-    ) -> None:
+    def __init__(self, vocab_size: int, n_features: int, embed_dim: int, hidden: int, latent: int) -> None:
         super().__init__()
-        self.window = window
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.encoder = nn.LSTM(embed_dim + n_features, hidden, batch_first=True)
         self.to_latent = nn.Linear(hidden, latent)
@@ -73,10 +68,7 @@ class LstmAutoencoder(nn.Module):
 
     @staticmethod
     def errors(
-        keys: torch.Tensor,
-        features: torch.Tensor,
-        key_logits: torch.Tensor,
-        feature_out: torch.Tensor,
+        keys: torch.Tensor, features: torch.Tensor, key_logits: torch.Tensor, feature_out: torch.Tensor,
         reduce: str = "mean",
     ) -> torch.Tensor:
         """Reconstruction error per window (batch,): mean (training) or max (scoring) over positions."""
@@ -95,10 +87,8 @@ class CountVAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mean, log_var = self.encoder(x).chunk(2, dim=-1)
-        if self.training:
-            z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
-        else:
-            z = mean  # deterministic scores: the same input always gets the same score
+        # Not training: z is the mean, so the same input always gets the same score.
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var) if self.training else mean
         return self.decoder(z), mean, log_var
 
     @staticmethod

@@ -1,25 +1,22 @@
-"""Next-template sequence models: DeepLog's LSTM and a Transformer-encoder variant of the same algorithm.
+"""Next-template sequence models: DeepLog's LSTM and a Transformer-encoder variant (only the network differs).
 
 Each session is read as ``<bos> k1 ... kn <eos>``; the network sees the previous ``window`` tokens
 (left-padded) and predicts the next one. A template never seen in training is always anomalous
-("unseen template", score ``UNSEEN_SCORE``). The two kinds differ only in the network.
+("unseen template", score ``UNSEEN_SCORE``).
 
-Verdicts (``verdict``):
+* ``verdict="probability"`` (default): an event's *surprise* is ``max(0, -log p - surprise_floor)``, so
+  events the model finds plausible (p > e^-floor) add nothing. A session's event score is the sum of its
+  surprises (``aggregate="sum"``) or the largest (``"max"``). Summing matters on HDFS: an abnormal flow is
+  often several moderately unlikely events in a row, while a rare-but-normal session has one odd event.
+  With ``predict_end`` on, the end of a session is one more prediction with its own threshold (ends are
+  predicted far more confidently than events).
+* ``verdict="top_g"`` (DeepLog): an event is anomalous when its template is outside the top ``g``
+  predictions; the score is its rank.
 
-* ``"probability"`` (default): an event's *surprise* is its negative log-probability above a floor,
-  ``max(0, -log p - surprise_floor)``; events the model finds plausible (p > e^-floor) add nothing. A
-  session's event score is the sum of its surprises (``aggregate="sum"``) or the largest (``"max"``).
-  Summing matters on HDFS: an abnormal flow is often several moderately unlikely events in a row, while
-  a rare-but-normal session has one odd event. With ``predict_end`` on, the end of a session is one more
-  prediction with its own threshold (ends are predicted far more confidently than events).
-* ``"top_g"`` (DeepLog): an event is anomalous when its template is outside the top ``g`` predictions;
-  the score is its rank.
-
-Thresholds are calibrated on *normal* sessions only (see :func:`enricher.anomaly.base.fit`). With
-``ensemble`` (default) the k calibration-fold models are kept (``fold-<i>.safetensors``) and an event's
-probability is the mean of theirs and the full model's: a single model's fit of rare contexts varies
-with its seed (HDFS, same split: recall 0.63 with one seed, 0.96-0.97 with others; the ensemble gave
-0.96-0.97 on all three).
+With ``ensemble`` (default) the k calibration-fold models are kept (``fold-<i>.safetensors``) and an
+event's probability is the mean of theirs and the full model's: a single model's fit of rare contexts
+varies with its seed (HDFS, same split: recall 0.63 with one seed, 0.96-0.97 with others; the ensemble
+gave 0.96-0.97 on all three).
 
 Training weights each distinct (context, next) row by ``count ** count_power``. Plain maximum
 likelihood (1) makes a rare-but-normal continuation as improbable as an anomaly and underfits rare
@@ -41,18 +38,11 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from enricher.anomaly.base import (
-    UNSEEN_SCORE,
-    AnomalyEstimator,
-    EstimatorConfig,
-    RunningSession,
-    Scores,
-    Sessions,
-    quantile_or_floor,
-)
-from enricher.anomaly.training import TimeBudget, quantile_threshold, train_weighted, unique_rows
+from enricher.anomaly.base import AnomalyEstimator, EstimatorConfig, RunningSession, Scores, Sessions, quantile_or_floor
+from enricher.anomaly.nets import NextKeyLSTM, NextKeyTransformer
+from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
 from enricher.anomaly.vocab import BOS, PAD, SPECIAL_TOKENS, UNK
-from enricher.records import AnomalyEvent
+from enricher.records import UNSEEN_SCORE, AnomalyEvent
 
 BOS_MARK = SPECIAL_TOKENS[BOS]  # a running session's history starts with this mark
 MEMBER_FILE = "fold-{}"  # ensemble members: the calibration-fold networks
@@ -167,11 +157,10 @@ class SequenceDetector(AnomalyEstimator):
             self.threshold_ = self.event_threshold_ = self.end_threshold_ = float(cfg.top_g)
             return
         self.threshold_ = quantile_or_floor(pooled["events"], cfg.calibration_quantile, cfg.threshold_margin)
-        self.end_threshold_ = self.threshold_
+        self.event_threshold_ = self.end_threshold_ = self.threshold_
         if cfg.predict_end:
-            end = quantile_threshold(pooled["ends"], cfg.end_quantile, cfg.threshold_margin)
-            self.end_threshold_ = max(end, cfg.end_floor, 1e-3)
-        self.event_threshold_ = self.threshold_
+            floor = max(cfg.end_floor, 1e-3)
+            self.end_threshold_ = quantile_or_floor(pooled["ends"], cfg.end_quantile, cfg.threshold_margin, floor)
 
     def _session_scores(self, pooled: Scores) -> np.ndarray:
         return np.array([self._combine(e, end) for e, end in zip(pooled["events"], pooled["ends"])])
@@ -185,8 +174,7 @@ class SequenceDetector(AnomalyEstimator):
 
     # -- scoring ----------------------------------------------------------------------------------
     def _rows(self, sessions: Sequence[Sequence[str]], with_end: bool) -> tuple[np.ndarray, np.ndarray]:
-        vocab, window = self.vocab_, self.config.window
-        assert vocab is not None
+        vocab, window = self._vocab(), self.config.window
         pairs = [context_rows(vocab.tokens(s, with_end), window) for s in sessions]
         if not pairs:
             return np.zeros((0, window), dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -196,14 +184,12 @@ class SequenceDetector(AnomalyEstimator):
     def score_rows(self, contexts: np.ndarray, targets: np.ndarray, top_k: int = 3) -> EventScores:
         """Rank and NLL of each target after its context; distinct rows go through the networks once."""
         self._require_fitted()
-        n = len(targets)
-        if n == 0:
+        if len(targets) == 0:
             return EventScores(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, top_k), np.int64))
         distinct, inverse, _ = unique_rows(np.column_stack([contexts, targets]))
         ranks, nlls, tops = [], [], []
         networks = [self.network_, *self.members_]
-        for start in range(0, len(distinct), 4096):
-            chunk = torch.from_numpy(np.ascontiguousarray(distinct[start : start + 4096]))
+        for chunk in torch.from_numpy(distinct).split(4096):
             # The ensemble's probability is the mean of its networks' probabilities.
             stacked = torch.stack([torch.log_softmax(m(chunk[:, :-1]), dim=-1) for m in networks])  # type: ignore[misc]
             log_probs = torch.logsumexp(stacked, dim=0) - float(np.log(len(networks)))
@@ -251,17 +237,12 @@ class SequenceDetector(AnomalyEstimator):
             return per_session, np.zeros(len(per_session))
         return [v[:-1] for v in per_session], np.array([v[-1] for v in per_session])
 
-    def _raw_decision(self, data: Sessions) -> np.ndarray:
-        events, ends = self._split_event_scores(data.keys)
-        return np.array([self._combine(self._aggregate(e), float(end)) for e, end in zip(events, ends)])
-
     # -- streaming (the service) ------------------------------------------------------------------
     def start_running(self) -> list[str]:
         return [BOS_MARK]  # the last `window` template ids of the session
 
     def _token(self, key: str) -> int:
-        assert self.vocab_ is not None
-        return BOS if key == BOS_MARK else self.vocab_.id(key)
+        return BOS if key == BOS_MARK else self._vocab().id(key)
 
     def score_running(
         self, sessions: Sequence[RunningSession], events: Sequence[AnomalyEvent]
@@ -296,10 +277,9 @@ class SequenceDetector(AnomalyEstimator):
         return results
 
     def _reason(self, event: AnomalyEvent, history: list[str], value: float, scores: EventScores, row: int) -> str:
-        assert self.vocab_ is not None
         threshold = self.event_threshold_
         after = " ".join(k for k in history[-3:] if k != BOS_MARK) or "session start"
-        expected = ", ".join(self.vocab_.key(int(t)) for t in scores.top[row][:3])
+        expected = ", ".join(self._vocab().key(int(t)) for t in scores.top[row][:3])
         rank = int(scores.rank[row])
         if self.config.verdict == "top_g":
             detail = f"rank {rank} > top-{self.config.top_g}"
@@ -335,28 +315,20 @@ class SequenceDetector(AnomalyEstimator):
 
 
 class LstmSequenceDetector(SequenceDetector):
-    """DeepLog: a stacked LSTM over the last ``window`` template ids predicts the next one."""
-
     kind: ClassVar[str] = "sequence-lstm"
     config_class: ClassVar[type[EstimatorConfig]] = LstmSequenceConfig
     config: LstmSequenceConfig
 
     def _build_network(self) -> torch.nn.Module:
-        from enricher.anomaly.nets import NextKeyLSTM
-
-        cfg, size = self.config, len(self._vocab())
-        return NextKeyLSTM(size, cfg.embed_dim, cfg.hidden, cfg.layers, cfg.dropout)
+        cfg = self.config
+        return NextKeyLSTM(len(self._vocab()), cfg.embed_dim, cfg.hidden, cfg.layers, cfg.dropout)
 
 
 class TransformerSequenceDetector(SequenceDetector):
-    """A Transformer encoder over the window, reading the prediction at its last position."""
-
     kind: ClassVar[str] = "sequence-transformer"
     config_class: ClassVar[type[EstimatorConfig]] = TransformerSequenceConfig
     config: TransformerSequenceConfig
 
     def _build_network(self) -> torch.nn.Module:
-        from enricher.anomaly.nets import NextKeyTransformer
-
-        cfg, size = self.config, len(self._vocab())
-        return NextKeyTransformer(size, cfg.window, cfg.hidden, cfg.heads, cfg.layers, cfg.dropout)
+        cfg = self.config
+        return NextKeyTransformer(len(self._vocab()), cfg.window, cfg.hidden, cfg.heads, cfg.layers, cfg.dropout)

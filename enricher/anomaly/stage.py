@@ -9,9 +9,6 @@ events or after ``max_events`` events. Sessions keyed by host or service have no
 window a running surprise only grows, and flags got denser the longer the service ran (Linux sample:
 200 of 2,600 events flagged, lines identical to training data among them). ``enricher train`` cuts its
 training sessions the same way, so thresholds fit windows of this size.
-
-``to_state``/``load_state`` turn the memory of the ``max_saved_sessions`` most recently active sessions
-into compact JSON and back (template ids interned once per state), so session windows survive a restart.
 """
 
 from __future__ import annotations
@@ -29,8 +26,6 @@ from enricher.records import AnomalyEvent, AnomalyVerdict
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 2  # 1: one list per session with uninterned ids (not restored: sessions restart)
-DEFAULT_MAX_SESSIONS = 10_000
-DEFAULT_MAX_SAVED_SESSIONS = 5_000
 DEFAULT_WINDOW = SessionWindow()
 
 
@@ -42,8 +37,8 @@ class AnomalyStage:
         estimator: AnomalyEstimator,
         model_version: str,
         *,
-        max_sessions: int = DEFAULT_MAX_SESSIONS,
-        max_saved_sessions: int = DEFAULT_MAX_SAVED_SESSIONS,
+        max_sessions: int = 10_000,
+        max_saved_sessions: int = 5_000,
         max_gap: timedelta | None = DEFAULT_WINDOW.max_gap,
         max_events: int | None = DEFAULT_WINDOW.max_events,
     ) -> None:
@@ -59,9 +54,6 @@ class AnomalyStage:
     def known_templates(self) -> list[str]:
         """The template ids the model was trained on (the pipeline maps renamed templates back to them)."""
         return self.estimator.known_templates
-
-    def __len__(self) -> int:
-        return len(self.sessions)
 
     def score(self, events: Sequence[AnomalyEvent]) -> list[AnomalyVerdict]:
         running = [self._session_of(event) for event in events]
@@ -81,7 +73,7 @@ class AnomalyStage:
         return session
 
     def to_state(self) -> dict[str, Any]:
-        """The most recently active sessions' memories; template ids are stored once, in ``templates``."""
+        """The most recently active sessions' memories (to survive a restart); template ids stored once."""
         index: dict[str, int] = {}
 
         def intern(template_id: str) -> int:

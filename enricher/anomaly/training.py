@@ -10,14 +10,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
-
-CONFIG_FILE = "config.json"
 
 
 def split_calibration(n_sessions: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,11 +21,6 @@ def split_calibration(n_sessions: int, fraction: float, seed: int) -> tuple[np.n
     order = np.random.default_rng(seed).permutation(n_sessions)
     n_calibration = int(round(n_sessions * fraction)) if n_sessions >= 10 else 0
     return np.sort(order[n_calibration:]), np.sort(order[:n_calibration])
-
-
-def fold_assignment(n_sessions: int, folds: int, seed: int) -> np.ndarray:
-    """The calibration fold (0 .. folds-1) of every session, balanced and shuffled."""
-    return np.random.default_rng(seed).permutation(n_sessions) % folds
 
 
 def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,19 +55,9 @@ class TimeBudget:
 
 
 def train_weighted(
-    model: torch.nn.Module,
-    tensors: Sequence[torch.Tensor],
-    weights: torch.Tensor,
-    row_loss: Callable[..., torch.Tensor],
-    *,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-    progress: bool,
-    description: str,
-    min_batches: int = 1,
-    budget: TimeBudget | None = None,
+    model: torch.nn.Module, tensors: Sequence[torch.Tensor], weights: torch.Tensor,
+    row_loss: Callable[..., torch.Tensor], *, epochs: int, batch_size: int, learning_rate: float, seed: int,
+    progress: bool, description: str, min_batches: int = 1, budget: TimeBudget | None = None,
 ) -> list[float]:
     """Minimise the weighted mean of ``row_loss(*batch)`` with Adam; return the loss of every epoch.
 
@@ -112,14 +93,9 @@ def train_weighted(
 
 
 def _epoch(
-    model: torch.nn.Module,
-    tensors: Sequence[torch.Tensor],
-    weights: torch.Tensor,
-    row_loss: Callable[..., torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    batch_size: int,
-    generator: torch.Generator,
-    deadline: float | None,
+    model: torch.nn.Module, tensors: Sequence[torch.Tensor], weights: torch.Tensor,
+    row_loss: Callable[..., torch.Tensor], optimizer: torch.optim.Optimizer, batch_size: int,
+    generator: torch.Generator, deadline: float | None,
 ) -> tuple[float, bool]:
     """One pass over the rows in a random order: the weighted mean loss, and whether it went through
     every row (it stops after the step that passes ``deadline``)."""
@@ -139,19 +115,3 @@ def _epoch(
         total_weight += float(batch_weight.sum())
     return total / max(total_weight, 1e-12), True
 
-
-def quantile_threshold(scores: Sequence[float], quantile: float, margin: float) -> float:
-    """The ``quantile`` of the held-out normal scores, times ``margin`` (>= 1 widens the normal band)."""
-    if len(scores) == 0:
-        raise ValueError("no held-out normal sessions to calibrate the threshold on")
-    return float(np.quantile(np.asarray(scores, dtype=np.float64), quantile)) * margin
-
-
-def save_weights(model: torch.nn.Module, folder: Path, name: str) -> None:
-    state = {key: tensor.detach().contiguous() for key, tensor in model.state_dict().items()}
-    save_file(state, str(folder / name))
-
-
-def load_weights(model: torch.nn.Module, folder: Path, name: str) -> None:
-    model.load_state_dict(load_file(str(folder / name)))
-    model.eval()

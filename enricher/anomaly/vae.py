@@ -6,11 +6,7 @@ wrong. A running session in the service is incomplete by nature, so with ``train
 VAE (``prefix.safetensors``) trains on every prefix of the sessions (flag 0) and gives the per-event
 verdicts, against ``event_threshold_`` calibrated on prefixes of held-out normal sessions. Inputs are
 standardised per template (with a floor on the spread), so a template every normal session holds weighs
-a lot when it is missing. Event texts are not used.
-
-The session VAE is also a generator (``sample_sessions``): latent codes drawn from the prior decode to
-count vectors, and ``event_position_`` (each template's typical first and last relative position in the
-training sessions) puts the counted events in order.
+a lot when it is missing. Event texts are not used. The session VAE is also a generator (``sample_sessions``).
 """
 
 from __future__ import annotations
@@ -24,13 +20,8 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from enricher.anomaly.base import (
-    AnomalyEstimator,
-    EstimatorConfig,
-    RunningSession,
-    Scores,
-    Sessions,
-)
+from enricher.anomaly.base import AnomalyEstimator, EstimatorConfig, RunningSession, Scores, Sessions
+from enricher.anomaly.nets import CountVAE
 from enricher.anomaly.training import TimeBudget, train_weighted, unique_rows
 from enricher.anomaly.vocab import SPECIAL_TOKENS
 from enricher.records import AnomalyEvent
@@ -77,8 +68,7 @@ class VaeDetector(AnomalyEstimator):
     # -- inputs -----------------------------------------------------------------------------------
     def count_vector(self, token_counts: dict[int, int], complete: bool) -> np.ndarray:
         vector = np.zeros(len(self._vocab()) + 1, dtype=np.float32)
-        for token, count in token_counts.items():
-            vector[token] = np.log1p(count)
+        vector[list(token_counts)] = np.log1p(list(token_counts.values()))
         vector[-1] = 1.0 if complete else 0.0
         return vector
 
@@ -141,7 +131,6 @@ class VaeDetector(AnomalyEstimator):
         progress: bool, description: str,
     ) -> tuple[np.ndarray, np.ndarray, list[float], int]:
         cfg = self.config
-        # Standardise so that a template every normal session has (low spread) weighs more when missing.
         mean = vectors.mean(0).astype(np.float32)
         std = np.maximum(vectors.std(0), cfg.std_floor).astype(np.float32)
         distinct, _, counts = unique_rows(((vectors - mean) / std).astype(np.float32))
@@ -158,8 +147,6 @@ class VaeDetector(AnomalyEstimator):
         return mean, std, history, len(distinct)
 
     def _build_network(self) -> torch.nn.Module:
-        from enricher.anomaly.nets import CountVAE
-
         return CountVAE(len(self._vocab()) + 1, self.config.hidden, self.config.latent)
 
     def _calibration_scores(self, held_out: Sessions) -> Scores:
@@ -175,11 +162,8 @@ class VaeDetector(AnomalyEstimator):
     # -- scoring ----------------------------------------------------------------------------------
     @torch.no_grad()
     def vector_errors(self, vectors: np.ndarray, running: bool = False) -> np.ndarray:
-        """Reconstruction error of each (raw, log-scaled) count vector.
-
-        ``running``: the vectors are sessions in progress (flag 0); they go to the prefix VAE when there
-        is one, else to the session VAE.
-        """
+        """Reconstruction error of each (raw, log-scaled) count vector; ``running`` ones (sessions in
+        progress, flag 0) go to the prefix VAE when there is one."""
         network, mean, std = self.network_, self.input_mean_, self.input_std_
         if running and self.prefix_network_ is not None:
             network, mean, std = self.prefix_network_, self.prefix_mean_, self.prefix_std_
@@ -192,21 +176,17 @@ class VaeDetector(AnomalyEstimator):
         rebuilt, _, _ = network(x)
         return network.reconstruction_error(x, rebuilt).double().numpy()[inverse]
 
-    def _raw_decision(self, data: Sessions) -> np.ndarray:
+    def _raw_decision(self, data: Sessions) -> np.ndarray:  # the whole sessions only (no prefixes)
         return self.vector_errors(np.stack([self._vectors(s, prefixes=False)[-1] for s in data.keys]))
 
     # -- generation -------------------------------------------------------------------------------
     @torch.no_grad()
     def sample_sessions(self, count: int, rng: np.random.Generator) -> list[list[str]]:
-        """``count`` synthetic complete sessions drawn from the session VAE.
+        """``count`` synthetic complete sessions decoded from draws of the session VAE's latent prior.
 
-        z ~ N(0, I) (the latent prior) goes through the decoder; the output, de-standardised with
-        ``input_mean_``/``input_std_``, is a vector of log1p template counts, rounded after ``expm1`` to
-        integer counts (the decoder's output is the model's typical count; no extra noise is added).
-        Reserved tokens and the completeness flag are never emitted. Order: the k-th of n occurrences of
-        a template sits between its learned typical first and last relative positions
-        (``event_position_``), ties by token id; a model saved before positions were learned orders by
-        token id (templates' natural order) alone.
+        The decoder's output is taken as the typical count (no noise is added). The k-th of n occurrences of
+        a template sits between its learned typical first and last relative positions, ties by token id; a
+        model saved before positions were learned orders by token id (templates' natural order) alone.
         """
         vocab = self._require_fitted()
         network = self.network_

@@ -15,8 +15,6 @@ SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")
 
 
 class Vocab:
-    """Bidirectional map between template ids (strings) and integer ids."""
-
     def __init__(self, keys: Sequence[str]) -> None:
         self.keys: list[str] = list(keys)
         self._index = {key: i + len(SPECIAL_TOKENS) for i, key in enumerate(self.keys)}

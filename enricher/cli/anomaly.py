@@ -20,8 +20,6 @@ app = typer.Typer(
     help="Anomaly models (sequence LSTM/Transformer, LSTM autoencoder, VAE) over sessions of template ids."
 )
 
-KIND_HELP = "Model kind: " + ", ".join(anomaly_kinds()) + "."
-
 
 def parse_duration(text: str) -> float | None:
     """Seconds in ``90``, ``90s``, ``5m``, ``1.5h`` (as every duration setting is written); ``none``/``off``/``0``
@@ -119,7 +117,7 @@ BudgetOption = typer.Option(
 
 @app.command("train")
 def train(
-    kind: str = typer.Option(..., "--kind", help=KIND_HELP),
+    kind: str = typer.Option(..., "--kind", help="Model kind: " + ", ".join(anomaly_kinds()) + "."),
     sessions: Path = SessionsOption,
     model_dir: Path = ModelDirOption,
     window: Optional[int] = WindowOption,

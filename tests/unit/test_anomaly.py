@@ -189,7 +189,7 @@ def test_stage_reasons_state_and_bounded_memory(lstm: LstmSequenceDetector) -> N
     fresh = AnomalyStage(lstm, "v1")
     assert fresh.score(events("a", ["2"]))[0].is_anomaly  # "2" cannot start a session
     stage.score(events("c", ["1"]) + events("d", ["1"]))
-    assert len(stage) == 2 and "a" not in stage.sessions
+    assert len(stage.sessions) == 2 and "a" not in stage.sessions
     assert stage.score(events("e", ["77"]))[0].reasons == ["unseen template 77"]
 
 
@@ -251,7 +251,7 @@ def test_saved_state_is_bounded_and_compact(lstm: LstmSequenceDetector) -> None:
     assert state["templates"] == ["<bos>", "1", "2", "3"] and len(json.dumps(state)) < 60 * 100
     restored = AnomalyStage(lstm, "v1")
     restored.load_state(json.loads(json.dumps(state)))
-    assert len(restored) == 100 and restored.sessions["session-499"].memory == ["<bos>", "1", "2", "3"]
+    assert len(restored.sessions) == 100 and restored.sessions["session-499"].memory == ["<bos>", "1", "2", "3"]
     assert restored.sessions["session-499"].last_seen == 501.0  # its third event's time
     restored.load_state({"stage": "sequence", "version": 1, "sessions": [["x", ["1"], 0.0]]})  # older format
     assert "x" not in restored.sessions
