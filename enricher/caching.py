@@ -1,14 +1,17 @@
 """Bounded maps: the one place where "remember at most N things" is written.
 
-- :class:`BoundedDict` forgets its *oldest* entry when full (first in, first out). A hot path reads it with
-  ``dict.get`` at C speed; only inserts go through :meth:`BoundedDict.put`.
-- :class:`LRUDict` forgets its *least recently used* entry: every ``get`` moves the entry to the end, which
+Two kinds, for two costs:
+
+- :class:`BoundedDict` forgets its *oldest* entry when full (first in, first out). It is a ``dict``, so a
+  hot path reads it with ``dict.get`` at C speed; only inserts go through :meth:`BoundedDict.put`.
+- :class:`LRUDict` forgets its *least recently used* entry. Every read moves the entry to the end, which
   costs more per read and keeps what is in use (sessions, per-template model answers).
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections import OrderedDict
+from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -34,17 +37,39 @@ class BoundedDict(dict[K, V]):
         return value
 
 
-class LRUDict(BoundedDict[K, V]):
-    """A :class:`BoundedDict` in order of use: ``get`` and ``put`` move an entry to the end, so the entry
-    dropped when full is the least recently used. ``in`` and ``items()`` (oldest first) do not count as a use."""
+class LRUDict(Generic[K, V]):
+    """At most ``max_size`` entries; inserting beyond that drops the least recently used one."""
+
+    def __init__(self, max_size: int) -> None:
+        if max_size < 0:
+            raise ValueError("max_size must be >= 0")
+        self.max_size = max_size
+        self._entries: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K, default: V | None = None) -> V | None:
-        if key not in self:
+        if key not in self._entries:
             return default
-        value = self.pop(key)
-        self[key] = value  # re-inserted last: the most recently used
-        return value
+        self._entries.move_to_end(key)
+        return self._entries[key]
 
     def put(self, key: K, value: V) -> V:
-        self.pop(key, None)
-        return super().put(key, value)
+        if self.max_size == 0:
+            return value
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_size:
+            self._entries.popitem(last=False)
+        return value
+
+    def __getitem__(self, key: K) -> V:
+        """Look at an entry without counting it as a use (``get`` counts)."""
+        return self._entries[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def items(self):  # noqa: ANN201 -- a view, oldest first
+        return self._entries.items()
