@@ -147,7 +147,8 @@ class DocumentSource:
         if self.config.query_filter:
             filters.append(self.config.query_filter)
         if pending_only:
-            clauses = [{"bool": {"must_not": {"term": {f"{self.namespace}.pipeline_version": self.pipeline_version}}}}]
+            other_version = {"term": {f"{self.namespace}.pipeline_version": self.pipeline_version}}
+            clauses: list[dict[str, Any]] = [{"bool": {"must_not": other_version}}]
             if self.loaded_models:  # enriched while one of these was missing: enrich again now it is here
                 clauses.append({"terms": {f"{self.namespace}.missing_models": self.loaded_models}})
             filters.append({"bool": {"should": clauses, "minimum_should_match": 1}})
