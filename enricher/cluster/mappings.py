@@ -111,22 +111,23 @@ def _install_component_template(client: OpenSearch, name: str, mapping: dict[str
     report.note(f"component template {name}", changed)
 
 
-def _get_index_template(client: OpenSearch, name: str) -> dict[str, Any] | None:
-    try:
-        return client.indices.get_index_template(name=name)["index_templates"][0]["index_template"]
-    except NotFoundError:
-        return None
-
-
 def _is_ours(template: dict[str, Any] | None) -> bool:
-    return bool(template) and (template.get("_meta") or {}).get("managed_by") == MANAGED_BY
+    return ((template or {}).get("_meta") or {}).get("managed_by") == MANAGED_BY
+
+
+def _of_earlier_design(template: dict[str, Any] | None) -> bool:
+    meta = (template or {}).get("_meta") or {}
+    return meta.get("managed_by") == MANAGED_BY and meta.get("design") != TEMPLATE_DESIGN
 
 
 def _install_or_remove_index_template(client: OpenSearch, settings: Settings, report: InstallReport) -> None:
     namespace = settings.sink.namespace
     name = index_template_name(namespace, settings.source.index_patterns)
-    existing = _get_index_template(client, name)
-    if _is_ours(existing) and (existing.get("_meta") or {}).get("design") != TEMPLATE_DESIGN:
+    try:
+        existing = client.indices.get_index_template(name=name)["index_templates"][0]["index_template"]
+    except NotFoundError:
+        existing = None
+    if _of_earlier_design(existing):
         # The earlier design's template outranked operators' templates for the same patterns.
         client.indices.delete_index_template(name=name)
         report.removed.append(f"index template {name} (earlier design: it overrode other templates)")
@@ -175,7 +176,7 @@ def _note_other_old_templates(client: OpenSearch, namespace: str, current: str, 
         return
     for template in templates:
         body = template["index_template"]
-        if template["name"] != current and _is_ours(body) and (body.get("_meta") or {}).get("design") != TEMPLATE_DESIGN:
+        if template["name"] != current and _of_earlier_design(body):
             report.notes.append(
                 f"index template {template['name']} for {body.get('index_patterns')} is of the earlier design and "
                 "overrides other templates for those patterns; run `enricher mappings install` with that "
@@ -203,19 +204,16 @@ def put_mapping_on_existing(client: OpenSearch, settings: Settings) -> MappingRe
     for index, body in sorted(current.items()):
         have = {name: next(iter(spec["mapping"].values())).get("type")
                 for name, spec in body.get("mappings", {}).items()}
-        conflict = _conflict(namespace, have, wanted_fields)
-        if conflict:
+        if conflict := _conflict(namespace, have, wanted_fields):
             result.conflicts[index] = conflict
-            continue
-        if all(f in have for f in wanted_fields):
+        elif wanted_fields.keys() <= have.keys():
             result.unchanged.append(index)
-            continue
-        try:
-            client.indices.put_mapping(index=index, body={"properties": mapping["properties"]})
-        except RequestError as exc:
-            result.conflicts[index] = _reason(exc)
-            continue
-        result.updated.append(index)
+        else:
+            try:
+                client.indices.put_mapping(index=index, body={"properties": mapping["properties"]})
+                result.updated.append(index)
+            except RequestError as exc:
+                result.conflicts[index] = _reason(exc)
     return result
 
 
