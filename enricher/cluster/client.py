@@ -49,7 +49,6 @@ class PolicyTransport(Transport):
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
-    """The service's one retry policy (sink.max_retries, sink.*_backoff_seconds)."""
     sink = settings.sink
     return RetryPolicy(sink.max_retries, sink.initial_backoff_seconds, sink.max_backoff_seconds)
 

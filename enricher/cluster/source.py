@@ -120,7 +120,6 @@ class DocumentSource:
                 self.exclude(index, f"{field} is mapped as {type_name!r}, not as a date; reindex it with a date mapping")
 
     def log_input(self, doc: SourceDocument) -> LogInput:
-        """What the pipeline needs of one document."""
         message = get_field(doc.source, self.config.message_field)
         return LogInput(message=message, session_key=self._session_keys(doc.source, message),
                         timestamp=epoch_seconds(get_field(doc.source, self.config.timestamp_field)), ref=doc.ref,
