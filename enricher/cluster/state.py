@@ -16,6 +16,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import chain
 from typing import Any
@@ -62,13 +63,13 @@ class Checkpoint(BaseModel):
         return self.last_timestamp is not None and (self.last_catchup is None or now - self.last_catchup >= interval)
 
 
+@dataclass
 class PassProgress:
     """Moves a checkpoint as a pass writes its batches, oldest first."""
 
-    def __init__(self, checkpoint: Checkpoint, started_at: datetime) -> None:
-        self.checkpoint = checkpoint
-        self.started_at = started_at
-        self.oldest_unwritten: datetime | None = None
+    checkpoint: Checkpoint
+    started_at: datetime
+    oldest_unwritten: datetime | None = None
 
     def batch_done(self, newest_read: datetime | None, unwritten: Iterable[datetime | None]) -> None:
         """A batch was written: ``newest_read`` is its last (newest) document's time; ``unwritten`` the

@@ -44,6 +44,7 @@ class DocumentOutcome:
 
 Enrich = Callable[[list[SourceDocument]], list[Enrichment]]
 Reread = Callable[[list[tuple[str, str]]], list[SourceDocument]]
+ToWrite = dict[tuple[str, str], tuple[SourceDocument, Enrichment]]  # by document ref
 
 
 @dataclass
@@ -58,16 +59,16 @@ class ConflictAwareWriter:
 
     def write(self, docs: list[SourceDocument], enrichments: list[Enrichment]) -> Iterator[DocumentOutcome]:
         """Write each document's enrichment; yield one outcome per document."""
-        pending = {doc.ref: (doc, e) for doc, e in zip(docs, enrichments)}
+        pending: ToWrite = {doc.ref: (doc, e) for doc, e in zip(docs, enrichments)}
         conflicts: Counter[tuple[str, str]] = Counter()
         for attempt in range(self.max_conflict_retries + 1):
-            conflicted: list[tuple[SourceDocument, Enrichment]] = []
+            conflicted: ToWrite = {}
             rejected: list[tuple[SourceDocument, Enrichment, str]] = []
             for result in self.sink.write([_update(doc, f) for doc, f in pending.values()]):
                 doc, f = pending[result.update.ref]
                 if result.outcome is Outcome.CONFLICT:
                     conflicts[doc.ref] += 1
-                    conflicted.append((doc, f))
+                    conflicted[doc.ref] = (doc, f)
                 elif result.outcome is Outcome.REJECTED:
                     rejected.append((doc, f, result.reason))
                 else:
@@ -76,7 +77,7 @@ class ConflictAwareWriter:
             if not conflicted:
                 return
             if attempt == self.max_conflict_retries:
-                for doc, f in conflicted:
+                for doc, f in conflicted.values():
                     yield DocumentOutcome(doc, f, Fate.PENDING, "version conflicts kept recurring", conflicts[doc.ref])
                 return
             settled, pending = self._after_conflicts(conflicted)
@@ -86,16 +87,13 @@ class ConflictAwareWriter:
             if not pending:
                 return
 
-    def _after_conflicts(
-        self, conflicted: list[tuple[SourceDocument, Enrichment]]
-    ) -> tuple[list[DocumentOutcome], dict[tuple[str, str], tuple[SourceDocument, Enrichment]]]:
+    def _after_conflicts(self, conflicted: ToWrite) -> tuple[list[DocumentOutcome], ToWrite]:
         """Re-read conflicted documents: what is settled now, and what to send again (with new versions)."""
-        sent = {doc.ref: (doc, f) for doc, f in conflicted}
-        current = {doc.ref: doc for doc in self.reread(list(sent))}
+        current = {doc.ref: doc for doc in self.reread(list(conflicted))}
         settled: list[DocumentOutcome] = []
-        again: dict[tuple[str, str], tuple[SourceDocument, Enrichment]] = {}
+        again: ToWrite = {}
         changed: list[SourceDocument] = []
-        for ref, (before, f) in sent.items():
+        for ref, (before, f) in conflicted.items():
             now = current.get(ref)
             if now is None:
                 settled.append(DocumentOutcome(before, f, Fate.GONE, "deleted since it was read"))
