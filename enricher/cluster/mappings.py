@@ -42,15 +42,6 @@ class MappingConflictError(RuntimeError):
 
 
 @dataclass
-class MappingResult:
-    """What putting the enrichment mapping on the existing source indices came to."""
-
-    updated: list[str] = field(default_factory=list)  # got the mapping now
-    unchanged: list[str] = field(default_factory=list)  # had it already
-    conflicts: dict[str, str] = field(default_factory=dict)  # index -> why not: skip these indices
-
-
-@dataclass
 class InstallReport:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -90,10 +81,7 @@ def install_mappings(client: OpenSearch, settings: Settings) -> InstallReport:
     namespace = settings.sink.namespace
     _install_component_template(client, component_template_name(namespace), enrichment_mapping(namespace), report)
     _install_or_remove_index_template(client, settings, report)
-    result = put_mapping_on_existing(client, settings)
-    report.changed += [f"mapping of {index}" for index in result.updated]
-    report.unchanged += [f"mapping of {index}" for index in result.unchanged]
-    report.conflicts.update(result.conflicts)
+    put_mapping_on_existing(client, settings, report)
     _ensure_own_indices(client, settings, report)
     return report
 
@@ -184,37 +172,38 @@ def _note_other_old_templates(client: OpenSearch, namespace: str, current: str, 
             )
 
 
-def put_mapping_on_existing(client: OpenSearch, settings: Settings) -> MappingResult:
-    """Put the enrichment mapping on every existing source index that lacks it.
+def put_mapping_on_existing(client: OpenSearch, settings: Settings,
+                            report: InstallReport | None = None) -> InstallReport:
+    """Put the enrichment mapping on every existing source index that lacks it (noted as ``mapping of <index>``).
 
     Never raises for one index: an index whose mapping conflicts lands in ``conflicts`` with the reason,
     and the others are updated.
     """
     namespace = settings.sink.namespace
     mapping = enrichment_mapping(namespace)
-    result = MappingResult()
+    report = report or InstallReport()
     try:
         current = client.indices.get_field_mapping(
             index=",".join(settings.source.index_patterns), fields=f"{namespace},{namespace}.*",
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
         )
     except NotFoundError:
-        return result
+        return report
     wanted_fields = _leaf_types(mapping["properties"])
     for index, body in sorted(current.items()):
         have = {name: next(iter(spec["mapping"].values())).get("type")
                 for name, spec in body.get("mappings", {}).items()}
         if conflict := _conflict(namespace, have, wanted_fields):
-            result.conflicts[index] = conflict
+            report.conflicts[index] = conflict
         elif wanted_fields.keys() <= have.keys():
-            result.unchanged.append(index)
+            report.note(f"mapping of {index}", changed=False)
         else:
             try:
                 client.indices.put_mapping(index=index, body={"properties": mapping["properties"]})
-                result.updated.append(index)
+                report.note(f"mapping of {index}", changed=True)
             except RequestError as exc:
-                result.conflicts[index] = _reason(exc)
-    return result
+                report.conflicts[index] = _reason(exc)
+    return report
 
 
 def _conflict(namespace: str, have: dict[str, str], wanted: dict[str, str]) -> str | None:
