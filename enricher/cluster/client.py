@@ -7,12 +7,8 @@ import threading
 from typing import Any
 
 from opensearchpy import OpenSearch, Transport
-from opensearchpy.exceptions import (
-    AuthenticationException,
-    AuthorizationException,
-    ConnectionError as OSConnectionError,
-    TransportError,
-)
+from opensearchpy.exceptions import AuthenticationException, AuthorizationException, TransportError
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
 from enricher.config import ConfigError, OpenSearchConfig, Settings, redact_text
 from enricher.retry import RetryPolicy
