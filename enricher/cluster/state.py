@@ -101,7 +101,6 @@ class StateStore:
         self.client = client
         self.state_index = state_index
 
-    # -- documents ------------------------------------------------------------------------------
     def _get(self, doc_id: str) -> dict[str, Any] | None:
         try:
             return self.client.get(index=self.state_index, id=doc_id)
@@ -133,7 +132,6 @@ class StateStore:
     def save_pipeline(self, state_id: str, pipeline_state: dict[str, Any]) -> None:
         self._put(f"{state_id}-pipeline", "pipeline", pipeline_state)
 
-    # -- totals ---------------------------------------------------------------------------------
     def load_totals(self, state_id: str) -> dict[str, int]:
         doc = self._get(f"{state_id}-totals")
         saved = (doc or {}).get("_source", {}).get("payload") or {}
