@@ -1,6 +1,6 @@
 """Durations as people write them: ``30s``, ``5m``, ``1h``, ``7d`` (or combined, ``1h30m``), ISO 8601
 (``PT1H``), ``HH:MM:SS`` or a number of seconds. Every duration setting uses one of the annotated types
-below, so each accepts the same spellings.
+at the end, so each accepts the same spellings.
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ def _opensearch_time(value: Any) -> str:
     return f"{max(1, round(parse_duration(value).total_seconds()))}s"
 
 
-# Every duration setting uses one of these, so each accepts the same spellings.
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, when_used="json")]
 DurationSeconds = Annotated[float, BeforeValidator(lambda value: parse_duration(value).total_seconds())]
 OpenSearchDuration = Annotated[str, BeforeValidator(_opensearch_time)]

@@ -58,8 +58,7 @@ class ModelTampered(ModelIntegrityError):
 
 def registry_key() -> bytes | None:
     """The operator's HMAC key for manifests (``ENRICHER_REGISTRY_KEY``), if set."""
-    value = os.environ.get(KEY_VARIABLE, "")
-    return value.encode() if value else None
+    return os.environ.get(KEY_VARIABLE, "").encode() or None
 
 
 class Manifest(BaseModel):
@@ -90,7 +89,8 @@ def sha256_file(path: Path) -> str:
 
 
 def _model_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).as_posix() not in _REGISTRY_FILES)
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and p.relative_to(folder).as_posix() not in _REGISTRY_FILES)
 
 
 def _refuse_unsafe_files(folder: Path) -> None:
@@ -99,16 +99,9 @@ def _refuse_unsafe_files(folder: Path) -> None:
         raise ModelTampered(f"{folder}: refusing pickle-based files {unsafe}; weights must be safetensors")
 
 
-def write_manifest(
-    folder: str | Path,
-    *,
-    kind: str,
-    version: str | None = None,
-    training_data: dict[str, Any] | None = None,
-    metrics: dict[str, Any] | None = None,
-    thresholds: dict[str, float] | None = None,
-    config: dict[str, Any] | None = None,
-) -> Manifest:
+def write_manifest(folder: str | Path, *, kind: str, version: str | None = None,
+                   training_data: dict[str, Any] | None = None, metrics: dict[str, Any] | None = None,
+                   thresholds: dict[str, float] | None = None, config: dict[str, Any] | None = None) -> Manifest:
     """Seal a model folder: hash every file in it and write ``manifest.json``."""
     folder = Path(folder)
     _refuse_unsafe_files(folder)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import ConnectionTimeout, TransportError
+from opensearchpy.exceptions import TransportError
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,10 @@ T = TypeVar("T")
 
 
 def is_transient(error: BaseException) -> bool:
-    """True for a failed request worth sending again: no connection, a timeout, or a transient status."""
-    if isinstance(error, (OSConnectionError, ConnectionTimeout)):
-        return True
-    return isinstance(error, TransportError) and error.status_code in TRANSIENT_STATUSES
+    """True for a failed request worth sending again: no connection, a timeout (a ConnectionError too), or a
+    transient status."""
+    return isinstance(error, OSConnectionError) or (
+        isinstance(error, TransportError) and error.status_code in TRANSIENT_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,7 @@ class RetryPolicy:
             # Half fixed, half random: workers backing off together do not come back in lockstep.
             yield ceiling / 2 + random.uniform(0, ceiling / 2) if self.jitter else ceiling
 
-    def call(
-        self,
-        request: Callable[[], T],
-        *,
-        what: str,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> T:
+    def call(self, request: Callable[[], T], *, what: str, sleep: Callable[[float], None] = time.sleep) -> T:
         """Run ``request``, sending it again after transient failures; the last failure is raised."""
         delays = self.delays()
         while True:
@@ -73,7 +67,7 @@ class RetryPolicy:
 
 def describe(error: BaseException) -> str:
     """A short, credential-free description of a client error for logs and reports."""
-    if isinstance(error, TransportError) and not isinstance(error, (OSConnectionError, ConnectionTimeout)):
+    if isinstance(error, TransportError) and not isinstance(error, OSConnectionError):
         info = error.args[2] if len(error.args) > 2 and isinstance(error.args[2], dict) else {}
         detail = info.get("error")
         if isinstance(detail, dict):

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from opensearchpy import OpenSearch, Transport
-from opensearchpy.exceptions import (
-    AuthenticationException,
-    AuthorizationException,
-    ConnectionError as OSConnectionError,
-    TransportError,
-)
+from opensearchpy.exceptions import AuthenticationException, AuthorizationException, TransportError
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
 from enricher.config import ConfigError, OpenSearchConfig, Settings, redact_text
 from enricher.retry import RetryPolicy
@@ -50,7 +45,6 @@ class PolicyTransport(Transport):
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
-    """The service's one retry policy (sink.max_retries, sink.*_backoff_seconds)."""
     sink = settings.sink
     return RetryPolicy(sink.max_retries, sink.initial_backoff_seconds, sink.max_backoff_seconds)
 
@@ -108,44 +102,27 @@ def check_cluster(client: OpenSearch, config: OpenSearchConfig) -> dict[str, Any
             "opensearch.api_key" + ("" if exc.status_code == 401 else " and the user's cluster permissions")
         ) from None
     except OSConnectionError as exc:
-        raise ClusterUnreachable(f"cannot reach OpenSearch at {where}: {_describe(exc, config)}") from None
+        cause = exc.info if isinstance(exc.info, Exception) else exc
+        reason = redact_text(f"{type(cause).__name__}: {cause}", config.secrets())[:300]
+        raise ClusterUnreachable(f"cannot reach OpenSearch at {where}: {reason}") from None
     except TransportError as exc:
         if exc.status_code in _NOT_READY_STATUSES:
             raise ClusterUnreachable(f"OpenSearch at {where} is not ready (HTTP {exc.status_code})") from None
         raise
 
 
-def _describe(exc: OSConnectionError, config: OpenSearchConfig) -> str:
-    cause = exc.info if isinstance(exc.info, Exception) else exc
-    return redact_text(f"{type(cause).__name__}: {cause}", config.secrets())[:300]
-
-
-def wait_for_cluster(
-    client: OpenSearch,
-    config: OpenSearchConfig,
-    stop: threading.Event,
-    *,
-    initial_delay: float = 1.0,
-    max_delay: float = 60.0,
-    on_retry: Callable[[int, float, str], None] | None = None,
-) -> dict[str, Any] | None:
-    """Wait until the cluster answers, with capped exponential backoff; None if ``stop`` was set first.
-
-    Auth failures are raised at once: waiting does not fix a wrong password.
-    """
-    delay = initial_delay
+def wait_for_cluster(client: OpenSearch, config: OpenSearchConfig, stop: threading.Event) -> dict[str, Any] | None:
+    """Wait until the cluster answers, trying again after 1 s, 2 s, 4 s, ... at most a minute apart; None if
+    ``stop`` was set first. Auth failures are raised at once: waiting does not fix a wrong password."""
+    delay = 1.0
     attempt = 0
     while not stop.is_set():
         attempt += 1
         try:
             return check_cluster(client, config)
         except ClusterUnreachable as exc:
-            (on_retry or _log_retry)(attempt, delay, str(exc))
+            log.warning("OpenSearch not available (attempt %d): %s; retrying in %.0f s", attempt, exc, delay,
+                        extra={"attempt": attempt, "retry_in_seconds": delay})
         stop.wait(delay)
-        delay = min(max_delay, delay * 2)
+        delay = min(60.0, delay * 2)
     return None
-
-
-def _log_retry(attempt: int, delay: float, reason: str) -> None:
-    log.warning("OpenSearch not available (attempt %d): %s; retrying in %.0f s", attempt, reason, delay,
-                extra={"attempt": attempt, "retry_in_seconds": delay})

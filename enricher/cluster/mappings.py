@@ -42,15 +42,6 @@ class MappingConflictError(RuntimeError):
 
 
 @dataclass
-class MappingResult:
-    """What putting the enrichment mapping on the existing source indices came to."""
-
-    updated: list[str] = field(default_factory=list)  # got the mapping now
-    unchanged: list[str] = field(default_factory=list)  # had it already
-    conflicts: dict[str, str] = field(default_factory=dict)  # index -> why not: skip these indices
-
-
-@dataclass
 class InstallReport:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -90,10 +81,7 @@ def install_mappings(client: OpenSearch, settings: Settings) -> InstallReport:
     namespace = settings.sink.namespace
     _install_component_template(client, component_template_name(namespace), enrichment_mapping(namespace), report)
     _install_or_remove_index_template(client, settings, report)
-    result = put_mapping_on_existing(client, settings)
-    report.changed += [f"mapping of {index}" for index in result.updated]
-    report.unchanged += [f"mapping of {index}" for index in result.unchanged]
-    report.conflicts.update(result.conflicts)
+    put_mapping_on_existing(client, settings, report)
     _ensure_own_indices(client, settings, report)
     return report
 
@@ -111,22 +99,23 @@ def _install_component_template(client: OpenSearch, name: str, mapping: dict[str
     report.note(f"component template {name}", changed)
 
 
-def _get_index_template(client: OpenSearch, name: str) -> dict[str, Any] | None:
-    try:
-        return client.indices.get_index_template(name=name)["index_templates"][0]["index_template"]
-    except NotFoundError:
-        return None
-
-
 def _is_ours(template: dict[str, Any] | None) -> bool:
-    return bool(template) and (template.get("_meta") or {}).get("managed_by") == MANAGED_BY
+    return ((template or {}).get("_meta") or {}).get("managed_by") == MANAGED_BY
+
+
+def _of_earlier_design(template: dict[str, Any] | None) -> bool:
+    meta = (template or {}).get("_meta") or {}
+    return meta.get("managed_by") == MANAGED_BY and meta.get("design") != TEMPLATE_DESIGN
 
 
 def _install_or_remove_index_template(client: OpenSearch, settings: Settings, report: InstallReport) -> None:
     namespace = settings.sink.namespace
     name = index_template_name(namespace, settings.source.index_patterns)
-    existing = _get_index_template(client, name)
-    if _is_ours(existing) and (existing.get("_meta") or {}).get("design") != TEMPLATE_DESIGN:
+    try:
+        existing = client.indices.get_index_template(name=name)["index_templates"][0]["index_template"]
+    except NotFoundError:
+        existing = None
+    if _of_earlier_design(existing):
         # The earlier design's template outranked operators' templates for the same patterns.
         client.indices.delete_index_template(name=name)
         report.removed.append(f"index template {name} (earlier design: it overrode other templates)")
@@ -175,7 +164,7 @@ def _note_other_old_templates(client: OpenSearch, namespace: str, current: str, 
         return
     for template in templates:
         body = template["index_template"]
-        if template["name"] != current and _is_ours(body) and (body.get("_meta") or {}).get("design") != TEMPLATE_DESIGN:
+        if template["name"] != current and _of_earlier_design(body):
             report.notes.append(
                 f"index template {template['name']} for {body.get('index_patterns')} is of the earlier design and "
                 "overrides other templates for those patterns; run `enricher mappings install` with that "
@@ -183,40 +172,38 @@ def _note_other_old_templates(client: OpenSearch, namespace: str, current: str, 
             )
 
 
-def put_mapping_on_existing(client: OpenSearch, settings: Settings) -> MappingResult:
-    """Put the enrichment mapping on every existing source index that lacks it.
+def put_mapping_on_existing(client: OpenSearch, settings: Settings,
+                            report: InstallReport | None = None) -> InstallReport:
+    """Put the enrichment mapping on every existing source index that lacks it (noted as ``mapping of <index>``).
 
     Never raises for one index: an index whose mapping conflicts lands in ``conflicts`` with the reason,
     and the others are updated.
     """
     namespace = settings.sink.namespace
     mapping = enrichment_mapping(namespace)
-    result = MappingResult()
+    report = report or InstallReport()
     try:
         current = client.indices.get_field_mapping(
             index=",".join(settings.source.index_patterns), fields=f"{namespace},{namespace}.*",
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
         )
     except NotFoundError:
-        return result
+        return report
     wanted_fields = _leaf_types(mapping["properties"])
     for index, body in sorted(current.items()):
         have = {name: next(iter(spec["mapping"].values())).get("type")
                 for name, spec in body.get("mappings", {}).items()}
-        conflict = _conflict(namespace, have, wanted_fields)
-        if conflict:
-            result.conflicts[index] = conflict
-            continue
-        if all(f in have for f in wanted_fields):
-            result.unchanged.append(index)
-            continue
-        try:
-            client.indices.put_mapping(index=index, body={"properties": mapping["properties"]})
-        except RequestError as exc:
-            result.conflicts[index] = _reason(exc)
-            continue
-        result.updated.append(index)
-    return result
+        if conflict := _conflict(namespace, have, wanted_fields):
+            report.conflicts[index] = conflict
+        elif wanted_fields.keys() <= have.keys():
+            report.note(f"mapping of {index}", changed=False)
+        else:
+            try:
+                client.indices.put_mapping(index=index, body={"properties": mapping["properties"]})
+                report.note(f"mapping of {index}", changed=True)
+            except RequestError as exc:
+                report.conflicts[index] = _reason(exc)
+    return report
 
 
 def _conflict(namespace: str, have: dict[str, str], wanted: dict[str, str]) -> str | None:

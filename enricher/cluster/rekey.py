@@ -37,12 +37,9 @@ def rekey_documents(client: OpenSearch, index: str, namespace: str, old_id: str,
     hits = helpers.scan(client, index=index, size=1000, params={"ignore_unavailable": "true"},
                         query={"query": {"term": {f"{namespace}.template.id": old_id}}, "_source": False,
                                "seq_no_primary_term": True})
-    result = RekeyResult()
-    batch = list(islice(hits, limit + 1))
+    found = list(islice(hits, limit + 1))
     hits.close()  # clears the scroll
-    if len(batch) > limit:
-        result.left += 1  # at least one more: the alias stays queued
-        batch = batch[:limit]
+    batch = found[:limit]
 
     def updates():
         for hit in batch:
@@ -52,10 +49,7 @@ def rekey_documents(client: OpenSearch, index: str, namespace: str, old_id: str,
             yield {"_op_type": "update", "_index": hit["_index"], "_id": hit["_id"], "if_seq_no": hit["_seq_no"],
                    "if_primary_term": hit["_primary_term"], "doc": {namespace: {"template": template}}}
 
-    for ok, _ in helpers.streaming_bulk(client, updates(), max_retries=0, raise_on_error=False,
-                                        raise_on_exception=False):
-        if ok:
-            result.updated += 1
-        else:
-            result.left += 1
-    return result
+    updated = sum(ok for ok, _ in helpers.streaming_bulk(client, updates(), max_retries=0, raise_on_error=False,
+                                                          raise_on_exception=False))
+    past_limit = len(found) > limit  # at least one more: the alias stays queued
+    return RekeyResult(updated, len(batch) - updated + past_limit)

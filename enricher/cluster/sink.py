@@ -5,10 +5,9 @@ changed. Every update carries ``if_seq_no``/``if_primary_term`` from the read: i
 document in between, OpenSearch answers 409 and the caller re-reads it instead of overwriting.
 
 Like opensearch-py's ``streaming_bulk``, :meth:`BulkSink.write` yields one result per document as the
-answers come; unlike it, every retry (a whole request failing with 429/5xx or no connection, or single
-items answered 429/5xx) follows the one :class:`~enricher.retry.RetryPolicy`, and each round of pushback
-is logged once with its counts, so a cluster under pressure is visible rather than merely slow. (Whole
-requests that fail are retried by the client's transport, :class:`enricher.cluster.client.PolicyTransport`.)
+answers come; unlike it, items answered 429/5xx are retried by the one :class:`~enricher.retry.RetryPolicy`
+(whole requests are, by the client's transport), and each round of pushback is logged once with its
+counts, so a cluster under pressure is visible rather than merely slow.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
+from itertools import chain
 from typing import Any
 
 from opensearchpy import OpenSearch, helpers
@@ -94,11 +94,8 @@ class BulkSink:
         A whole request that fails is retried by the client's transport with the same policy; when it
         keeps failing its error is raised: the documents stay pending and the pass stops.
         """
-        delays = self.policy.delays()
-        attempt = 0
         pending = list(updates)
-        while pending:
-            attempt += 1
+        for attempt, delay in enumerate(chain(self.policy.delays(), [None]), start=1):
             retry: list[DocumentUpdate] = []
             reasons: Counter[str] = Counter()
             for update, status, reason in self._send(pending):
@@ -109,7 +106,6 @@ class BulkSink:
                     yield WriteResult(update, item_outcome(status), reason)
             if not retry:
                 return
-            delay = next(delays, None)
             if delay is None:
                 for update in retry:
                     yield WriteResult(update, Outcome.PENDING, f"still rejected after {attempt} attempts")
@@ -126,28 +122,15 @@ class BulkSink:
     def _send(self, updates: list[DocumentUpdate]) -> Iterator[tuple[DocumentUpdate, int, str]]:
         """One round: every update sent once; yields (update, status, reason) as items are answered."""
         by_ref = {u.ref: u for u in updates}
-        for _, item in helpers.streaming_bulk(
-            self.client,
-            (self._action(u) for u in updates),
-            chunk_size=self.config.chunk_size,
-            max_retries=0,  # the policy above retries; streaming_bulk's own loop would multiply it
-            raise_on_error=False,
-            raise_on_exception=True,
-            refresh=self.config.refresh,
-        ):
+        actions = ({"_op_type": "update", "_index": u.index, "_id": u.doc_id, "if_seq_no": u.seq_no,
+                    "if_primary_term": u.primary_term, "doc": {self.config.namespace: u.fields}} for u in updates)
+        # max_retries=0: the policy above retries; streaming_bulk's own loop would multiply it.
+        for _, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.config.chunk_size,
+                                              max_retries=0, raise_on_error=False, raise_on_exception=True,
+                                              refresh=self.config.refresh):
             result = item["update"]
             update = by_ref[(result["_index"], result["_id"])]
             yield update, int(result.get("status", 500)), _reason(result)
-
-    def _action(self, update: DocumentUpdate) -> dict[str, Any]:
-        return {
-            "_op_type": "update",
-            "_index": update.index,
-            "_id": update.doc_id,
-            "if_seq_no": update.seq_no,
-            "if_primary_term": update.primary_term,
-            "doc": {self.config.namespace: update.fields},
-        }
 
 
 def _reason(result: dict[str, Any]) -> str:

@@ -1,12 +1,13 @@
 """Source: reads documents not yet enriched by the current pipeline version, oldest first.
 
 A document is pending when it does not carry the current pipeline version, or when it was enriched
-while a model now loaded was missing (``missing_models``). Paging uses a point-in-time (PIT) and ``search_after``, so one pass sees a consistent snapshot while new
-logs keep arriving; documents indexed after the PIT was opened are picked up by the next pass. Sorting is
-by timestamp, then ``_doc`` (stable within a PIT, and free: sorting on ``_id`` would load every id of the
-index into the heap). OpenSearch 2.x has no ``_shard_doc``, so two documents on different shards can share
-a sort position; if one of them falls on a page boundary it is skipped by this pass only: it is still
-pending, still within the next pass's window (checkpoint - late_arrival), and enriched then.
+while a model now loaded was missing (``missing_models``). Paging uses a point-in-time (PIT) and
+``search_after``, so one pass sees a consistent snapshot while new logs keep arriving; documents indexed
+after the PIT was opened are picked up by the next pass. Sorting is by timestamp, then ``_doc`` (stable
+within a PIT, and free: sorting on ``_id`` would load every id of the index into the heap). OpenSearch 2.x
+has no ``_shard_doc``, so two documents on different shards can share a sort position; if one of them
+falls on a page boundary it is skipped by this pass only: it is still pending, still within the next
+pass's window (checkpoint - late_arrival), and enriched then.
 """
 
 from __future__ import annotations
@@ -119,7 +120,6 @@ class DocumentSource:
                 self.exclude(index, f"{field} is mapped as {type_name!r}, not as a date; reindex it with a date mapping")
 
     def log_input(self, doc: SourceDocument) -> LogInput:
-        """What the pipeline needs of one document."""
         message = get_field(doc.source, self.config.message_field)
         return LogInput(message=message, session_key=self._session_keys(doc.source, message),
                         timestamp=epoch_seconds(get_field(doc.source, self.config.timestamp_field)), ref=doc.ref,
@@ -135,7 +135,8 @@ class DocumentSource:
         """
         time_field = self.config.timestamp_field
         filters: list[dict[str, Any]] = []
-        bounds = {op: _bound(value) for op, value in (("gte", since), ("lt", until)) if value is not None}
+        bounds = {op: value.isoformat() if isinstance(value, datetime) else value
+                  for op, value in (("gte", since), ("lt", until)) if value is not None}
         if bounds:
             filters.append({"bool": {"minimum_should_match": 1, "should": [
                 {"range": {time_field: bounds}},
@@ -145,16 +146,12 @@ class DocumentSource:
         if self.config.query_filter:
             filters.append(self.config.query_filter)
         if pending_only:
-            filters.append({"bool": {"should": self._pending_clauses(), "minimum_should_match": 1}})
+            other_version = {"term": {f"{self.namespace}.pipeline_version": self.pipeline_version}}
+            clauses: list[dict[str, Any]] = [{"bool": {"must_not": other_version}}]
+            if self.loaded_models:  # enriched while one of these was missing: enrich again now it is here
+                clauses.append({"terms": {f"{self.namespace}.missing_models": self.loaded_models}})
+            filters.append({"bool": {"should": clauses, "minimum_should_match": 1}})
         return {"bool": {"filter": filters}}
-
-    def _pending_clauses(self) -> list[dict[str, Any]]:
-        clauses: list[dict[str, Any]] = [
-            {"bool": {"must_not": {"term": {f"{self.namespace}.pipeline_version": self.pipeline_version}}}}
-        ]
-        if self.loaded_models:  # enriched while one of these was missing: enrich again now it is here
-            clauses.append({"terms": {f"{self.namespace}.missing_models": self.loaded_models}})
-        return clauses
 
     def sort(self) -> list[dict[str, Any]]:
         return [
@@ -234,10 +231,6 @@ class DocumentSource:
                               sort=hit.get("sort", []))
 
 
-def _bound(value: TimeBound) -> str:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 def _first_text(document: dict[str, Any], fields: list[str] | tuple[str, ...]) -> str | None:
     """The first of ``fields`` that holds non-blank text."""
     for name in fields:
@@ -259,9 +252,7 @@ def _check_shards(response: dict[str, Any]) -> None:
 
 def epoch_seconds(value: Any) -> float | None:
     """An event time as seconds since the epoch: ISO 8601 text, or epoch seconds or milliseconds."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value) / 1000.0 if value > 1e11 else float(value)
     if isinstance(value, str):
         try:

@@ -16,18 +16,21 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from typing import Any
 
 from opensearchpy import ConflictError, NotFoundError, OpenSearch, helpers
 from pydantic import BaseModel, Field
 
+from enricher.caching import BoundedDict
 from enricher.retry import TRANSIENT_STATUSES, RetryPolicy
 
 log = logging.getLogger(__name__)
 
 TOTALS = ("enriched", "errors", "write_failures")
-MAX_TOUCHED = 50_000
+MAX_TOUCHED = 200_000
 
 
 class Checkpoint(BaseModel):
@@ -47,14 +50,12 @@ class Checkpoint(BaseModel):
 
     def since(self, *, late_arrival: timedelta, lookback_start: datetime | None) -> datetime | None:
         """Lower time bound of the next (narrow) sweep."""
-        bounds = []
-        if self.last_timestamp is not None:
-            bounds.append(self.last_timestamp - late_arrival)
-            if self.retry_from is not None:
-                bounds[0] = min(bounds[0], self.retry_from)
-        if lookback_start is not None:
-            bounds.append(lookback_start)
-        return max(bounds) if bounds else None
+        if self.last_timestamp is None:
+            return lookback_start
+        since = self.last_timestamp - late_arrival
+        if self.retry_from is not None:
+            since = min(since, self.retry_from)
+        return since if lookback_start is None else max(since, lookback_start)
 
     def catchup_due(self, now: datetime, interval: timedelta) -> bool:
         """Whether this pass should also sweep the whole lookback window (documents that arrived later
@@ -62,13 +63,13 @@ class Checkpoint(BaseModel):
         return self.last_timestamp is not None and (self.last_catchup is None or now - self.last_catchup >= interval)
 
 
+@dataclass
 class PassProgress:
     """Moves a checkpoint as a pass writes its batches, oldest first."""
 
-    def __init__(self, checkpoint: Checkpoint, started_at: datetime) -> None:
-        self.checkpoint = checkpoint
-        self.started_at = started_at
-        self.oldest_unwritten: datetime | None = None
+    checkpoint: Checkpoint
+    started_at: datetime
+    oldest_unwritten: datetime | None = None
 
     def batch_done(self, newest_read: datetime | None, unwritten: Iterable[datetime | None]) -> None:
         """A batch was written: ``newest_read`` is its last (newest) document's time; ``unwritten`` the
@@ -100,7 +101,6 @@ class StateStore:
         self.client = client
         self.state_index = state_index
 
-    # -- documents ------------------------------------------------------------------------------
     def _get(self, doc_id: str) -> dict[str, Any] | None:
         try:
             return self.client.get(index=self.state_index, id=doc_id)
@@ -132,7 +132,6 @@ class StateStore:
     def save_pipeline(self, state_id: str, pipeline_state: dict[str, Any]) -> None:
         self._put(f"{state_id}-pipeline", "pipeline", pipeline_state)
 
-    # -- totals ---------------------------------------------------------------------------------
     def load_totals(self, state_id: str) -> dict[str, int]:
         doc = self._get(f"{state_id}-totals")
         saved = (doc or {}).get("_source", {}).get("payload") or {}
@@ -173,7 +172,8 @@ class TemplateStore:
         self.client = client
         self.index = index
         self.policy = policy
-        self._touched: dict[str, str] = {}  # template id -> the day its last_seen was last written
+        # template id -> the day its last_seen was last written (a day's worth is plenty)
+        self._touched: BoundedDict[str, str] = BoundedDict(MAX_TOUCHED)
 
     def register(self, templates: dict[str, tuple[str, tuple[str, str]]], source: str) -> dict[str, tuple[str, str]]:
         """Record ``{template_id: (text, candidate first document)}``; return each id's recorded first
@@ -188,12 +188,14 @@ class TemplateStore:
         pending = dict(templates)
         first_docs: dict[str, tuple[str, str]] = {}
         existing: list[str] = []
-        delays = self.policy.delays()
-        while pending:
+        for delay in chain(self.policy.delays(), [None]):
             retry = {}
-            for ok, item in helpers.streaming_bulk(
-                self.client, self._create_actions(pending, source, now), max_retries=0, raise_on_error=False,
-                raise_on_exception=True):
+            actions = ({"_op_type": "create", "_index": self.index, "_id": template_id, "template": text,
+                        "first_seen": now, "last_seen": now[:10], "source": source, "confirmed": False,
+                        "first_doc": {"index": index, "id": doc_id}}
+                       for template_id, (text, (index, doc_id)) in pending.items())
+            for ok, item in helpers.streaming_bulk(self.client, actions, max_retries=0, raise_on_error=False,
+                                                   raise_on_exception=True):
                 result = item["create"]
                 template_id, status = result["_id"], int(result.get("status", 500))
                 if ok:
@@ -204,23 +206,17 @@ class TemplateStore:
                     retry[template_id] = pending[template_id]
                 else:
                     raise RuntimeError(f"could not record template {template_id}: {result.get('error')}")
-            delay = next(delays, None) if retry else None
-            if retry and delay is None:
+            if not retry:
+                break
+            if delay is None:
                 log.warning("OpenSearch kept refusing %d template records; a later batch records them", len(retry),
                             extra={"templates": sorted(retry)[:10]})
                 break
-            if retry:
-                log.warning("OpenSearch pushed back on %d template records; retrying in %.1f s", len(retry), delay)
-                time.sleep(delay)
+            log.warning("OpenSearch pushed back on %d template records; retrying in %.1f s", len(retry), delay)
+            time.sleep(delay)
             pending = retry
         first_docs.update(self.first_docs_of(existing, live=True))
         return first_docs
-
-    def _create_actions(self, pending: dict[str, tuple[str, tuple[str, str]]], source: str, now: str):
-        for template_id, (text, (index, doc_id)) in pending.items():
-            yield {"_op_type": "create", "_index": self.index, "_id": template_id, "template": text,
-                   "first_seen": now, "last_seen": now[:10], "source": source, "confirmed": False,
-                   "first_doc": {"index": index, "id": doc_id}}
 
     def first_docs_of(self, template_ids: list[str], *, live: bool = False) -> dict[str, tuple[str, str]]:
         """The recorded first documents of existing records (a record without one has none: ("", "")).
@@ -240,10 +236,9 @@ class TemplateStore:
                 found[doc["_id"]] = (first.get("index", ""), first.get("id", ""))
             if live and source.get("canonical_id"):
                 revived.append(doc["_id"])
-        if revived:
-            self._bulk_best_effort(({"_op_type": "update", "_index": self.index, "_id": tid,
-                                     "doc": {"canonical_id": None, "rekeyed": True}} for tid in revived),
-                                   "revive template records")
+        self._bulk_best_effort(({"_op_type": "update", "_index": self.index, "_id": tid,  # none: no request
+                                 "doc": {"canonical_id": None, "rekeyed": True}} for tid in revived),
+                               "revive template records")
         return found
 
     # -- aliases: one id per event type ---------------------------------------------------------------
@@ -336,11 +331,9 @@ class TemplateStore:
         try:
             for ok, item in helpers.streaming_bulk(self.client, actions, max_retries=0, raise_on_error=False):
                 if ok:
-                    self._touched[item["update"]["_id"]] = today
+                    self._touched.put(item["update"]["_id"], today)
         except Exception as error:  # noqa: BLE001 -- see above: never worth failing a pass for
             log.warning("could not record when templates were last seen: %s", error)
-        if len(self._touched) > 4 * MAX_TOUCHED:  # a day's worth is plenty; forget the rest
-            self._touched = dict(list(self._touched.items())[-MAX_TOUCHED:])
 
     def evict_unseen(self, retention: timedelta, now: datetime) -> int:
         """Delete the records of templates not seen within ``retention``; return how many."""

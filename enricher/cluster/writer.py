@@ -15,8 +15,9 @@ Around the sink's single write it handles what a version check and a busy cluste
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from enum import Enum
 from typing import Any
 
@@ -43,60 +44,56 @@ class DocumentOutcome:
 
 Enrich = Callable[[list[SourceDocument]], list[Enrichment]]
 Reread = Callable[[list[tuple[str, str]]], list[SourceDocument]]
+ToWrite = dict[tuple[str, str], tuple[SourceDocument, Enrichment]]  # by document ref
 
 
+@dataclass
 class ConflictAwareWriter:
-    def __init__(
-        self, sink: BulkSink, reread: Reread, enrich: Enrich, *, namespace: str, pipeline_version: str,
-        max_conflict_retries: int,
-    ) -> None:
-        self.sink = sink
-        self.reread = reread
-        self.enrich = enrich
-        self.namespace = namespace
-        self.pipeline_version = pipeline_version
-        self.max_conflict_retries = max_conflict_retries
+    sink: BulkSink
+    reread: Reread
+    enrich: Enrich
+    _: KW_ONLY
+    namespace: str
+    pipeline_version: str
+    max_conflict_retries: int
 
     def write(self, docs: list[SourceDocument], enrichments: list[Enrichment]) -> Iterator[DocumentOutcome]:
         """Write each document's enrichment; yield one outcome per document."""
-        pending = {doc.ref: (doc, e) for doc, e in zip(docs, enrichments)}
-        conflicts: dict[tuple[str, str], int] = {}
+        pending: ToWrite = {doc.ref: (doc, e) for doc, e in zip(docs, enrichments)}
+        conflicts: Counter[tuple[str, str]] = Counter()
         for attempt in range(self.max_conflict_retries + 1):
-            conflicted: list[tuple[SourceDocument, Enrichment]] = []
+            conflicted: ToWrite = {}
             rejected: list[tuple[SourceDocument, Enrichment, str]] = []
             for result in self.sink.write([_update(doc, f) for doc, f in pending.values()]):
                 doc, f = pending[result.update.ref]
                 if result.outcome is Outcome.CONFLICT:
-                    conflicts[doc.ref] = conflicts.get(doc.ref, 0) + 1
-                    conflicted.append((doc, f))
+                    conflicts[doc.ref] += 1
+                    conflicted[doc.ref] = (doc, f)
                 elif result.outcome is Outcome.REJECTED:
                     rejected.append((doc, f, result.reason))
                 else:
-                    yield DocumentOutcome(doc, f, _FATES[result.outcome], result.reason, conflicts.get(doc.ref, 0))
+                    yield DocumentOutcome(doc, f, _FATES[result.outcome], result.reason, conflicts[doc.ref])
             yield from self._mark_rejected(rejected)
             if not conflicted:
                 return
             if attempt == self.max_conflict_retries:
-                for doc, f in conflicted:
+                for doc, f in conflicted.values():
                     yield DocumentOutcome(doc, f, Fate.PENDING, "version conflicts kept recurring", conflicts[doc.ref])
                 return
             settled, pending = self._after_conflicts(conflicted)
             for outcome in settled:
-                outcome.conflicts = conflicts.get(outcome.doc.ref, 0)
+                outcome.conflicts = conflicts[outcome.doc.ref]
                 yield outcome
             if not pending:
                 return
 
-    def _after_conflicts(
-        self, conflicted: list[tuple[SourceDocument, Enrichment]]
-    ) -> tuple[list[DocumentOutcome], dict[tuple[str, str], tuple[SourceDocument, Enrichment]]]:
+    def _after_conflicts(self, conflicted: ToWrite) -> tuple[list[DocumentOutcome], ToWrite]:
         """Re-read conflicted documents: what is settled now, and what to send again (with new versions)."""
-        sent = {doc.ref: (doc, f) for doc, f in conflicted}
-        current = {doc.ref: doc for doc in self.reread(list(sent))}
+        current = {doc.ref: doc for doc in self.reread(list(conflicted))}
         settled: list[DocumentOutcome] = []
-        again: dict[tuple[str, str], tuple[SourceDocument, Enrichment]] = {}
+        again: ToWrite = {}
         changed: list[SourceDocument] = []
-        for ref, (before, f) in sent.items():
+        for ref, (before, f) in conflicted.items():
             now = current.get(ref)
             if now is None:
                 settled.append(DocumentOutcome(before, f, Fate.GONE, "deleted since it was read"))
@@ -124,12 +121,8 @@ class ConflictAwareWriter:
                    for doc, f, reason in rejected}
         for result in self.sink.write([_update(doc, marker) for doc, marker in markers.values()]):
             doc, marker = markers[result.update.ref]
-            if result.outcome is Outcome.WRITTEN:
-                yield DocumentOutcome(doc, marker, Fate.WRITTEN, marker.error or "")
-            elif result.outcome is Outcome.GONE:
-                yield DocumentOutcome(doc, marker, Fate.GONE, result.reason)
-            else:  # a conflict or refusal even for the marker: leave it to a later pass
-                yield DocumentOutcome(doc, marker, Fate.PENDING, result.reason)
+            fate = _FATES.get(result.outcome, Fate.PENDING)  # a conflict or refusal even for the marker: a later pass
+            yield DocumentOutcome(doc, marker, fate, (marker.error or "") if fate is Fate.WRITTEN else result.reason)
 
 
 _FATES = {Outcome.WRITTEN: Fate.WRITTEN, Outcome.PENDING: Fate.PENDING, Outcome.GONE: Fate.GONE}

@@ -85,7 +85,7 @@ def test_the_operators_template_stays_in_force_for_new_indices(opensearch, names
     assert mapping["properties"]["service"]["type"] == "keyword"
     # The pass start puts the enrichment mapping on it.
     result = put_mapping_on_existing(opensearch, settings)
-    assert new_index in result.updated and result.conflicts == {}
+    assert f"mapping of {new_index}" in result.changed and result.conflicts == {}
     mapping = opensearch.indices.get_mapping(index=new_index)[new_index]["mappings"]
     assert mapping["properties"]["service"]["type"] == "keyword"
     assert mapping["properties"]["enrichment"]["properties"]["status"]["type"] == "keyword"
@@ -154,7 +154,7 @@ def test_a_conflicting_index_is_reported_and_the_others_still_get_the_mapping(op
     result = put_mapping_on_existing(opensearch, make_settings())
     assert set(result.conflicts) == {legacy, f"{names['logs']}-typed"}
     assert "enrichment.template.id" in result.conflicts[f"{names['logs']}-typed"]
-    assert result.updated == [fresh]
+    assert result.changed == [f"mapping of {fresh}"]
 
     cli = runner.invoke(app, ["mappings", "install", "--config", str(_config(tmp_path, names))])
     assert cli.exit_code == 4

@@ -22,3 +22,13 @@ def test_lru_dict_keeps_what_is_read():
     cache.put("c", 3)
     assert "b" not in cache and cache.get("a") == 1 and cache.get("c") == 3
     assert cache.get("missing", 0) == 0 and len(cache) == 2
+
+
+def test_lru_dict_put_counts_as_a_use_and_items_are_oldest_first():
+    cache = LRUDict(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("a", 10)  # a replaced: now the most recent
+    cache.put("c", 3)
+    assert list(cache.items()) == [("a", 10), ("c", 3)]
+    assert LRUDict(0).put("x", 1) == 1 and len(LRUDict(0)) == 0

@@ -106,14 +106,15 @@ class _RecordingStop(threading.Event):
         return self.is_set()
 
 
-def test_wait_for_cluster_backs_off_exponentially_up_to_a_cap():
-    client, stop, attempts = _FlakyClient(failures=6), _RecordingStop(), []
-    config = OpenSearchConfig()
-    info = wait_for_cluster(client, config, stop, initial_delay=1, max_delay=8,
-                            on_retry=lambda attempt, delay, reason: attempts.append((attempt, reason)))
+def test_wait_for_cluster_backs_off_exponentially_up_to_a_cap(caplog):
+    client, stop = _FlakyClient(failures=8), _RecordingStop()
+    with caplog.at_level(logging.WARNING, logger="enricher.cluster.client"):
+        info = wait_for_cluster(client, OpenSearchConfig(), stop)
     assert info["version"]["number"] == "2.19.6"
-    assert stop.waits == [1, 2, 4, 8, 8, 8]
-    assert [a for a, _ in attempts] == [1, 2, 3, 4, 5, 6] and "cannot reach OpenSearch" in attempts[0][1]
+    assert stop.waits == [1, 2, 4, 8, 16, 32, 60, 60]
+    retries = [r for r in caplog.records if r.getMessage().startswith("OpenSearch not available")]
+    assert [r.attempt for r in retries] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert "cannot reach OpenSearch" in retries[0].getMessage() and "retrying in 1 s" in retries[0].getMessage()
 
 
 def test_wait_for_cluster_gives_up_when_stopped():
