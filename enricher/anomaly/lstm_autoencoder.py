@@ -155,7 +155,8 @@ class LstmAutoencoderDetector(AnomalyEstimator):
         feats = np.zeros((len(events), w, N_FEATURES), dtype=np.float32)
         for row, (session, event) in enumerate(zip(sessions, events)):
             feature = self.event_features([event.message or event.template], 1)[0].tolist()
-            items = [*session.memory, (event.template_id, feature)]
+            # (the last w: a session's first window of one event holds no <bos>)
+            items = [*session.memory, (event.template_id, feature)][-w:]
             keys[row, w - len(items) :] = [BOS if k == BOS_MARK else vocab.id(k) for k, _ in items]
             feats[row, w - len(items) :] = [f for _, f in items]
             session.memory = items[-(w - 1) :] if w > 1 else []

@@ -322,3 +322,12 @@ def test_loading_builds_a_stage_per_promoted_kind_with_the_session_window(tmp_pa
     assert (scorer.kind, scorer.family, scorer.version) == ("autoencoder-vae", "autoencoder", "v1")
     assert isinstance(scorer.stage, AnomalyStage) and scorer.stage.known_templates == vae.known_templates
     assert scorer.stage.window.max_events == 50 and scorer.stage.window.max_gap == timedelta(minutes=10)
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_lstm_autoencoder_scores_running_sessions_as_it_scores_whole_ones(window: int) -> None:
+    ae = LstmAutoencoderDetector(window=window, **TINY).fit(normal_sessions(20))
+    session = ["1", "2", "3", "2", "4"]
+    verdicts = AnomalyStage(ae, "v1").score(events("s", session))
+    offline = ae.window_errors(*ae.windows(session, [f"op {t} done" for t in session]))
+    assert [v.score for v in verdicts] == pytest.approx(offline[: len(session)].tolist(), rel=1e-5)
