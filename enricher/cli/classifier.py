@@ -205,7 +205,8 @@ def predict(
     from tqdm import tqdm
 
     from enricher.classify import ClassifierStage
-    from enricher.classify.data import get_field, iter_jsonl
+    from enricher.classify.data import iter_jsonl
+    from enricher.cluster.source import get_field
 
     classifier = _load(model_dir, registry, precision, threads)
     stage = ClassifierStage(classifier, classifier.model_version, batch_size=batch_size)
