@@ -46,10 +46,7 @@ class ClassifierStage:
         """One Classification per text, in order; the model runs once per distinct uncached key."""
         if cache_keys is not None and len(cache_keys) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(cache_keys)} cache keys")
-        keys = [
-            cache_keys[i] if cache_keys is not None and cache_keys[i] else self.classifier.normalize(text)
-            for i, text in enumerate(texts)
-        ]
+        keys = [key or self.classifier.normalize(text) for text, key in zip(texts, cache_keys or [None] * len(texts))]
         with self._lock:
             found = {key: hit for key in dict.fromkeys(keys) if (hit := self._cache.get(key)) is not None}
             missing: dict[str, str] = {}
