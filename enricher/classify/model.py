@@ -220,7 +220,6 @@ class LogClassifier:
         return classifier
 
     def save_pretrained(self, folder: str | Path) -> Path:
-        """Write weights (safetensors), encoder config, tokenizer and classifier config into ``folder``."""
         import torch
         from safetensors.torch import save_file
 

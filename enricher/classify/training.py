@@ -193,18 +193,15 @@ class FrozenTrunk:
     def logits(self, texts: Sequence[str]) -> "torch.Tensor":
         """The network's logits; from cached frozen states when the layout allows it."""
         import torch
+        from torch.nn.utils.rnn import pad_sequence
 
         network = self.classifier.network
         if not self.bert_layout:
             return network(**self.classifier.encode(list(texts)))
         self.precompute(texts)
         states = [self._cache[t] for t in texts]
-        longest = max(len(s) for s in states)
-        hidden = torch.zeros(len(states), longest, states[0].shape[-1])
-        attention_mask = torch.zeros(len(states), longest, dtype=torch.long)
-        for i, state in enumerate(states):
-            hidden[i, : len(state)] = state
-            attention_mask[i, : len(state)] = 1
+        hidden = pad_sequence(states, batch_first=True)
+        attention_mask = pad_sequence([torch.ones(len(s), dtype=torch.long) for s in states], batch_first=True)
         mask = self._mask(hidden, attention_mask)
         for layer in network.encoder.encoder.layer[self.frozen :]:
             hidden = layer(hidden, mask)
