@@ -18,10 +18,6 @@ from enricher.records import Classification
 
 @dataclass(slots=True)
 class CacheStats:
-    """Counters for metrics: how many texts were asked for, and how many the model actually ran on."""
-
-    requests: int = 0
-    hits: int = 0
     model_calls: int = 0  # texts run through the model (each distinct uncached key once per batch)
 
 
@@ -53,8 +49,6 @@ class ClassifierStage:
             for key, text in zip(keys, texts, strict=True):
                 if key not in found:
                     missing.setdefault(key, text)  # the first text seen stands for its key
-            self.stats.requests += len(keys)
-            self.stats.hits += sum(1 for key in keys if key in found)
         if missing:
             predictions = self.classifier.predict(list(missing.values()), batch_size=self.batch_size)
             computed = dict(zip(missing, predictions, strict=True))

@@ -2,14 +2,12 @@
 
 Log data is very repetitive (a 2,000-line sample often holds a few dozen distinct texts once variables are
 masked) and very imbalanced (mostly INFO). So training runs on *distinct normalised texts*, each weighted by
-``1 + log(count)`` -- frequent texts count more, but cannot drown out rare ones -- times a class weight that
-gives every class the same total weight.
+``1 + log(count)`` (frequent texts count more, but cannot drown out rare ones) times a class-balancing weight.
 
-Training is "linear probe, then fine-tune" (LP-FT, Kumar et al., ICLR 2022): the head is first fitted on
-the frozen encoder's embeddings, then the whole network is fine-tuned for a few epochs with a small
-learning rate. Starting the fine-tuning from a sensible head distorts the pretrained features less, which
-keeps what the encoder knows about words like "error", "failed", "denied" or "timeout" -- the knowledge
-that carries over to systems the classifier never saw.
+Training is "linear probe, then fine-tune" (LP-FT, Kumar et al., ICLR 2022): fine-tuning that starts from a
+head fitted on the frozen embeddings distorts the pretrained features less, which keeps what the encoder knows
+about words like "error", "failed", "denied" or "timeout" -- the knowledge that carries over to systems the
+classifier never saw.
 """
 
 from __future__ import annotations
