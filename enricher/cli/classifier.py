@@ -35,13 +35,10 @@ def _load(model_dir: Optional[Path], registry: Optional[Path], precision: str, t
         raise fail("give exactly one of --model-dir DIR or --registry DIR (its promoted classifier)")
     try:
         folder = model_dir or ModelRegistry(registry).resolve("classifier")[0]
-    except ModelIntegrityError as exc:
-        raise fail(str(exc), 1) from exc
-    try:
-        dtype = resolve_inference_dtype(precision)  # before the slow load: a bad flag fails at once
-    except ValueError as exc:
-        raise fail(f"--precision: {exc}") from exc
-    try:
+        try:
+            dtype = resolve_inference_dtype(precision)  # before the slow load: a bad flag fails at once
+        except ValueError as exc:
+            raise fail(f"--precision: {exc}") from exc
         return LogClassifier.from_pretrained(folder, inference_dtype=dtype)
     except ModelIntegrityError as exc:
         raise fail(str(exc), 1) from exc
