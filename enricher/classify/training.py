@@ -77,8 +77,7 @@ class Examples:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, indices: Iterable[int]) -> "Examples":
-        indices = list(indices)
+    def subset(self, indices: Sequence[int]) -> "Examples":
         return Examples(
             [self.texts[i] for i in indices], [self.labels[i] for i in indices], [self.counts[i] for i in indices]
         )
