@@ -317,8 +317,7 @@ def fit(
         ],
         weight_decay=config.weight_decay,
     )
-    steps_per_epoch = math.ceil(len(training_set) / config.batch_size)
-    total_steps = max(1, steps_per_epoch * config.epochs)
+    total_steps = max(1, math.ceil(len(training_set) / config.batch_size) * config.epochs)
     warmup = max(1, int(config.warmup_fraction * total_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup + 1)))
@@ -354,8 +353,7 @@ def fit(
     bar.close()
     if best_state is not None:
         network.load_state_dict(best_state)
-    for parameter in network.parameters():
-        parameter.requires_grad_(True)
+    network.requires_grad_(True)
     network.eval()
     return epoch_losses
 
