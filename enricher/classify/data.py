@@ -10,8 +10,6 @@ from typing import Any
 
 from enricher.cluster.source import get_field
 
-__all__ = ["LabelledTexts", "get_field", "iter_jsonl", "read_labelled_index", "read_labelled_jsonl"]
-
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; a clear error names the first bad line."""

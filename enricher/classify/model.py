@@ -132,10 +132,8 @@ def _build_network(encoder: Any, num_labels: int, dropout: float) -> "torch.nn.M
 class LogClassifier:
     """Label a log text (raw message or template) with a class and a confidence.
 
-    Build a new, untrained one with :meth:`from_encoder`; train it with
-    :func:`enricher.classify.training.fit`; save with :meth:`save_pretrained` and seal the folder with
-    :func:`enricher.registry.write_manifest` (``train_classifier`` does all of this); load a sealed
-    folder with :meth:`from_pretrained`, which refuses tampered folders.
+    ``train_classifier`` builds (:meth:`from_encoder`), trains, saves and seals one; :meth:`from_pretrained`
+    loads a sealed folder and refuses tampered ones.
     """
 
     def __init__(self, network: "torch.nn.Module", tokenizer: Any, config: ClassifierConfig) -> None:
@@ -144,7 +142,8 @@ class LogClassifier:
         self.config = config
         self.manifest: Manifest | None = None
         self.inference_dtype: Literal["float32", "bfloat16"] = "float32"
-        self._normalize = normalizer_for(config.normalizer)
+        # The text exactly as the model sees it: the normaliser it was trained with.
+        self.normalize = normalizer_for(config.normalizer)
         # normalised text -> line count per label (labels order); filled by training, saved as JSON.
         self.label_memory: dict[str, list[int]] = {}
 
@@ -221,7 +220,6 @@ class LogClassifier:
         return classifier
 
     def save_pretrained(self, folder: str | Path) -> Path:
-        """Write weights (safetensors), encoder config, tokenizer and classifier config into ``folder``."""
         import torch
         from safetensors.torch import save_file
 
@@ -241,10 +239,6 @@ class LogClassifier:
             (folder / MEMORY_FILE).write_text(json.dumps(self.label_memory, ensure_ascii=False) + "\n", encoding="utf-8")
         return folder
 
-    def normalize(self, text: str) -> str:
-        """The text exactly as the model sees it (the normaliser it was trained with)."""
-        return self._normalize(text)
-
     def encode(self, texts: Sequence[str]) -> dict[str, "torch.Tensor"]:
         """Tokenise already-normalised texts into a padded batch."""
         if self.config.variable_text != VARIABLE:
@@ -263,33 +257,30 @@ class LogClassifier:
         import numpy as np
         import torch
 
-        normalized = [self._normalize(text) for text in texts]
+        normalized = [self.normalize(text) for text in texts]
         unique = list(dict.fromkeys(normalized))
-        distinct = [text for text in unique if text not in self.label_memory]
+        probabilities = np.zeros((len(unique), len(self.config.labels)), dtype=np.float32)
+        remembered = [row for row, text in enumerate(unique) if text in self.label_memory]
+        if remembered:
+            counts = np.array([self.label_memory[unique[row]] for row in remembered], dtype=np.float32)
+            probabilities[remembered] = counts / counts.sum(axis=1, keepdims=True).clip(min=1.0)
         # Similar lengths in a batch mean less padding, hence less work.
-        order = sorted(range(len(distinct)), key=lambda i: len(distinct[i]))
-        probabilities = np.zeros((len(distinct), len(self.config.labels)), dtype=np.float32)
+        order = sorted((row for row, text in enumerate(unique) if text not in self.label_memory),
+                       key=lambda row: len(unique[row]))
         self.network.eval()
         low_precision = self.inference_dtype == "bfloat16"
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
-                logits = self.network(**self.encode([distinct[i] for i in rows]))
+                logits = self.network(**self.encode([unique[row] for row in rows]))
                 probabilities[rows] = torch.softmax(logits.float(), dim=-1).numpy()
-        remembered = [text for text in unique if text in self.label_memory]
-        if remembered:
-            counts = np.array([self.label_memory[text] for text in remembered], dtype=np.float32)
-            shares = counts / counts.sum(axis=1, keepdims=True).clip(min=1.0)
-            probabilities = np.concatenate([probabilities, shares])
-            distinct += remembered
-        row_of = {text: row for row, text in enumerate(distinct)}
-        return probabilities[[row_of[text] for text in normalized]] if texts else probabilities
+        row_of = {text: row for row, text in enumerate(unique)}
+        return probabilities[[row_of[text] for text in normalized]]
 
     def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Classification]:
         """The most likely label of each text and its probability, in input order."""
         probabilities = self.predict_proba(texts, batch_size=batch_size)
-        best = probabilities.argmax(axis=1) if len(texts) else []
         return [
             Classification(label=self.config.labels[int(index)], confidence=float(probabilities[row, index]))
-            for row, index in enumerate(best)
+            for row, index in enumerate(probabilities.argmax(axis=1))
         ]

@@ -10,6 +10,7 @@ carry severity (error, failed, exception, denied, timeout ...).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 NORMALIZER_NAME = "mask-variables-v3"
 NORMALIZER_V2 = "mask-variables-v2"
@@ -74,16 +75,11 @@ def normalize_text(text: str) -> str:
     return _ADJACENT_VARIABLES.sub(VARIABLE, masked)
 
 
-def normalizer_for(name: str | None):  # noqa: ANN201 - returns a str -> str callable
+def normalizer_for(name: str | None) -> Callable[[str], str]:
     """The normaliser a saved model was trained with (``None``/"none": identity)."""
-    if name in (None, "", "none"):
+    if not name or name == "none":
         return lambda text: text
-    if name == NORMALIZER_NAME:
-        return normalize_text
-    if name == NORMALIZER_V2:
-        return normalize_text_v2
-    if name == NORMALIZER_V1:
-        return normalize_text_v1
-    raise ValueError(
-        f"unknown text normaliser {name!r}; this version knows {NORMALIZER_NAME!r}, {NORMALIZER_V2!r}, {NORMALIZER_V1!r}"
-    )
+    known = {NORMALIZER_NAME: normalize_text, NORMALIZER_V2: normalize_text_v2, NORMALIZER_V1: normalize_text_v1}
+    if name not in known:
+        raise ValueError(f"unknown text normaliser {name!r}; this version knows {', '.join(map(repr, known))}")
+    return known[name]

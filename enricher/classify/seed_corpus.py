@@ -1,13 +1,10 @@
 """A general, severity-labelled seed corpus of log messages, shipped as a data file.
 
-Why: a handful of labelled log sources cannot teach *general* severity. Each source has its own
-conventions and vocabulary, and a model trained on a few hundred distinct texts learns those instead of
-the words that carry severity everywhere ("failed", "refused", "retrying", "out of memory"...). The
-corpus is written from general software knowledge -- what INFO, WARNING, ERROR and CRITICAL messages
-typically say in network stacks, storage, auth, web servers, databases, JVM/app runtimes,
-kernels/hardware, schedulers, cloud/containers and mobile apps -- and training mixes it with the user's
-own labelled data (which is weighted to dominate on the user's own texts). It is *not* derived from any
-evaluation data set.
+Why: each labelled log source has its own conventions, and a model trained on a few hundred of its texts
+learns those instead of the words that carry severity everywhere ("failed", "refused", "retrying", "out of
+memory"...). The corpus is written from general software knowledge across ten domains (network, storage, auth,
+web servers, databases, JVM/app runtimes, kernels/hardware, schedulers, cloud/containers, mobile apps), *not*
+derived from any evaluation data set; training mixes it in, weighted below the user's own data.
 
 Conventions (the severity a typical operator would assign):
   * INFO     -- normal operation: started, stopped on request, connected, received, completed, listening.

@@ -18,10 +18,6 @@ from enricher.records import Classification
 
 @dataclass(slots=True)
 class CacheStats:
-    """Counters for metrics: how many texts were asked for, and how many the model actually ran on."""
-
-    requests: int = 0
-    hits: int = 0
     model_calls: int = 0  # texts run through the model (each distinct uncached key once per batch)
 
 
@@ -46,18 +42,13 @@ class ClassifierStage:
         """One Classification per text, in order; the model runs once per distinct uncached key."""
         if cache_keys is not None and len(cache_keys) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(cache_keys)} cache keys")
-        keys = [
-            cache_keys[i] if cache_keys is not None and cache_keys[i] else self.classifier.normalize(text)
-            for i, text in enumerate(texts)
-        ]
+        keys = [key or self.classifier.normalize(text) for text, key in zip(texts, cache_keys or [None] * len(texts))]
         with self._lock:
             found = {key: hit for key in dict.fromkeys(keys) if (hit := self._cache.get(key)) is not None}
             missing: dict[str, str] = {}
             for key, text in zip(keys, texts, strict=True):
                 if key not in found:
                     missing.setdefault(key, text)  # the first text seen stands for its key
-            self.stats.requests += len(keys)
-            self.stats.hits += sum(1 for key in keys if key in found)
         if missing:
             predictions = self.classifier.predict(list(missing.values()), batch_size=self.batch_size)
             computed = dict(zip(missing, predictions, strict=True))

@@ -2,14 +2,12 @@
 
 Log data is very repetitive (a 2,000-line sample often holds a few dozen distinct texts once variables are
 masked) and very imbalanced (mostly INFO). So training runs on *distinct normalised texts*, each weighted by
-``1 + log(count)`` -- frequent texts count more, but cannot drown out rare ones -- times a class weight that
-gives every class the same total weight.
+``1 + log(count)`` (frequent texts count more, but cannot drown out rare ones) times a class-balancing weight.
 
-Training is "linear probe, then fine-tune" (LP-FT, Kumar et al., ICLR 2022): the head is first fitted on
-the frozen encoder's embeddings, then the whole network is fine-tuned for a few epochs with a small
-learning rate. Starting the fine-tuning from a sensible head distorts the pretrained features less, which
-keeps what the encoder knows about words like "error", "failed", "denied" or "timeout" -- the knowledge
-that carries over to systems the classifier never saw.
+Training is "linear probe, then fine-tune" (LP-FT, Kumar et al., ICLR 2022): fine-tuning that starts from a
+head fitted on the frozen embeddings distorts the pretrained features less, which keeps what the encoder knows
+about words like "error", "failed", "denied" or "timeout" -- the knowledge that carries over to systems the
+classifier never saw.
 """
 
 from __future__ import annotations
@@ -79,8 +77,7 @@ class Examples:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, indices: Iterable[int]) -> "Examples":
-        indices = list(indices)
+    def subset(self, indices: Sequence[int]) -> "Examples":
         return Examples(
             [self.texts[i] for i in indices], [self.labels[i] for i in indices], [self.counts[i] for i in indices]
         )
@@ -104,13 +101,11 @@ def split_examples(examples: Examples, fraction: float, seed: int = 0) -> tuple[
     for index, label in enumerate(examples.labels):
         by_label[label].append(index)
     rng = random.Random(seed)
-    held_out: list[int] = []
+    held: set[int] = set()
     for indices in by_label.values():
-        if len(indices) < 3:
-            continue
-        rng.shuffle(indices)
-        held_out.extend(indices[: max(1, round(fraction * len(indices)))])
-    held = set(held_out)
+        if len(indices) >= 3:
+            rng.shuffle(indices)
+            held.update(indices[: max(1, round(fraction * len(indices)))])
     kept = [i for i in range(len(examples)) if i not in held]
     return examples.subset(kept), examples.subset(sorted(held))
 
@@ -134,12 +129,10 @@ def example_weights(
 class FrozenTrunk:
     """The frozen bottom of the encoder, run once per distinct text; the trainable top runs per step.
 
-    With ``frozen_layers = k`` the embeddings and the first ``k`` transformer layers never change during
-    training, so their output for each text is computed once (under ``inference_mode``) and cached; an epoch
-    then costs only the top layers, forward and backward. That is what makes training on a few thousand
-    texts (the seed corpus plus the user's data) take minutes on a CPU -- and freezing most of the encoder
-    also keeps it from overfitting a few hundred texts of one log source. Encoders without the BERT layout
-    (``embeddings`` + ``encoder.layer``) fall back to ``k = 0`` with no cache: plain fine-tuning.
+    With ``frozen_layers = k`` the embeddings and the first ``k`` layers never change during training, so their
+    output per text is cached and an epoch costs only the top layers: minutes on a CPU for the seed corpus plus
+    the user's data, and a mostly frozen encoder cannot overfit a few hundred texts of one log source. Encoders
+    without the BERT layout (``embeddings`` + ``encoder.layer``) fall back to ``k = 0``: plain fine-tuning.
     """
 
     def __init__(
@@ -197,18 +190,15 @@ class FrozenTrunk:
     def logits(self, texts: Sequence[str]) -> "torch.Tensor":
         """The network's logits; from cached frozen states when the layout allows it."""
         import torch
+        from torch.nn.utils.rnn import pad_sequence
 
         network = self.classifier.network
         if not self.bert_layout:
             return network(**self.classifier.encode(list(texts)))
         self.precompute(texts)
         states = [self._cache[t] for t in texts]
-        longest = max(len(s) for s in states)
-        hidden = torch.zeros(len(states), longest, states[0].shape[-1])
-        attention_mask = torch.zeros(len(states), longest, dtype=torch.long)
-        for i, state in enumerate(states):
-            hidden[i, : len(state)] = state
-            attention_mask[i, : len(state)] = 1
+        hidden = pad_sequence(states, batch_first=True)
+        attention_mask = pad_sequence([torch.ones(len(s), dtype=torch.long) for s in states], batch_first=True)
         mask = self._mask(hidden, attention_mask)
         for layer in network.encoder.encoder.layer[self.frozen :]:
             hidden = layer(hidden, mask)
@@ -257,7 +247,6 @@ def linear_probe(
     head = trunk.classifier.network.head
     optimizer = torch.optim.Adam(head.parameters(), lr=config.linear_probe_learning_rate)
     loss_function = torch.nn.CrossEntropyLoss(reduction="none", label_smoothing=config.label_smoothing)
-    loss = torch.tensor(float("nan"))
     for _ in range(config.linear_probe_steps):
         loss = (loss_function(head(features), targets) * weights).mean()
         optimizer.zero_grad()
@@ -328,8 +317,7 @@ def fit(
         ],
         weight_decay=config.weight_decay,
     )
-    steps_per_epoch = math.ceil(len(training_set) / config.batch_size)
-    total_steps = max(1, steps_per_epoch * config.epochs)
+    total_steps = max(1, math.ceil(len(training_set) / config.batch_size) * config.epochs)
     warmup = max(1, int(config.warmup_fraction * total_steps))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup + 1)))
@@ -337,9 +325,8 @@ def fit(
     loss_function = torch.nn.CrossEntropyLoss(reduction="none", label_smoothing=config.label_smoothing)
     generator = torch.Generator().manual_seed(config.seed)
     watch = validation is not None and len(validation) > 0 and config.early_stopping
-    best_score, best_state = (_validation_f1(trunk, validation) if watch else -1.0), None
-    if watch:
-        best_state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    best_score = evaluate(trunk, validation)["macro_f1"] if watch else -1.0
+    best_state = {k: v.detach().clone() for k, v in network.state_dict().items()} if watch else None
     epoch_losses: list[float] = []
     bar = tqdm(total=total_steps, desc="training classifier", unit="batch", disable=not progress)
     for epoch in range(config.epochs):
@@ -360,21 +347,15 @@ def fit(
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}", refresh=False)
         epoch_losses.append(running / max(1, len(training_set)))
         if watch:
-            score = _validation_f1(trunk, validation)
+            score = evaluate(trunk, validation)["macro_f1"]
             if score > best_score:
                 best_score, best_state = score, {k: v.detach().clone() for k, v in network.state_dict().items()}
     bar.close()
-    if watch and best_state is not None:
+    if best_state is not None:
         network.load_state_dict(best_state)
-    for parameter in network.parameters():
-        parameter.requires_grad_(True)
+    network.requires_grad_(True)
     network.eval()
     return epoch_losses
-
-
-def _validation_f1(trunk: FrozenTrunk, validation: Examples) -> float:
-    predicted = trunk.predict_labels(validation.texts)
-    return classification_metrics(validation.labels, predicted, validation.counts)["macro_f1"]
 
 
 def classification_metrics(
@@ -417,16 +398,6 @@ def evaluate(trunk: FrozenTrunk, examples: Examples) -> dict[str, Any]:
     return metrics
 
 
-def seed_examples_for(labels: Sequence[str], config: TrainingConfig, normalizer: str) -> Examples | None:
-    """The seed corpus as examples, when it is on and the model's labels include the four severities."""
-    from enricher.classify.seed_corpus import seed_corpus
-
-    if not config.seed_corpus or config.seed_corpus_per_class == 0 or not set(DEFAULT_LABELS) <= set(labels):
-        return None
-    texts, seed_labels = seed_corpus(config.seed_corpus_per_class, config.seed)
-    return build_examples(texts, seed_labels, normalizer)
-
-
 def train_classifier(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -444,13 +415,15 @@ def train_classifier(
     The seed corpus is mixed in only when ``training.seed_corpus`` is on and the label set holds the four
     severities (a custom label set trains on the user's data alone).
     """
-    from enricher.classify.seed_corpus import SEED_CORPUS_NAME, seed_corpus_sha256
+    from enricher.classify.seed_corpus import SEED_CORPUS_NAME, seed_corpus, seed_corpus_sha256
 
     training = training or TrainingConfig()
     model_config = model_config or ClassifierConfig(labels=infer_labels(labels))
     examples = build_examples(texts, labels, model_config.normalizer)
     train_part, validation_part = split_examples(examples, training.validation_fraction, training.seed)
-    seed_part = seed_examples_for(model_config.labels, training, model_config.normalizer)
+    seed_part = None
+    if training.seed_corpus and training.seed_corpus_per_class and set(DEFAULT_LABELS) <= set(model_config.labels):
+        seed_part = build_examples(*seed_corpus(training.seed_corpus_per_class, training.seed), model_config.normalizer)
     classifier = LogClassifier.from_encoder(encoder_dir, model_config)
     state_cache = {} if state_cache is None else state_cache
     losses = fit(classifier, train_part, training, validation=validation_part, seed_examples=seed_part,

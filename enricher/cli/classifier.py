@@ -35,13 +35,10 @@ def _load(model_dir: Optional[Path], registry: Optional[Path], precision: str, t
         raise fail("give exactly one of --model-dir DIR or --registry DIR (its promoted classifier)")
     try:
         folder = model_dir or ModelRegistry(registry).resolve("classifier")[0]
-    except ModelIntegrityError as exc:
-        raise fail(str(exc), 1) from exc
-    try:
-        dtype = resolve_inference_dtype(precision)  # before the slow load: a bad flag fails at once
-    except ValueError as exc:
-        raise fail(f"--precision: {exc}") from exc
-    try:
+        try:
+            dtype = resolve_inference_dtype(precision)  # before the slow load: a bad flag fails at once
+        except ValueError as exc:
+            raise fail(f"--precision: {exc}") from exc
         return LogClassifier.from_pretrained(folder, inference_dtype=dtype)
     except ModelIntegrityError as exc:
         raise fail(str(exc), 1) from exc
@@ -205,7 +202,8 @@ def predict(
     from tqdm import tqdm
 
     from enricher.classify import ClassifierStage
-    from enricher.classify.data import get_field, iter_jsonl
+    from enricher.classify.data import iter_jsonl
+    from enricher.cluster.source import get_field
 
     classifier = _load(model_dir, registry, precision, threads)
     stage = ClassifierStage(classifier, classifier.model_version, batch_size=batch_size)

@@ -214,7 +214,7 @@ def test_stage_runs_model_once_per_distinct_key() -> None:
     assert sum(len(c) for c in model.calls) == 2  # all cached
     stage.classify(["anything", "else"], cache_keys=["t1", "t1"])
     assert model.calls[-1] == ["anything"]  # keyed by template id: one call for the key
-    assert stage.stats.model_calls == 3 and stage.stats.requests == 9 and stage.model_version == "v7"
+    assert stage.stats.model_calls == 3 and stage.model_version == "v7"
     first[0].label = "mutated"
     assert stage.classify(["disk error 1"])[0].label == "ERROR"  # callers get copies
 
