@@ -16,25 +16,11 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from enricher.caching import BoundedDict
-from enricher.records import (
-    ERROR,
-    OK,
-    UNSEEN_SCORE,
-    AnomalyEvent,
-    AnomalyFields,
-    AnomalyVerdict,
-    Classification,
-    ClassificationFields,
-    Enrichment,
-    LogInput,
-    ModelVerdictFields,
-    TemplateFields,
-    TemplateMatch,
-)
+from enricher.records import (OK, UNSEEN_SCORE, AnomalyEvent, AnomalyFields, AnomalyVerdict, Classification,
+                              ClassificationFields, Enrichment, LogInput, ModelVerdictFields, TemplateFields,
+                              TemplateMatch)
 from enricher.severity import normalize_severity
 from enricher.templates import PartitionedMiner
-
-__all__ = ["OK", "ERROR", "LogInput", "NoveltyCandidate", "EnrichmentPipeline", "AnomalyScorer", "combine_verdicts"]
 
 
 @dataclass(slots=True)
@@ -93,19 +79,13 @@ class EnrichmentPipeline:
     classifier_version: str | None = None
     scorers: list[AnomalyScorer] = field(default_factory=list)
     missing_models: list[str] = field(default_factory=list)  # configured kinds that could not be loaded
-    # Documents of a template no anomaly model knows that are flagged ``novel_template`` (per worker); after
-    # that the models abstain on it until a retrain (`enricher train`) teaches it to them.
-    novel_template_flags: int = 100
+    novel_template_flags: int = 100  # per template no anomaly model knows (see models.novel_template_flags)
     _unknown_seen: BoundedDict[str, int] = field(default_factory=lambda: BoundedDict(100_000), repr=False)
 
     @property
-    def templates_version(self) -> str:
-        config = json.dumps(self.miner.config.model_dump(mode="json"), sort_keys=True)
-        return "templates:" + hashlib.sha1(config.encode()).hexdigest()[:8]
-
-    @property
     def model_versions(self) -> list[str]:
-        versions = [self.templates_version]
+        config = json.dumps(self.miner.config.model_dump(mode="json"), sort_keys=True)
+        versions = ["templates:" + hashlib.sha1(config.encode()).hexdigest()[:8]]
         if self.classifier is not None:
             versions.append(f"classifier:{self.classifier_version}")
         versions += [f"{s.kind}:{s.version}" for s in self.scorers]
@@ -138,19 +118,17 @@ class EnrichmentPipeline:
                 results[position].failed(problem)
         if not matches:
             return results
-        positions = list(matches)
         aliases = self.miner.take_aliases()
         if aliases:
             self._to_current_ids(matches, inputs)
         novel_at = self._novel_positions(matches, aliases, judge_novelty)
-        for position in positions:
-            match = matches[position]
+        for position, match in matches.items():
             results[position].template = TemplateFields(match.template_id, match.template, match.params,
                                                         novel=position in novel_at)
             results[position].session = inputs[position].session_key
-        self._classify(positions, matches, inputs, results)
+        self._classify(matches, inputs, results)
         if self.scorers:
-            self._score_anomalies(positions, matches, inputs, results)
+            self._score_anomalies(matches, inputs, results)
         return results
 
     def partition_for(self, partition: str) -> str:
@@ -198,11 +176,10 @@ class EnrichmentPipeline:
             novel = judge_novelty(candidates, aliases)
         return {candidates[tid].position for tid in novel if tid in candidates}
 
-    def _classify(self, positions: list[int], matches: dict[int, TemplateMatch], inputs: list[LogInput],
-                  results: list[Enrichment]) -> None:
+    def _classify(self, matches: dict[int, TemplateMatch], inputs: list[LogInput], results: list[Enrichment]) -> None:
         """The level a document states is its classification; the classifier answers for the rest."""
         by_model = []
-        for position in positions:
+        for position in matches:
             level = inputs[position].level
             if level is not None:
                 results[position].classification = ClassificationFields(
@@ -218,21 +195,16 @@ class EnrichmentPipeline:
             results[position].classification = ClassificationFields(
                 prediction.label, round(float(prediction.confidence), 4), model)
 
-    def _score_anomalies(
-        self, positions: list[int], matches: dict[int, TemplateMatch], inputs: list[LogInput], results: list[Enrichment]
-    ) -> None:
-        events = [
-            AnomalyEvent(
-                session_key=inputs[p].session_key, template_id=matches[p].template_id,
-                template=matches[p].template, message=inputs[p].message, timestamp=inputs[p].timestamp,
-            )
-            for p in positions
-        ]
+    def _score_anomalies(self, matches: dict[int, TemplateMatch], inputs: list[LogInput],
+                         results: list[Enrichment]) -> None:
+        events = [AnomalyEvent(session_key=inputs[p].session_key, template_id=match.template_id,
+                               template=match.template, message=inputs[p].message, timestamp=inputs[p].timestamp)
+                  for p, match in matches.items()]
         scored = []
         for scorer in self.scorers:
             as_trained = self._as_trained(scorer, events)
             scored.append((scorer, as_trained, scorer.stage.score(as_trained)))
-        for row, position in enumerate(positions):
+        for row, position in enumerate(matches):
             # A verdict driven by a template the model never saw is no measurement: the model abstains.
             measured = [(scorer, verdicts[row]) for scorer, _, verdicts in scored if verdicts[row].score < UNSEEN_SCORE]
             unknown = all(not scorer.knows(trained[row].template_id) for scorer, trained, _ in scored)
@@ -246,11 +218,8 @@ class EnrichmentPipeline:
         return seen <= self.novel_template_flags
 
     def _as_trained(self, scorer: AnomalyScorer, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
-        """Events with template ids as the model learned them.
-
-        A template that generalised after training has a new id; the miner's alias map leads from the
-        id the model knows to the current one, so the model still recognises it.
-        """
+        """Events with template ids as the model learned them: a template that generalised after training has
+        a new id, and the miner's alias map leads from the id the model knows to the current one."""
         trained_ids = scorer.stage.known_templates
         if not trained_ids:
             return events
@@ -271,7 +240,7 @@ class EnrichmentPipeline:
     def to_state(self) -> dict[str, Any]:
         return {
             "miner": self.miner.to_state(),
-            "scorers": {scorer.kind: {"version": scorer.version, "state": scorer.stage.to_state()} for scorer in self.scorers},
+            "scorers": {s.kind: {"version": s.version, "state": s.stage.to_state()} for s in self.scorers},
         }
 
     def load_scorer_states(self, states: dict[str, Any]) -> None:
