@@ -25,7 +25,7 @@ def check(
     import yaml
 
     settings = settings_or_exit(config)
-    for warning in settings.warnings():
+    for warning in settings.opensearch.warnings():
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(yaml.safe_dump(settings.redacted(), sort_keys=False, default_flow_style=False), nl=False)
     typer.echo(f"# valid: {config or 'defaults and environment'}", err=True)
