@@ -96,11 +96,8 @@ class EnrichmentPipeline:
 
         Every document of the batch carries the template's id as it is at the end of the batch: a template
         that generalised (or merged) while the batch was mined gives its earlier documents its current id.
-
-        ``judge_novelty`` receives the batch's templates (with their first position and whether the miner
-        just made them) and the ids aliased while mining the batch, and returns the ids that are novel to
-        the whole deployment, marked on that first position only (the service asks its template store);
-        without it, a template new to this miner is novel.
+        A template is novel on its first position in the batch if ``judge_novelty`` says so (the service asks
+        its template store); without a judge, a template new to this miner is novel.
         """
         enriched_at = datetime.now(timezone.utc).isoformat()
         versions, missing = self.model_versions, list(self.missing_models)  # once per batch, not per document

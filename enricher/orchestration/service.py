@@ -76,17 +76,10 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
 
 
 class EnrichmentService:
-    def __init__(
-        self,
-        settings: Settings,
-        client: OpenSearch,
-        *,
-        metrics: Metrics | None = None,
-        pipeline: EnrichmentPipeline | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, client: OpenSearch) -> None:
         self.settings = settings
         self.client = client
-        self.metrics = metrics or Metrics()
+        self.metrics = Metrics()
         policy = retry_policy(settings)
         self.state = StateStore(client, settings.state_index)
         self.templates = TemplateStore(client, settings.templates_index, policy)
@@ -102,7 +95,7 @@ class EnrichmentService:
             self.sink, self.source.reread, self._enrich, namespace=namespace,
             pipeline_version=settings.pipeline_version, max_conflict_retries=settings.sink.max_conflict_retries,
         )
-        self._pipeline = pipeline
+        self._pipeline: EnrichmentPipeline | None = None
         self._pipeline_lock = threading.Lock()  # the writer's thread re-enriches documents changed under it
         # Template id -> the document its record names as novel, for ids this worker has registered or
         # looked up: each id is sent to the templates index once per worker, not once per batch.
@@ -119,9 +112,8 @@ class EnrichmentService:
         self._skip_conflicting(install_mappings(self.client, self.settings).conflicts)
         self.source.check_timestamp_mapping()
         self.checkpoint = self.state.load_checkpoint(self.state_id)
-        saved = self.state.load_pipeline(self.state_id) or {}
         if self._pipeline is None:
-            self._pipeline = build_pipeline(self.settings, saved)
+            self._pipeline = build_pipeline(self.settings, self.state.load_pipeline(self.state_id))
         self.source.loaded_models = [scorer.kind for scorer in self.pipeline.scorers]
         if self.pipeline.classifier is not None:
             self.source.loaded_models.insert(0, "classifier")
