@@ -30,7 +30,7 @@ from enricher.orchestration.loading import configured_anomaly_kinds, load_anomal
 from enricher.orchestration.pipeline import EnrichmentPipeline, NoveltyCandidate
 from enricher.records import Enrichment
 from enricher.registry import ModelRegistry
-from enricher.orchestration.report import PassReport, totals_since
+from enricher.orchestration.report import PassReport
 from enricher.cluster.client import retry_policy
 from enricher.cluster.rekey import rekey_documents
 from enricher.cluster.sink import BulkSink
@@ -358,8 +358,9 @@ class EnrichmentService:
             return
         self.state.save_checkpoint(self.state_id, self.checkpoint, index_patterns=self.settings.source.index_patterns,
                                    pipeline_version=self.settings.pipeline_version)
-        self.state.add_totals(self.state_id, totals_since(run.report, run.totals_saved))
-        run.totals_saved = run.report.totals()
+        totals = run.report.totals()
+        self.state.add_totals(self.state_id, {name: n - run.totals_saved.get(name, 0) for name, n in totals.items()})
+        run.totals_saved = totals
         run.progress_saved = time.monotonic()
 
     def save_pipeline_state(self) -> None:
