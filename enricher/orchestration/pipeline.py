@@ -62,12 +62,9 @@ class AnomalyScorer:
     stage: AnomalyStageLike
 
     @cached_property
-    def _known(self) -> frozenset[str]:
-        return frozenset(self.stage.known_templates)  # fixed once the model is loaded
-
-    def knows(self, template_id: str) -> bool:
-        """Whether the model was trained on this template (ids as the model learned them)."""
-        return template_id in self._known
+    def known(self) -> frozenset[str]:
+        """The template ids the model was trained on (fixed once it is loaded)."""
+        return frozenset(self.stage.known_templates)
 
 
 @dataclass
@@ -204,7 +201,7 @@ class EnrichmentPipeline:
         for row, position in enumerate(matches):
             # A verdict driven by a template the model never saw is no measurement: the model abstains.
             measured = [(scorer, verdicts[row]) for scorer, _, verdicts in scored if verdicts[row].score < UNSEEN_SCORE]
-            unknown = all(not scorer.knows(trained[row].template_id) for scorer, trained, _ in scored)
+            unknown = all(trained[row].template_id not in scorer.known for scorer, trained, _ in scored)
             results[position].anomaly = combine_verdicts(
                 measured, novel_template=unknown and self._within_grace(events[row].template_id))
 
@@ -217,14 +214,10 @@ class EnrichmentPipeline:
     def _as_trained(self, scorer: AnomalyScorer, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
         """Events with template ids as the model learned them: a template that generalised after training has
         a new id, and the miner's alias map leads from the id the model knows to the current one."""
-        trained_ids = scorer.stage.known_templates
-        if not trained_ids:
-            return events
-        known = set(trained_ids)
         current_to_trained = {}
-        for trained in trained_ids:
+        for trained in scorer.stage.known_templates:
             current = self.miner.canonical_id(trained)
-            if current != trained and current not in known:
+            if current != trained and current not in scorer.known:
                 current_to_trained[current] = trained
         if not current_to_trained:
             return events
