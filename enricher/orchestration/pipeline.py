@@ -158,12 +158,9 @@ class EnrichmentPipeline:
     def _novel_positions(matches: dict[int, TemplateMatch], aliases: dict[str, str],
                          judge_novelty: NoveltyJudge | None) -> set[int]:
         candidates: dict[str, NoveltyCandidate] = {}
-        for position, match in matches.items():  # in batch order: the first position of each template
-            seen = candidates.get(match.template_id)
-            if seen is None:
-                candidates[match.template_id] = NoveltyCandidate(match.template, position, match.is_new)
-            elif match.is_new:
-                seen.new_to_miner = True
+        for position, match in matches.items():  # in batch order: setdefault keeps each template's first position
+            candidate = candidates.setdefault(match.template_id, NoveltyCandidate(match.template, position, False))
+            candidate.new_to_miner |= match.is_new
         if judge_novelty is None:
             novel = {tid for tid, c in candidates.items() if c.new_to_miner}
         else:
