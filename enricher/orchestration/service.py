@@ -49,24 +49,25 @@ CHECKPOINT_SAVE_SECONDS = 5.0
 def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None) -> EnrichmentPipeline:
     saved_state = saved_state or {}
     registry = ModelRegistry(settings.models.registry)
-    miner = PartitionedMiner.from_state(saved_state["miner"], settings.templates) if saved_state.get("miner") \
+    miner_state = saved_state.get("miner")
+    miner = PartitionedMiner.from_state(miner_state, settings.templates) if miner_state \
         else PartitionedMiner(settings.templates)
     pipeline = EnrichmentPipeline(
         miner=miner, pipeline_version=settings.pipeline_version,
         max_message_bytes=settings.source.max_message_bytes,
         novel_template_flags=settings.models.novel_template_flags,
     )
-    classifier = resolve_or_skip(registry, "classifier", settings, pipeline.missing_models) \
+    classifier_files = resolve_or_skip(registry, "classifier", settings, pipeline.missing_models) \
         if settings.models.classifier else None
     pipeline.scorers = load_anomaly_scorers(settings, registry, pipeline.missing_models)
-    if settings.models.torch_threads and (classifier or pipeline.scorers):
+    if settings.models.torch_threads and (classifier_files or pipeline.scorers):
         import torch  # only once a model is loaded: it costs ~500 MB
 
         torch.set_num_threads(settings.models.torch_threads)  # process-wide: the service owns its process
-    if classifier is not None:
+    if classifier_files is not None:
         from enricher.classify import ClassifierStage, LogClassifier
 
-        folder, manifest = classifier
+        folder, manifest = classifier_files
         model = LogClassifier.from_pretrained(folder, inference_dtype=settings.models.classifier_precision)
         model.predict(["service started"])  # warm up (first-call allocations) before the first pass
         pipeline.classifier = ClassifierStage(model, model_version=manifest.version)
