@@ -16,15 +16,7 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from enricher.durations import Duration, DurationSeconds, OpenSearchDuration
@@ -366,10 +358,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The YAML file arrives as init values; the environment overrides it.
         return env_settings, init_settings
-
-    def warnings(self) -> list[str]:
-        """Valid settings that may still fail or surprise at run time."""
-        return self.opensearch.warnings()
 
     def redacted(self) -> dict[str, Any]:
         """The effective settings as plain data, with passwords, API keys and URL credentials hidden."""

@@ -6,12 +6,10 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-if TYPE_CHECKING:
-    from enricher.cluster.writer import DocumentOutcome
+from enricher.cluster.writer import DocumentOutcome, Fate
 
 # Attributes every LogRecord has; anything else passed through ``extra=`` is logged as a field.
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -60,10 +58,8 @@ class Metrics:
         self.pass_seconds = Histogram("enricher_pass_seconds", "Duration of an enrichment pass", registry=r,
                                       buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600))
 
-    def observe(self, outcome: "DocumentOutcome") -> None:
+    def observe(self, outcome: DocumentOutcome) -> None:
         """Count one document's outcome of a write."""
-        from enricher.cluster.writer import Fate
-
         if outcome.conflicts:
             self.conflicts.inc(outcome.conflicts)
         if outcome.fate is Fate.PENDING:

@@ -60,14 +60,11 @@ def _values(rng: random.Random, host: str) -> dict[str, Any]:
     }
 
 
-def _doc(ts: datetime, level: str, text: str, service: str, host: str, trace: str | None) -> dict[str, Any]:
-    doc: dict[str, Any] = {
+def _doc(ts: datetime, level: str, text: str, service: str, host: str, trace: str) -> dict[str, Any]:
+    return {
         "@timestamp": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "message": text, "level": level, "service": service, "host": host,
+        "message": text, "level": level, "service": service, "host": host, "trace_id": trace,
     }
-    if trace is not None:
-        doc["trace_id"] = trace
-    return doc
 
 
 def generate(

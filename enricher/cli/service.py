@@ -20,14 +20,6 @@ mappings_app = typer.Typer(help="Index mappings for the enriched fields.", no_ar
 samples_app = typer.Typer(help="Generated sample logs (no external data needed).", no_args_is_help=True)
 
 
-def _service(settings, client):
-    from enricher.observability import configure_logging
-    from enricher.orchestration.service import EnrichmentService
-
-    configure_logging(settings.log_level, settings.log_format)
-    return EnrichmentService(settings, client)
-
-
 def once(
     config: Optional[Path] = ConfigOption,
     json_output: bool = typer.Option(False, "--json", help="Print the pass report as JSON instead of a summary."),
@@ -36,11 +28,15 @@ def once(
     """Run one enrichment pass over all pending documents (the whole lookback window), then print a summary."""
     from tqdm import tqdm
 
+    from enricher.observability import configure_logging
+    from enricher.orchestration.service import EnrichmentService
+
     settings = settings_or_exit(config)
     client = client_or_exit(settings)
-    service = _service(settings, client)
+    configure_logging(settings.log_level, settings.log_format)
+    service = EnrichmentService(settings, client)
     service.prepare()
-    pending = service.source.count_pending(service.sweep_start(datetime.now(timezone.utc), catchup=True))
+    pending = service.source.count_pending(service.lookback_start(datetime.now(timezone.utc)))
     stop = _stop_on_signals()
     with tqdm(total=pending, unit="doc", desc="enriching", disable=not progress or pending == 0, file=sys.stderr) as bar:
         report = service.run_pass(should_stop=stop.is_set, progress=bar.update, full_sweep=True)
@@ -59,6 +55,7 @@ def run(config: Optional[Path] = ConfigOption) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from enricher.observability import configure_logging
+    from enricher.orchestration.service import EnrichmentService
 
     settings = settings_or_exit(config)
     configure_logging(settings.log_level, settings.log_format)
@@ -70,7 +67,7 @@ def run(config: Optional[Path] = ConfigOption) -> None:
         lambda record: "maximum number of running instances reached" not in record.getMessage())
     stop = _stop_on_signals()
     client = client_or_exit(settings, wait_until=stop)  # a service waits for its cluster rather than exiting
-    service = _service(settings, client)
+    service = EnrichmentService(settings, client)
     service.prepare()
     if settings.metrics_port:
         service.metrics.serve(settings.metrics_port, settings.metrics_host)

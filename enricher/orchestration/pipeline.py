@@ -16,25 +16,11 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from enricher.caching import BoundedDict
-from enricher.records import (
-    ERROR,
-    OK,
-    UNSEEN_SCORE,
-    AnomalyEvent,
-    AnomalyFields,
-    AnomalyVerdict,
-    Classification,
-    ClassificationFields,
-    Enrichment,
-    LogInput,
-    ModelVerdictFields,
-    TemplateFields,
-    TemplateMatch,
-)
+from enricher.records import (OK, UNSEEN_SCORE, AnomalyEvent, AnomalyFields, AnomalyVerdict, Classification,
+                              ClassificationFields, Enrichment, LogInput, ModelVerdictFields, TemplateFields,
+                              TemplateMatch)
 from enricher.severity import normalize_severity
 from enricher.templates import PartitionedMiner
-
-__all__ = ["OK", "ERROR", "LogInput", "NoveltyCandidate", "EnrichmentPipeline", "AnomalyScorer", "combine_verdicts"]
 
 
 @dataclass(slots=True)
@@ -76,12 +62,9 @@ class AnomalyScorer:
     stage: AnomalyStageLike
 
     @cached_property
-    def _known(self) -> frozenset[str]:
-        return frozenset(self.stage.known_templates)  # fixed once the model is loaded
-
-    def knows(self, template_id: str) -> bool:
-        """Whether the model was trained on this template (ids as the model learned them)."""
-        return template_id in self._known
+    def known(self) -> frozenset[str]:
+        """The template ids the model was trained on (fixed once it is loaded)."""
+        return frozenset(self.stage.known_templates)
 
 
 @dataclass
@@ -93,19 +76,13 @@ class EnrichmentPipeline:
     classifier_version: str | None = None
     scorers: list[AnomalyScorer] = field(default_factory=list)
     missing_models: list[str] = field(default_factory=list)  # configured kinds that could not be loaded
-    # Documents of a template no anomaly model knows that are flagged ``novel_template`` (per worker); after
-    # that the models abstain on it until a retrain (`enricher train`) teaches it to them.
-    novel_template_flags: int = 100
+    novel_template_flags: int = 100  # per template no anomaly model knows (see models.novel_template_flags)
     _unknown_seen: BoundedDict[str, int] = field(default_factory=lambda: BoundedDict(100_000), repr=False)
 
     @property
-    def templates_version(self) -> str:
-        config = json.dumps(self.miner.config.model_dump(mode="json"), sort_keys=True)
-        return "templates:" + hashlib.sha1(config.encode()).hexdigest()[:8]
-
-    @property
     def model_versions(self) -> list[str]:
-        versions = [self.templates_version]
+        config = json.dumps(self.miner.config.model_dump(mode="json"), sort_keys=True)
+        versions = ["templates:" + hashlib.sha1(config.encode()).hexdigest()[:8]]
         if self.classifier is not None:
             versions.append(f"classifier:{self.classifier_version}")
         versions += [f"{s.kind}:{s.version}" for s in self.scorers]
@@ -116,11 +93,8 @@ class EnrichmentPipeline:
 
         Every document of the batch carries the template's id as it is at the end of the batch: a template
         that generalised (or merged) while the batch was mined gives its earlier documents its current id.
-
-        ``judge_novelty`` receives the batch's templates (with their first position and whether the miner
-        just made them) and the ids aliased while mining the batch, and returns the ids that are novel to
-        the whole deployment, marked on that first position only (the service asks its template store);
-        without it, a template new to this miner is novel.
+        A template is novel on its first position in the batch if ``judge_novelty`` says so (the service asks
+        its template store); without a judge, a template new to this miner is novel.
         """
         enriched_at = datetime.now(timezone.utc).isoformat()
         versions, missing = self.model_versions, list(self.missing_models)  # once per batch, not per document
@@ -138,19 +112,17 @@ class EnrichmentPipeline:
                 results[position].failed(problem)
         if not matches:
             return results
-        positions = list(matches)
         aliases = self.miner.take_aliases()
         if aliases:
             self._to_current_ids(matches, inputs)
         novel_at = self._novel_positions(matches, aliases, judge_novelty)
-        for position in positions:
-            match = matches[position]
+        for position, match in matches.items():
             results[position].template = TemplateFields(match.template_id, match.template, match.params,
                                                         novel=position in novel_at)
             results[position].session = inputs[position].session_key
-        self._classify(positions, matches, inputs, results)
+        self._classify(matches, inputs, results)
         if self.scorers:
-            self._score_anomalies(positions, matches, inputs, results)
+            self._score_anomalies(matches, inputs, results)
         return results
 
     def partition_for(self, partition: str) -> str:
@@ -186,23 +158,19 @@ class EnrichmentPipeline:
     def _novel_positions(matches: dict[int, TemplateMatch], aliases: dict[str, str],
                          judge_novelty: NoveltyJudge | None) -> set[int]:
         candidates: dict[str, NoveltyCandidate] = {}
-        for position, match in matches.items():  # in batch order: the first position of each template
-            seen = candidates.get(match.template_id)
-            if seen is None:
-                candidates[match.template_id] = NoveltyCandidate(match.template, position, match.is_new)
-            elif match.is_new:
-                seen.new_to_miner = True
+        for position, match in matches.items():  # in batch order: setdefault keeps each template's first position
+            candidate = candidates.setdefault(match.template_id, NoveltyCandidate(match.template, position, False))
+            candidate.new_to_miner |= match.is_new
         if judge_novelty is None:
             novel = {tid for tid, c in candidates.items() if c.new_to_miner}
         else:
             novel = judge_novelty(candidates, aliases)
         return {candidates[tid].position for tid in novel if tid in candidates}
 
-    def _classify(self, positions: list[int], matches: dict[int, TemplateMatch], inputs: list[LogInput],
-                  results: list[Enrichment]) -> None:
+    def _classify(self, matches: dict[int, TemplateMatch], inputs: list[LogInput], results: list[Enrichment]) -> None:
         """The level a document states is its classification; the classifier answers for the rest."""
         by_model = []
-        for position in positions:
+        for position in matches:
             level = inputs[position].level
             if level is not None:
                 results[position].classification = ClassificationFields(
@@ -218,24 +186,19 @@ class EnrichmentPipeline:
             results[position].classification = ClassificationFields(
                 prediction.label, round(float(prediction.confidence), 4), model)
 
-    def _score_anomalies(
-        self, positions: list[int], matches: dict[int, TemplateMatch], inputs: list[LogInput], results: list[Enrichment]
-    ) -> None:
-        events = [
-            AnomalyEvent(
-                session_key=inputs[p].session_key, template_id=matches[p].template_id,
-                template=matches[p].template, message=inputs[p].message, timestamp=inputs[p].timestamp,
-            )
-            for p in positions
-        ]
+    def _score_anomalies(self, matches: dict[int, TemplateMatch], inputs: list[LogInput],
+                         results: list[Enrichment]) -> None:
+        events = [AnomalyEvent(session_key=inputs[p].session_key, template_id=match.template_id,
+                               template=match.template, message=inputs[p].message, timestamp=inputs[p].timestamp)
+                  for p, match in matches.items()]
         scored = []
         for scorer in self.scorers:
             as_trained = self._as_trained(scorer, events)
             scored.append((scorer, as_trained, scorer.stage.score(as_trained)))
-        for row, position in enumerate(positions):
+        for row, position in enumerate(matches):
             # A verdict driven by a template the model never saw is no measurement: the model abstains.
             measured = [(scorer, verdicts[row]) for scorer, _, verdicts in scored if verdicts[row].score < UNSEEN_SCORE]
-            unknown = all(not scorer.knows(trained[row].template_id) for scorer, trained, _ in scored)
+            unknown = all(trained[row].template_id not in scorer.known for scorer, trained, _ in scored)
             results[position].anomaly = combine_verdicts(
                 measured, novel_template=unknown and self._within_grace(events[row].template_id))
 
@@ -246,19 +209,12 @@ class EnrichmentPipeline:
         return seen <= self.novel_template_flags
 
     def _as_trained(self, scorer: AnomalyScorer, events: list[AnomalyEvent]) -> list[AnomalyEvent]:
-        """Events with template ids as the model learned them.
-
-        A template that generalised after training has a new id; the miner's alias map leads from the
-        id the model knows to the current one, so the model still recognises it.
-        """
-        trained_ids = scorer.stage.known_templates
-        if not trained_ids:
-            return events
-        known = set(trained_ids)
+        """Events with template ids as the model learned them: a template that generalised after training has
+        a new id, and the miner's alias map leads from the id the model knows to the current one."""
         current_to_trained = {}
-        for trained in trained_ids:
+        for trained in scorer.stage.known_templates:
             current = self.miner.canonical_id(trained)
-            if current != trained and current not in known:
+            if current != trained and current not in scorer.known:
                 current_to_trained[current] = trained
         if not current_to_trained:
             return events
@@ -271,7 +227,7 @@ class EnrichmentPipeline:
     def to_state(self) -> dict[str, Any]:
         return {
             "miner": self.miner.to_state(),
-            "scorers": {scorer.kind: {"version": scorer.version, "state": scorer.stage.to_state()} for scorer in self.scorers},
+            "scorers": {s.kind: {"version": s.version, "state": s.stage.to_state()} for s in self.scorers},
         }
 
     def load_scorer_states(self, states: dict[str, Any]) -> None:

@@ -76,12 +76,6 @@ class PassReport:
         return data
 
 
-def totals_since(report: PassReport, before: dict[str, int]) -> dict[str, int]:
-    """What ``report`` added to its totals since they were ``before``."""
-    now = report.totals()
-    return {name: now[name] - before.get(name, 0) for name in now}
-
-
 def _bump(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
 

@@ -30,7 +30,7 @@ from enricher.orchestration.loading import configured_anomaly_kinds, load_anomal
 from enricher.orchestration.pipeline import EnrichmentPipeline, NoveltyCandidate
 from enricher.records import Enrichment
 from enricher.registry import ModelRegistry
-from enricher.orchestration.report import PassReport, totals_since
+from enricher.orchestration.report import PassReport
 from enricher.cluster.client import retry_policy
 from enricher.cluster.rekey import rekey_documents
 from enricher.cluster.sink import BulkSink
@@ -46,17 +46,10 @@ MAX_KNOWN_TEMPLATE_RECORDS = 200_000
 CHECKPOINT_SAVE_SECONDS = 5.0
 
 
-def _use_torch_threads(settings: Settings) -> None:
-    """Apply models.torch_threads once a model is loaded (torch is imported only then: it costs ~500 MB)."""
-    if settings.models.torch_threads:
-        import torch
-
-        torch.set_num_threads(settings.models.torch_threads)  # process-wide: the service owns its process
-
-
 def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None) -> EnrichmentPipeline:
+    saved_state = saved_state or {}
     registry = ModelRegistry(settings.models.registry)
-    miner_state = (saved_state or {}).get("miner")
+    miner_state = saved_state.get("miner")
     miner = PartitionedMiner.from_state(miner_state, settings.templates) if miner_state \
         else PartitionedMiner(settings.templates)
     pipeline = EnrichmentPipeline(
@@ -64,41 +57,30 @@ def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None
         max_message_bytes=settings.source.max_message_bytes,
         novel_template_flags=settings.models.novel_template_flags,
     )
-    if settings.models.classifier:
-        resolved = resolve_or_skip(registry, "classifier", settings, pipeline.missing_models)
-        if resolved is not None:
-            from enricher.classify import ClassifierStage, LogClassifier
-
-            folder, manifest = resolved
-            _use_torch_threads(settings)
-            classifier = LogClassifier.from_pretrained(folder, inference_dtype=settings.models.classifier_precision)
-            classifier.predict(["service started"])  # warm up (first-call allocations) before the first pass
-            pipeline.classifier = ClassifierStage(classifier, model_version=manifest.version)
-            pipeline.classifier_version = manifest.version
+    classifier_files = resolve_or_skip(registry, "classifier", settings, pipeline.missing_models) \
+        if settings.models.classifier else None
     pipeline.scorers = load_anomaly_scorers(settings, registry, pipeline.missing_models)
-    if pipeline.scorers:
-        _use_torch_threads(settings)
-    pipeline.load_scorer_states((saved_state or {}).get("scorers", {}))
+    if settings.models.torch_threads and (classifier_files or pipeline.scorers):
+        import torch  # only once a model is loaded: it costs ~500 MB
+
+        torch.set_num_threads(settings.models.torch_threads)  # process-wide: the service owns its process
+    if classifier_files is not None:
+        from enricher.classify import ClassifierStage, LogClassifier
+
+        folder, manifest = classifier_files
+        model = LogClassifier.from_pretrained(folder, inference_dtype=settings.models.classifier_precision)
+        model.predict(["service started"])  # warm up (first-call allocations) before the first pass
+        pipeline.classifier = ClassifierStage(model, model_version=manifest.version)
+        pipeline.classifier_version = manifest.version
+    pipeline.load_scorer_states(saved_state.get("scorers", {}))
     return pipeline
 
 
-def loaded_model_kinds(pipeline: EnrichmentPipeline) -> list[str]:
-    kinds = ["classifier"] if pipeline.classifier is not None else []
-    return kinds + [scorer.kind for scorer in pipeline.scorers]
-
-
 class EnrichmentService:
-    def __init__(
-        self,
-        settings: Settings,
-        client: OpenSearch,
-        *,
-        metrics: Metrics | None = None,
-        pipeline: EnrichmentPipeline | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, client: OpenSearch) -> None:
         self.settings = settings
         self.client = client
-        self.metrics = metrics or Metrics()
+        self.metrics = Metrics()
         policy = retry_policy(settings)
         self.state = StateStore(client, settings.state_index)
         self.templates = TemplateStore(client, settings.templates_index, policy)
@@ -114,7 +96,7 @@ class EnrichmentService:
             self.sink, self.source.reread, self._enrich, namespace=namespace,
             pipeline_version=settings.pipeline_version, max_conflict_retries=settings.sink.max_conflict_retries,
         )
-        self._pipeline = pipeline
+        self._pipeline: EnrichmentPipeline | None = None
         self._pipeline_lock = threading.Lock()  # the writer's thread re-enriches documents changed under it
         # Template id -> the document its record names as novel, for ids this worker has registered or
         # looked up: each id is sent to the templates index once per worker, not once per batch.
@@ -131,10 +113,11 @@ class EnrichmentService:
         self._skip_conflicting(install_mappings(self.client, self.settings).conflicts)
         self.source.check_timestamp_mapping()
         self.checkpoint = self.state.load_checkpoint(self.state_id)
-        saved = self.state.load_pipeline(self.state_id) or {}
         if self._pipeline is None:
-            self._pipeline = build_pipeline(self.settings, saved)
-        self.source.loaded_models = loaded_model_kinds(self.pipeline)
+            self._pipeline = build_pipeline(self.settings, self.state.load_pipeline(self.state_id))
+        self.source.loaded_models = [scorer.kind for scorer in self.pipeline.scorers]
+        if self.pipeline.classifier is not None:
+            self.source.loaded_models.insert(0, "classifier")
         log.info("service ready", extra={"state_id": self.state_id, "models": self.pipeline.model_versions,
                                           "missing_models": self.pipeline.missing_models,
                                           "checkpoint": self.checkpoint.last_timestamp})
@@ -149,10 +132,6 @@ class EnrichmentService:
     def lookback_start(self, now: datetime) -> datetime | None:
         lookback = self.settings.source.lookback
         return None if lookback is None else now - lookback
-
-    def sweep_start(self, now: datetime, catchup: bool) -> datetime | None:
-        """Where a pass starts reading: the lookback window's start on a catch-up, else the narrow start."""
-        return self.lookback_start(now) if catchup else self.since(now)
 
     def since(self, now: datetime | None = None) -> datetime | None:
         """Lower time bound of the next narrow sweep: the checkpoint less late_arrival, within lookback."""
@@ -176,7 +155,7 @@ class EnrichmentService:
         # while it was down), a first pass ever, and every catchup_interval one sweep the whole window.
         report.catchup = full_sweep or self._first_pass or self.checkpoint.last_timestamp is None or \
             self.checkpoint.catchup_due(now, self.settings.source.catchup_interval)
-        since = self.sweep_start(now, report.catchup)
+        since = self.lookback_start(now) if report.catchup else self.since(now)
         tracker = PassProgress(self.checkpoint, now)
         run = _PassRun(report, tracker, progress)
         try:
@@ -225,8 +204,7 @@ class EnrichmentService:
         """
         # Make earlier writes searchable, so their documents are not read again as pending (if they
         # were, the version check would still prevent a second write).
-        self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
-                                                                     "allow_no_indices": "true"})
+        self._refresh_source()
         handled = 0
         in_flight: Future[tuple[list[SourceDocument], list[DocumentOutcome]]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enricher-writer") as writer_thread:
@@ -250,6 +228,10 @@ class EnrichmentService:
             if in_flight is not None:
                 self._finish_batch(in_flight.result(), run)
         return handled
+
+    def _refresh_source(self) -> None:
+        self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
+                                                                     "allow_no_indices": "true"})
 
     def _batch_limit_reached(self, report: PassReport, in_flight: int = 0) -> bool:
         limit = self.settings.schedule.max_batches_per_pass
@@ -314,9 +296,7 @@ class EnrichmentService:
             pending = self.templates.pending_aliases()
             if not pending:
                 return
-            # Documents of this pass are written; make them searchable, or the re-key would miss them.
-            self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
-                                                                         "allow_no_indices": "true"})
+            self._refresh_source()  # documents of this pass are written: make them searchable for the re-key
             miner = self.pipeline.miner
             current = {old: miner.canonical_id(new) for old, (new, _, _) in pending.items()}
             firsts = {new: self.first_docs.get(new) for new in set(current.values())}
@@ -379,8 +359,9 @@ class EnrichmentService:
             return
         self.state.save_checkpoint(self.state_id, self.checkpoint, index_patterns=self.settings.source.index_patterns,
                                    pipeline_version=self.settings.pipeline_version)
-        self.state.add_totals(self.state_id, totals_since(run.report, run.totals_saved))
-        run.totals_saved = run.report.totals()
+        totals = run.report.totals()
+        self.state.add_totals(self.state_id, {name: n - run.totals_saved.get(name, 0) for name, n in totals.items()})
+        run.totals_saved = totals
         run.progress_saved = time.monotonic()
 
     def save_pipeline_state(self) -> None:

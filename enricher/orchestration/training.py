@@ -17,6 +17,7 @@ from typing import Any
 
 from enricher.anomaly.window import SessionWindow
 from enricher.config import Settings
+from enricher.orchestration.loading import configured_anomaly_kinds
 from enricher.orchestration.pipeline import EnrichmentPipeline
 from enricher.records import LogInput
 from enricher.registry import Manifest, ModelRegistry
@@ -33,7 +34,7 @@ class TrainingSessions:
     (:class:`~enricher.anomaly.window.SessionWindow`); each window is one training session.
     """
 
-    window: SessionWindow = field(default_factory=lambda: SessionWindow(None, None))
+    window: SessionWindow
     ids: dict[str, list[str]] = field(default_factory=dict)
     texts: dict[str, list[str]] = field(default_factory=dict)
     documents: int = 0
@@ -104,8 +105,7 @@ def train_anomaly_models(
     ``hyper`` overrides the estimators' defaults (e.g. ``calibration_folds``, ``epochs``) for every kind.
     ``time_budget_seconds`` bounds the whole run: each kind gets an equal share of the time left.
     """
-    from enricher.anomaly import estimator_class
-    from enricher.orchestration.loading import configured_anomaly_kinds
+    from enricher.anomaly import estimator_class  # torch only when training
 
     ids, texts = sessions.as_lists()
     if not ids:

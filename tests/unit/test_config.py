@@ -128,7 +128,7 @@ def test_effective_settings_write_durations_back_compactly(tmp_path):
 
 def test_missing_ca_file_is_a_warning_not_an_error(tmp_path):
     settings = load_settings(write(tmp_path, "opensearch:\n  hosts: ['https://os:9200']\n  ca_certs: /nope/ca.pem\n"))
-    assert any("ca_certs" in warning and "/nope/ca.pem" in warning for warning in settings.warnings())
+    assert any("ca_certs" in warning and "/nope/ca.pem" in warning for warning in settings.opensearch.warnings())
 
 
 def test_redacted_settings_hide_every_secret(tmp_path):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from enricher.orchestration.pipeline import AnomalyScorer, EnrichmentPipeline, LogInput, combine_verdicts
-from enricher.records import UNSEEN_SCORE, AnomalyVerdict, Classification
+from enricher.orchestration.pipeline import AnomalyScorer, EnrichmentPipeline, combine_verdicts
+from enricher.records import UNSEEN_SCORE, AnomalyVerdict, Classification, LogInput
 from enricher.config import TemplatesConfig
 from enricher.templates import PartitionedMiner
 
