@@ -116,7 +116,7 @@ def phase_write_back_limit(index: str, model_set: str, registry: str, pairs: lis
     (untimed): the I/O-only ceiling of a pass with that model set."""
     from enricher.cluster.client import make_client, retry_policy
     from enricher.records import LogInput
-    from enricher.orchestration.service import build_pipeline
+    from enricher.orchestration.loading import build_pipeline
     from enricher.cluster.sink import BulkSink, DocumentUpdate, Outcome
     from enricher.cluster.source import DocumentSource
 

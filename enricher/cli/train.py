@@ -38,33 +38,37 @@ def train(
 
     from enricher.cluster.mappings import install_mappings
     from enricher.observability import configure_logging
-    from enricher.registry import ModelRegistry
-    from enricher.orchestration.service import EnrichmentService, build_pipeline
+    from enricher.cluster.source import DocumentSource
+    from enricher.cluster.state import StateStore, source_state_id
+    from enricher.orchestration.loading import build_pipeline
     from enricher.orchestration.training import collect_sessions, train_anomaly_models
+    from enricher.registry import ModelRegistry
 
     settings = settings_or_exit(config)
     configure_logging(settings.log_level, settings.log_format)
     set_torch_threads(settings.models.torch_threads)  # as the service does: a shared machine
     client = client_or_exit(settings)
-    service = EnrichmentService(settings, client)
+    state = StateStore(client, settings.state_index)
+    state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
+    source = DocumentSource.for_settings(client, settings)
     install_mappings(client, settings)
-    saved = service.state.load_pipeline(service.state_id) or {}
+    saved = state.load_pipeline(state_id) or {}
     pipeline = build_pipeline(settings.model_copy(update={"models": settings.models.model_copy(
         update={"classifier": False, "sequence_kinds": [], "autoencoder_kinds": []})}), saved)
-    total = client.count(index=service.source.index, body={"query": service.source.pending_query(
+    total = client.count(index=source.index, body={"query": source.pending_query(
         time_from, time_to, pending_only=False)})["count"]
     with tqdm(total=total, unit="doc", desc="mining templates", disable=not progress, file=sys.stderr) as bar:
         def batches():
-            for batch in service.source.iter_batches(time_from, until=time_to, pending_only=False):
+            for batch in source.iter_batches(time_from, until=time_to, pending_only=False):
                 bar.update(len(batch))
                 yield batch
 
-        sessions = collect_sessions(batches(), pipeline, settings, service.source.log_input)
+        sessions = collect_sessions(batches(), pipeline, settings, source.log_input)
     typer.echo(f"{sessions.documents} documents in {len(sessions.ids)} sessions, {len(pipeline.miner)} templates",
                err=True)
     # Save the miner so the service assigns the same template ids the models were trained on.
     saved["miner"] = pipeline.miner.to_state()
-    service.state.save_pipeline(service.state_id, saved)
+    state.save_pipeline(state_id, saved)
     budget = parse_duration(time_budget)
     hyper = {k: v for k, v in {"calibration_folds": calibration_folds, "epochs": epochs}.items() if v is not None}
     if budget is None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from opensearchpy import NotFoundError, OpenSearch
 
-from enricher.config import SessionConfig, SourceConfig
+from enricher.config import SessionConfig, Settings, SourceConfig
 from enricher.records import LogInput
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,14 @@ class DocumentSource:
             *partition_fields, *extra_fields,
             f"{namespace}.pipeline_version", f"{namespace}.enriched_at",
         })
+
+    @classmethod
+    def for_settings(cls, client: OpenSearch, settings: Settings) -> DocumentSource:
+        """The source as the service reads it (with the template fields that novelty checks need)."""
+        namespace = settings.sink.namespace
+        return cls(client, settings.source, namespace=namespace, pipeline_version=settings.pipeline_version,
+                   extra_fields=(f"{namespace}.template.id", f"{namespace}.template.novel"),
+                   partition_fields=tuple(settings.templates.partition_fields))
 
     @property
     def index(self) -> str:

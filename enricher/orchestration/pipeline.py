@@ -2,7 +2,7 @@
 
 Pure of OpenSearch: it takes plain inputs and returns the namespace fields for each, so the service,
 the CLI and offline evaluation run the same stages. Each stage is loaded from the model registry by the
-service (:func:`build_pipeline`); any of them may be absent.
+service (:func:`enricher.orchestration.loading.build_pipeline`); any of them may be absent.
 """
 
 from __future__ import annotations

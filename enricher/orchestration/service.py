@@ -26,17 +26,15 @@ from enricher.config import Settings
 from enricher.findings.engine import FindingsSchedule
 from enricher.cluster.mappings import install_mappings, put_mapping_on_existing
 from enricher.observability import Metrics
-from enricher.orchestration.loading import configured_anomaly_kinds, load_anomaly_scorers, resolve_or_skip
+from enricher.orchestration.loading import available_model_kinds, build_pipeline
 from enricher.orchestration.pipeline import EnrichmentPipeline, NoveltyCandidate
 from enricher.records import Enrichment
-from enricher.registry import ModelRegistry
 from enricher.orchestration.report import PassReport
 from enricher.cluster.client import retry_policy
 from enricher.cluster.rekey import rekey_documents
 from enricher.cluster.sink import BulkSink
 from enricher.cluster.source import DocumentSource, SourceDocument, get_field
 from enricher.cluster.state import Checkpoint, PassProgress, StateStore, TemplateStore, source_state_id
-from enricher.templates import PartitionedMiner
 from enricher.cluster.writer import ConflictAwareWriter, DocumentOutcome, Fate
 
 log = logging.getLogger(__name__)
@@ -44,36 +42,6 @@ log = logging.getLogger(__name__)
 MAX_SWEEPS_PER_PASS = 5
 MAX_KNOWN_TEMPLATE_RECORDS = 200_000
 CHECKPOINT_SAVE_SECONDS = 5.0
-
-
-def build_pipeline(settings: Settings, saved_state: dict[str, Any] | None = None) -> EnrichmentPipeline:
-    saved_state = saved_state or {}
-    registry = ModelRegistry(settings.models.registry)
-    miner_state = saved_state.get("miner")
-    miner = PartitionedMiner.from_state(miner_state, settings.templates) if miner_state \
-        else PartitionedMiner(settings.templates)
-    pipeline = EnrichmentPipeline(
-        miner=miner, pipeline_version=settings.pipeline_version,
-        max_message_bytes=settings.source.max_message_bytes,
-        novel_template_flags=settings.models.novel_template_flags,
-    )
-    classifier_files = resolve_or_skip(registry, "classifier", settings, pipeline.missing_models) \
-        if settings.models.classifier else None
-    pipeline.scorers = load_anomaly_scorers(settings, registry, pipeline.missing_models)
-    if settings.models.torch_threads and (classifier_files or pipeline.scorers):
-        import torch  # only once a model is loaded: it costs ~500 MB
-
-        torch.set_num_threads(settings.models.torch_threads)  # process-wide: the service owns its process
-    if classifier_files is not None:
-        from enricher.classify import ClassifierStage, LogClassifier
-
-        folder, manifest = classifier_files
-        model = LogClassifier.from_pretrained(folder, inference_dtype=settings.models.classifier_precision)
-        model.predict(["service started"])  # warm up (first-call allocations) before the first pass
-        pipeline.classifier = ClassifierStage(model, model_version=manifest.version)
-        pipeline.classifier_version = manifest.version
-    pipeline.load_scorer_states(saved_state.get("scorers", {}))
-    return pipeline
 
 
 class EnrichmentService:
@@ -85,15 +53,10 @@ class EnrichmentService:
         self.state = StateStore(client, settings.state_index)
         self.templates = TemplateStore(client, settings.templates_index, policy)
         self.state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
-        namespace = settings.sink.namespace
-        self.source = DocumentSource(
-            client, settings.source, namespace=namespace, pipeline_version=settings.pipeline_version,
-            extra_fields=(f"{namespace}.template.id", f"{namespace}.template.novel"),
-            partition_fields=tuple(settings.templates.partition_fields),
-        )
+        self.source = DocumentSource.for_settings(client, settings)
         self.sink = BulkSink(client, settings.sink, on_retry=self.metrics.retries.inc)
         self.writer = ConflictAwareWriter(
-            self.sink, self.source.reread, self._enrich, namespace=namespace,
+            self.sink, self.source.reread, self._enrich, namespace=settings.sink.namespace,
             pipeline_version=settings.pipeline_version, max_conflict_retries=settings.sink.max_conflict_retries,
         )
         self._pipeline: EnrichmentPipeline | None = None
@@ -414,13 +377,6 @@ class EnrichmentService:
             "template_aliases": self.templates.count(aliases=True),
             "aliases_to_rekey": self.templates.count(pending=True),
         }
-
-
-def available_model_kinds(settings: Settings) -> list[str]:
-    """The configured kinds that have a promoted version (what a service started now would load)."""
-    registry = ModelRegistry(settings.models.registry)
-    wanted = (["classifier"] if settings.models.classifier else []) + configured_anomaly_kinds(settings)
-    return [kind for kind in wanted if registry.promoted_version(kind) is not None]
 
 
 @dataclass

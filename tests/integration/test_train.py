@@ -8,7 +8,8 @@ import pytest
 
 from enricher.registry import ModelRegistry
 from enricher.samples import generate
-from enricher.orchestration.service import EnrichmentService, build_pipeline
+from enricher.orchestration.loading import build_pipeline
+from enricher.orchestration.service import EnrichmentService
 from enricher.orchestration.training import collect_sessions, train_anomaly_models
 
 from .test_service import all_docs, load

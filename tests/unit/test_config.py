@@ -57,7 +57,7 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path):
 def test_torch_threads_are_applied_by_the_pipeline_builder(tmp_path):
     import torch
 
-    from enricher.orchestration.service import build_pipeline
+    from enricher.orchestration.loading import build_pipeline
 
     with pytest.raises(ConfigError, match="models.torch_threads"):
         load_settings(write(tmp_path, "models:\n  torch_threads: 0\n"))
@@ -150,7 +150,7 @@ def test_a_service_without_models_does_not_import_torch(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys\nfrom enricher.config import Settings\nfrom enricher.orchestration.service import build_pipeline\n"
+    code = ("import sys\nfrom enricher.config import Settings\nfrom enricher.orchestration.loading import build_pipeline\n"
             f"build_pipeline(Settings(models={{'registry': {str(tmp_path / 'empty')!r}}}))\n"
             "sys.exit(3 if 'torch' in sys.modules else 0)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
