@@ -103,6 +103,10 @@ class DocumentSource:
                    extra_fields=(f"{namespace}.template.id", f"{namespace}.template.novel"),
                    partition_fields=tuple(settings.templates.partition_fields))
 
+    def refresh(self) -> None:
+        """Make earlier writes searchable (their documents are no longer read as pending)."""
+        self.client.indices.refresh(index=self.index, params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+
     @property
     def index(self) -> str:
         """The index expression read: the patterns, less the indices left out (with the reason logged)."""

@@ -16,31 +16,29 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from opensearchpy import OpenSearch
 
-from enricher.caching import BoundedDict
-from enricher.config import Settings
-from enricher.findings.engine import FindingsSchedule
-from enricher.cluster.mappings import install_mappings, put_mapping_on_existing
-from enricher.observability import Metrics
-from enricher.orchestration.loading import available_model_kinds, build_pipeline
-from enricher.orchestration.pipeline import EnrichmentPipeline, NoveltyCandidate
-from enricher.records import Enrichment
-from enricher.orchestration.report import PassReport
 from enricher.cluster.client import retry_policy
-from enricher.cluster.rekey import rekey_documents
+from enricher.cluster.mappings import install_mappings, put_mapping_on_existing
 from enricher.cluster.sink import BulkSink
-from enricher.cluster.source import DocumentSource, SourceDocument, get_field
+from enricher.cluster.source import DocumentSource, SourceDocument
 from enricher.cluster.state import Checkpoint, PassProgress, StateStore, TemplateStore, source_state_id
 from enricher.cluster.writer import ConflictAwareWriter, DocumentOutcome, Fate
+from enricher.config import Settings
+from enricher.findings.engine import FindingsSchedule
+from enricher.observability import Metrics
+from enricher.orchestration.loading import available_model_kinds, build_pipeline
+from enricher.orchestration.novelty import TemplateRecords
+from enricher.orchestration.pipeline import EnrichmentPipeline
+from enricher.orchestration.report import PassReport
+from enricher.records import Enrichment
 
 log = logging.getLogger(__name__)
 
 MAX_SWEEPS_PER_PASS = 5
-MAX_KNOWN_TEMPLATE_RECORDS = 200_000
 CHECKPOINT_SAVE_SECONDS = 5.0
 
 
@@ -51,9 +49,10 @@ class EnrichmentService:
         self.metrics = Metrics()
         policy = retry_policy(settings)
         self.state = StateStore(client, settings.state_index)
-        self.templates = TemplateStore(client, settings.templates_index, policy)
         self.state_id = source_state_id(settings.source.index_patterns, settings.pipeline_version)
         self.source = DocumentSource.for_settings(client, settings)
+        self.templates = TemplateRecords(settings, client, self.source,
+                                         TemplateStore(client, settings.templates_index, policy), self.metrics)
         self.sink = BulkSink(client, settings.sink, on_retry=self.metrics.retries.inc)
         self.writer = ConflictAwareWriter(
             self.sink, self.source.reread, self._enrich, namespace=settings.sink.namespace,
@@ -61,12 +60,7 @@ class EnrichmentService:
         )
         self._pipeline: EnrichmentPipeline | None = None
         self._pipeline_lock = threading.Lock()  # the writer's thread re-enriches documents changed under it
-        # Template id -> the document its record names as novel, for ids this worker has registered or
-        # looked up: each id is sent to the templates index once per worker, not once per batch.
-        self.first_docs: BoundedDict[str, tuple[str, str]] = BoundedDict(MAX_KNOWN_TEMPLATE_RECORDS)
-        self._aliases_to_record: dict[str, str] = {}  # aliases the templates index refused so far
         self.checkpoint = Checkpoint()
-        self._evicted_on: date | None = None
         self._first_pass = True
         self.findings = FindingsSchedule(client, settings)
 
@@ -113,7 +107,7 @@ class EnrichmentService:
         started, now = time.monotonic(), datetime.now(timezone.utc)
         report = PassReport()
         self._refresh_mappings(report)
-        self._reconcile_templates()
+        self.templates.reconcile(self.pipeline.miner)
         # The first pass of a process (after a restart: models may have changed, documents may have arrived
         # while it was down), a first pass ever, and every catchup_interval one sweep the whole window.
         report.catchup = full_sweep or self._first_pass or self.checkpoint.last_timestamp is None or \
@@ -140,9 +134,10 @@ class EnrichmentService:
             report.seconds = time.monotonic() - started
             self.checkpoint.last_pass = report.as_dict(examples=False)
             self._save_at_end(run)
-        self._rekey_aliased()
-        self._reconcile_templates()  # records of this pass whose documents ended with another template
-        self._evict_templates(now)
+        self.templates.rekey_aliased(self.pipeline.miner)
+        # Records of this pass whose documents ended with another template:
+        self.templates.reconcile(self.pipeline.miner)
+        self.templates.evict(now)
         if self.findings.due(now):  # trends and incidents; a failure is logged, never fails the pass
             self.findings.run(now)
         self._observe_pass(report)
@@ -167,7 +162,7 @@ class EnrichmentService:
         """
         # Make earlier writes searchable, so their documents are not read again as pending (if they
         # were, the version check would still prevent a second write).
-        self._refresh_source()
+        self.source.refresh()
         handled = 0
         in_flight: Future[tuple[list[SourceDocument], list[DocumentOutcome]]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enricher-writer") as writer_thread:
@@ -192,10 +187,6 @@ class EnrichmentService:
                 self._finish_batch(in_flight.result(), run)
         return handled
 
-    def _refresh_source(self) -> None:
-        self.client.indices.refresh(index=self.source.index, params={"ignore_unavailable": "true",
-                                                                     "allow_no_indices": "true"})
-
     def _batch_limit_reached(self, report: PassReport, in_flight: int = 0) -> bool:
         limit = self.settings.schedule.max_batches_per_pass
         return limit is not None and report.batches + in_flight >= limit
@@ -213,10 +204,7 @@ class EnrichmentService:
             log.error("%d documents of a batch could not be written; a later pass retries them", len(unwritten),
                       extra={"reasons": run.report.failure_reasons})
         run.report.batches += 1
-        self.templates.confirm(o.enrichment.template.id for o in outcomes if o.fate is Fate.WRITTEN
-                               and o.enrichment.template is not None and o.enrichment.template.novel)
-        self.templates.touch((o.enrichment.template.id for o in outcomes if o.enrichment.template is not None),
-                             today=run.tracker.started_at.date().isoformat())
+        self.templates.written(outcomes, today=run.tracker.started_at.date().isoformat())
         run.tracker.batch_done(batch[-1].sorted_at if batch else None, unwritten)
         if run.progress is not None:
             run.progress(len(batch))
@@ -226,84 +214,8 @@ class EnrichmentService:
         inputs = [self.source.log_input(doc) for doc in docs]
         refs = [doc.ref for doc in docs]
         with self._pipeline_lock:
-            return self.pipeline.enrich(inputs, judge_novelty=lambda c, a: self._judge_novelty(c, a, refs))
-
-    def _judge_novelty(self, candidates: dict[str, NoveltyCandidate], aliases: dict[str, str],
-                       refs: list[tuple[str, str]]) -> set[str]:
-        """The templates of a batch that are novel on the document where the batch first has them: those
-        whose record names that document (a new record, or one left by a write that was lost). The ids the
-        batch's templates replaced are recorded as their aliases (see _rekey_aliased).
-        """
-        if aliases or self._aliases_to_record:
-            self._record_aliases(aliases)
-        unknown = {tid: (c.text, refs[c.position]) for tid, c in candidates.items() if tid not in self.first_docs}
-        if unknown:
-            recorded = self.templates.register(unknown, source=",".join(self.settings.source.index_patterns))
-            for template_id, first_doc in recorded.items():
-                self.first_docs.put(template_id, first_doc)
-        return {tid for tid, c in candidates.items() if self.first_docs.get(tid) == refs[c.position]}
-
-    def _record_aliases(self, aliases: dict[str, str]) -> None:
-        canonical = self.pipeline.miner.canonical_id
-        pending = {old: canonical(new) for old, new in {**self._aliases_to_record, **aliases}.items()}
-        try:
-            recorded = self.templates.record_aliases(pending)
-        except Exception:  # noqa: BLE001 -- kept and sent again with the next batch
-            log.warning("could not record template aliases; the next batch tries again", exc_info=True)
-            recorded = False
-        self._aliases_to_record = {} if recorded else dict(list(pending.items())[-MAX_KNOWN_TEMPLATE_RECORDS:])
-
-    def _rekey_aliased(self) -> None:
-        """Documents written with an id that is now an alias take the current id (see cluster/rekey.py)."""
-        try:
-            pending = self.templates.pending_aliases()
-            if not pending:
-                return
-            self._refresh_source()  # documents of this pass are written: make them searchable for the re-key
-            miner = self.pipeline.miner
-            current = {old: miner.canonical_id(new) for old, (new, _, _) in pending.items()}
-            firsts = {new: self.first_docs.get(new) for new in set(current.values())}
-            firsts.update(self.templates.first_docs_of([new for new, first in firsts.items() if first is None]))
-            for old, (_, seq_no, primary_term) in pending.items():
-                new, first = current[old], firsts.get(current[old])
-                # The current id's own first document stays its one novel document: a re-keyed one that was
-                # novel under the old id is not (it needs the record; without one, a later pass re-keys).
-                if not first or not first[1]:
-                    continue
-                result = rekey_documents(self.client, self.source.index, self.settings.sink.namespace, old, new,
-                                         text=miner.template_of(new), first_doc=first)
-                self.metrics.rekeyed.inc(result.updated)
-                if result.complete:
-                    self.templates.mark_rekeyed(old, seq_no, primary_term)
-        except Exception:  # noqa: BLE001 -- housekeeping: the records stay queued for the next pass
-            log.warning("could not re-key documents of aliased templates", exc_info=True)
-
-    def _reconcile_templates(self) -> None:
-        """Settle template records left unconfirmed by crashes (see TemplateStore)."""
-        try:
-            self.templates.reconcile(self._template_ids_of)
-        except Exception:  # noqa: BLE001 -- housekeeping: a later pass tries again
-            log.warning("could not reconcile template records", exc_info=True)
-
-    def _template_ids_of(self, refs: list[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        namespace = self.settings.sink.namespace
-        current = {}
-        for doc in self.source.reread(refs):
-            done = get_field(doc.source, f"{namespace}.pipeline_version") == self.settings.pipeline_version
-            template_id = get_field(doc.source, f"{namespace}.template.id") if done else None
-            # (an id aliased since is the same event type: its re-key may still be queued)
-            current[doc.ref] = self.pipeline.miner.canonical_id(template_id) if template_id else template_id
-        return current
-
-    def _evict_templates(self, now: datetime) -> None:
-        """Once a day per worker: drop the records of templates not seen within the retention."""
-        if self._evicted_on == now.date():
-            return
-        try:
-            self.templates.evict_unseen(self.settings.templates_retention, now)
-            self._evicted_on = now.date()
-        except Exception:  # noqa: BLE001 -- housekeeping; the next pass tries again
-            log.warning("could not evict old templates", exc_info=True)
+            return self.pipeline.enrich(
+                inputs, judge_novelty=lambda c, a: self.templates.novel(self.pipeline.miner, c, a, refs))
 
     # -- state ----------------------------------------------------------------------------------
     def _save_at_end(self, run: _PassRun) -> None:
@@ -373,9 +285,9 @@ class EnrichmentService:
             "pending_behind_checkpoint": behind,
             "excluded_indices": dict(self.source.excluded),
             "lag_seconds": self._lag(ahead + behind),
-            "known_templates": self.templates.count(),
-            "template_aliases": self.templates.count(aliases=True),
-            "aliases_to_rekey": self.templates.count(pending=True),
+            "known_templates": self.templates.store.count(),
+            "template_aliases": self.templates.store.count(aliases=True),
+            "aliases_to_rekey": self.templates.store.count(pending=True),
         }
 
 

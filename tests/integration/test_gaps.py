@@ -168,6 +168,6 @@ def test_templates_not_seen_within_the_retention_are_evicted(opensearch, names, 
     ids = [hit["_id"] for hit in opensearch.search(index=templates)["hits"]["hits"]]
     assert len(ids) == 2
     opensearch.update(index=templates, id=ids[0], body={"doc": {"last_seen": "2020-01-01"}}, refresh=True)
-    assert service.templates.evict_unseen(timedelta(days=30), NOW) == 1
+    assert service.templates.store.evict_unseen(timedelta(days=30), NOW) == 1
     opensearch.indices.refresh(index=templates)
     assert [hit["_id"] for hit in opensearch.search(index=templates)["hits"]["hits"]] == ids[1:]
