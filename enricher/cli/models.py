@@ -18,10 +18,12 @@ KEY_METRICS = ("macro_f1", "f1", "auc", "accuracy", "precision", "recall")
 
 
 def _key_metric(metrics: dict[str, Any]) -> str:
-    preferred = [(name, metrics.get(name)) for name in KEY_METRICS]
-    others = [(name, value) for name, value in metrics.items() if not isinstance(value, bool)]
-    for name, value in preferred + others:
+    for name in KEY_METRICS:
+        value = metrics.get(name)
         if isinstance(value, (int, float)):
+            return f"{name}={value:.4g}"
+    for name, value in metrics.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             return f"{name}={value:.4g}"
     return "-"
 

@@ -102,11 +102,7 @@ def line_chart(times: list[str], lines: dict[str, list[int]]) -> str:
     peak = max([1] + [max(values) for values in lines.values() if values])
     inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
     step = inner_w / max(len(times) - 1, 1)
-    out = [_svg_open(WIDTH, HEIGHT),
-           f"<line x1='{PAD}' y1='{PAD + inner_h}' x2='{PAD + inner_w}' y2='{PAD + inner_h}' stroke='#999'/>"
-           f"<line x1='{PAD}' y1='{PAD}' x2='{PAD}' y2='{PAD + inner_h}' stroke='#999'/>"
-           f"<text x='{PAD - 4}' y='{PAD + 4}' text-anchor='end'>{peak:.0f}</text>"
-           f"<text x='{PAD - 4}' y='{PAD + inner_h}' text-anchor='end'>0</text>"]
+    out = [_svg_open(WIDTH, HEIGHT), _axes(inner_w, inner_h, peak)]
     for name, values in lines.items():
         points = " ".join(f"{PAD + i * step:.1f},{PAD + inner_h - v / peak * inner_h:.1f}" for i, v in enumerate(values))
         out.append(f"<polyline class='series' data-series='{name}' fill='none' stroke='{COLOURS[name]}' "
@@ -185,6 +181,13 @@ def _table(header: list[str], rows: list[list[Any]], raw_last: bool = False) -> 
 
 def _svg_open(width: int, height: int) -> str:
     return f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}'>"
+
+
+def _axes(inner_w: float, inner_h: float, peak: float) -> str:
+    return (f"<line x1='{PAD}' y1='{PAD + inner_h}' x2='{PAD + inner_w}' y2='{PAD + inner_h}' stroke='#999'/>"
+            f"<line x1='{PAD}' y1='{PAD}' x2='{PAD}' y2='{PAD + inner_h}' stroke='#999'/>"
+            f"<text x='{PAD - 4}' y='{PAD + 4}' text-anchor='end'>{peak:.0f}</text>"
+            f"<text x='{PAD - 4}' y='{PAD + inner_h}' text-anchor='end'>0</text>")
 
 
 # -- Markdown ---------------------------------------------------------------------------------------
